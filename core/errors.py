@@ -1,0 +1,165 @@
+"""The one exception tree of PackDesk.
+
+Every error the engine raises on purpose derives from :class:`PackDeskError`, carries a stable
+machine-readable ``code`` (used as the RFC 9457 ``type`` suffix by the HTTP layer) and a human
+message that names the bad value. Adapters wrap third-party exceptions into this tree
+(``raise PackFormatError(...) from exc``) so callers never see a library's own error types.
+
+    PackDeskError
+    ├── ConfigError                       bad settings, missing model, unusable data dir
+    ├── PluginError                       a plugin failed to load or a hook misbehaved
+    ├── ValidationError                   bad input at a boundary (query, training row, ...)
+    ├── PackError
+    │   ├── PackNotFound
+    │   ├── PackFormatError               malformed manifest, documents or archive
+    │   │   ├── ManifestInvalid
+    │   │   └── UnsafeArchive             hostile archive content (traversal, links, bombs, ...)
+    │   │       ├── ArchiveTooLarge
+    │   │       └── ArchiveTooManyFiles
+    │   ├── PackVerificationError          signature or checksum checks failed
+    │   │   ├── SignatureMissing
+    │   │   ├── UnknownSigningKey
+    │   │   ├── SignatureInvalid           manifest changed after signing
+    │   │   ├── ChecksumMismatch           a file's bytes changed
+    │   │   └── FileSetMismatch            a file was added or removed
+    │   └── IndexMismatch                  index built with another model or dimension
+    ├── IntentModelError                   model dir unusable or label map does not match packs
+    ├── TrainingDataError                  bad training rows (names the row)
+    ├── LedgerError
+    │   ├── AuthenticationError            missing, unknown or revoked API key
+    │   ├── PermissionDenied               wrong scope
+    │   ├── EntitlementRequired            pack content needs a purchase/activation
+    │   ├── Conflict                       duplicate version, already exists
+    │   └── NotFound
+    └── BillingError
+        ├── WebhookSignatureError          missing, malformed, wrong-secret, tampered, stale
+        └── BillingProviderUnavailable
+"""
+
+from __future__ import annotations
+
+
+class PackDeskError(Exception):
+    """Base of every deliberate PackDesk error."""
+
+    code = "packdesk-error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ConfigError(PackDeskError):
+    code = "config-error"
+
+
+class PluginError(PackDeskError):
+    code = "plugin-error"
+
+
+class ValidationError(PackDeskError):
+    code = "invalid-input"
+
+
+# --- packs -----------------------------------------------------------------------------------
+class PackError(PackDeskError):
+    code = "pack-error"
+
+
+class PackNotFound(PackError):
+    code = "pack-not-found"
+
+
+class PackFormatError(PackError):
+    code = "pack-format-invalid"
+
+
+class ManifestInvalid(PackFormatError):
+    code = "manifest-invalid"
+
+
+class UnsafeArchive(PackFormatError):
+    code = "archive-unsafe"
+
+
+class ArchiveTooLarge(UnsafeArchive):
+    code = "archive-too-large"
+
+
+class ArchiveTooManyFiles(UnsafeArchive):
+    code = "archive-too-many-files"
+
+
+class PackVerificationError(PackError):
+    code = "pack-verification-failed"
+
+
+class SignatureMissing(PackVerificationError):
+    code = "signature-missing"
+
+
+class UnknownSigningKey(PackVerificationError):
+    code = "signing-key-unknown"
+
+
+class SignatureInvalid(PackVerificationError):
+    code = "signature-invalid"
+
+
+class ChecksumMismatch(PackVerificationError):
+    code = "checksum-mismatch"
+
+
+class FileSetMismatch(PackVerificationError):
+    code = "file-set-mismatch"
+
+
+class IndexMismatch(PackError):
+    code = "index-model-mismatch"
+
+
+# --- intents ---------------------------------------------------------------------------------
+class IntentModelError(PackDeskError):
+    code = "intent-model-invalid"
+
+
+class TrainingDataError(PackDeskError):
+    code = "training-data-invalid"
+
+
+# --- ledger ----------------------------------------------------------------------------------
+class LedgerError(PackDeskError):
+    code = "ledger-error"
+
+
+class AuthenticationError(LedgerError):
+    code = "unauthenticated"
+
+
+class PermissionDenied(LedgerError):
+    code = "forbidden"
+
+
+class EntitlementRequired(LedgerError):
+    code = "entitlement-required"
+
+
+class Conflict(LedgerError):
+    code = "conflict"
+
+
+class NotFound(LedgerError):
+    code = "not-found"
+
+
+# --- billing ---------------------------------------------------------------------------------
+class BillingError(PackDeskError):
+    code = "billing-error"
+
+
+class WebhookSignatureError(BillingError):
+    code = "webhook-signature-invalid"
+
+
+class BillingProviderUnavailable(BillingError):
+    code = "billing-provider-unavailable"

