@@ -31,9 +31,11 @@ message that names the bad value. Adapters wrap third-party exceptions into this
     │   ├── EntitlementRequired            pack content needs a purchase/activation
     │   ├── Conflict                       duplicate version, already exists
     │   └── NotFound
-    └── BillingError
-        ├── WebhookSignatureError          missing, malformed, wrong-secret, tampered, stale
-        └── BillingProviderUnavailable
+    ├── BillingError
+    │   ├── WebhookSignatureError          missing, malformed, wrong-secret, tampered, stale
+    │   └── BillingProviderUnavailable
+    └── PrivacyError
+        └── DecryptionError                stored text tampered or encrypted with an unknown key
 """
 
 from __future__ import annotations
@@ -163,3 +165,12 @@ class WebhookSignatureError(BillingError):
 
 class BillingProviderUnavailable(BillingError):
     code = "billing-provider-unavailable"
+
+
+# --- privacy ---------------------------------------------------------------------------------
+class PrivacyError(PackDeskError):
+    code = "privacy-error"
+
+
+class DecryptionError(PrivacyError):
+    code = "decryption-failed"

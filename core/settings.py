@@ -50,6 +50,13 @@ class Settings(BaseSettings):
     stripe_api_base: str | None = None  # a local fake Stripe server in tests
     public_base_url: str = "http://127.0.0.1:8000"
 
+    # --- privacy -------------------------------------------------------------------------
+    retention_days: int = Field(default=30, ge=1)  # stored turns older than this are deleted
+    negative_sentiment_threshold: float = Field(default=-0.6, ge=-1.0, le=1.0)  # VADER compound
+    # Fernet key for conversation text at rest; None: generated once at keys/conversations.key.
+    conversation_key: SecretStr | None = None
+    conversation_old_keys: list[SecretStr] = []  # still decrypt, never encrypt (key rotation)
+
     # --- HTTP ----------------------------------------------------------------------------
     host: str = "127.0.0.1"
     port: int = 8000
