@@ -1,0 +1,85 @@
+"""``create_app(settings) -> Litestar``: the HTTP composition root."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from litestar import Litestar
+from litestar.config.response_cache import ResponseCacheConfig  # noqa: F401  (kept for ops)
+from litestar.middleware.rate_limit import RateLimitConfig
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+
+from api.auth import PUBLIC, rate_limit_identifier
+from api.controllers.admin import AdminController
+from api.controllers.ask import AskController
+from api.controllers.billing import LocalCheckoutController, StripeWebhookController
+from api.controllers.catalog import CatalogController
+from api.controllers.customer import CustomerController
+from api.controllers.health import healthz, readyz
+from api.controllers.publisher import PublisherController
+from api.errors import EXCEPTION_HANDLERS
+from api.logging import RequestLogMiddleware
+from core.settings import Settings
+
+logger = logging.getLogger("packdesk.api")
+
+
+class MetricsController(PrometheusController):
+    path = "/metrics"
+    opt = PUBLIC
+    include_in_schema = False
+
+
+def create_app(settings: Settings, *, services: Any | None = None) -> Litestar:
+    """Build the app. ``services`` (tests) skips start-up loading and uses what is given."""
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        if services is not None:
+            app.state.services = services
+            yield
+            return
+        from api.services import start_services
+
+        app.state.services = await start_services(settings)
+        try:
+            yield
+        finally:
+            await app.state.services.close()
+
+    rate_limit = RateLimitConfig(
+        rate_limit=("minute", settings.rate_limit_per_minute),
+        identifier_for_request=rate_limit_identifier,
+        exclude=["/healthz", "/readyz", "/metrics", "/schema"],
+    )
+    prometheus = PrometheusConfig(app_name="packdesk", prefix="packdesk", group_path=True)
+    return Litestar(
+        route_handlers=[
+            healthz,
+            readyz,
+            MetricsController,
+            CatalogController,
+            CustomerController,
+            AskController,
+            StripeWebhookController,
+            LocalCheckoutController,
+            PublisherController,
+            AdminController,
+        ],
+        lifespan=[lifespan],
+        middleware=[RequestLogMiddleware, prometheus.middleware, rate_limit.middleware],
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        request_max_body_size=settings.max_body_bytes,
+        openapi_config=OpenAPIConfig(
+            title="PackDesk",
+            version="0.1.0",
+            description="Ask, buy, activate and publish knowledge packs.",
+            render_plugins=[SwaggerRenderPlugin()],
+        ),
+        debug=False,
+    )

@@ -1,0 +1,54 @@
+"""Operator routes: accounts and pack review. All need an admin key."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, post
+
+from api.auth import require_scope
+from api.schemas import AccountCreated, CreateAccountRequest, RejectRequest
+
+
+class AdminController(Controller):
+    path = "/v1/admin"
+    tags = ["admin"]
+    dependencies = {"principal": require_scope("admin")}
+
+    @post("/accounts", operation_id="createAccount", status_code=201)
+    async def create_account(
+        self, request: Request, principal: Any, data: CreateAccountRequest
+    ) -> AccountCreated:
+        """Create an account; its API key is in this response and nowhere else."""
+        info, api_key = await request.app.state.services.accounts.create_account(
+            data.name, data.scope
+        )
+        return AccountCreated(
+            account_id=str(info.account_id), name=info.name, scope=info.scope, api_key=api_key
+        )
+
+    @post(
+        "/packs/{pack_id:str}/versions/{version:str}/approve",
+        operation_id="approvePackVersion",
+        status_code=200,
+    )
+    async def approve(
+        self, request: Request, principal: Any, pack_id: str, version: str
+    ) -> dict[str, Any]:
+        """Approve a pending version: it is installed, loaded, priced and shown in the catalog."""
+        from api.publishing import approve_version
+
+        await approve_version(request.app.state.services, pack_id, version, principal.account_id)
+        return {"pack_id": pack_id, "version": version, "status": "approved"}
+
+    @post(
+        "/packs/{pack_id:str}/versions/{version:str}/reject",
+        operation_id="rejectPackVersion",
+        status_code=200,
+    )
+    async def reject(
+        self, request: Request, principal: Any, pack_id: str, version: str, data: RejectRequest
+    ) -> dict[str, Any]:
+        """Reject a pending version with a reason the publisher sees."""
+        await request.app.state.services.catalog.reject(pack_id, version, data.reason)
+        return {"pack_id": pack_id, "version": version, "status": "rejected"}

@@ -1,0 +1,64 @@
+"""Billing routes: the Stripe webhook and the local (test-mode) checkout pages."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+from litestar import Controller, Request, Response, get, post
+from litestar.response import Redirect
+
+from api.auth import PUBLIC
+
+TEST_MODE_BANNER = "TEST MODE: local billing provider. No real payment is taken."
+
+
+class StripeWebhookController(Controller):
+    path = "/v1/billing/stripe"
+    tags = ["billing"]
+    opt = {"auth": "stripe-signature"}  # no API key: the Stripe-Signature header is the auth
+
+    @post("/webhook", operation_id="stripeWebhook", status_code=200)
+    async def webhook(self, request: Request) -> dict[str, Any]:
+        """Receive a Stripe event: signature checked on the raw body, idempotent by event id."""
+        payload = await request.body()
+        result = await request.app.state.services.billing.handle_stripe_webhook(
+            payload, request.headers.get("stripe-signature")
+        )
+        return {"received": True, "result": result}
+
+
+class LocalCheckoutController(Controller):
+    path = "/v1/billing/local"
+    tags = ["billing"]
+    opt = PUBLIC  # the session id in the URL is the capability, as with Stripe Checkout
+
+    @get("/checkout/{session_id:str}", operation_id="localCheckoutPage", media_type="text/html")
+    async def page(self, request: Request, session_id: str) -> Response[str]:
+        """An HTML page with a form that confirms the purchase (test mode)."""
+        order = await request.app.state.services.billing.local_order(session_id)
+        pack = html.escape(order["pack_name"])
+        amount = f"{order['amount'] / 100:.2f} {order['currency'].upper()}"
+        body = f"""<!doctype html><html><head><title>PackDesk test checkout</title></head>
+<body><p><strong>{TEST_MODE_BANNER}</strong></p>
+<h1>Buy {pack}</h1><p>Price: {html.escape(amount)} ({html.escape(order['pricing_model'])})</p>
+<form method="post" action="/v1/billing/local/checkout/{html.escape(session_id)}">
+<button type="submit">Confirm test purchase</button></form></body></html>"""
+        return Response(body, media_type="text/html")
+
+    @post("/checkout/{session_id:str}", operation_id="localCheckoutConfirm", status_code=303)
+    async def confirm(self, request: Request, session_id: str) -> Redirect:
+        """Confirm the purchase: grants through the same fulfilment function as Stripe."""
+        await request.app.state.services.billing.confirm_local(session_id)
+        return Redirect(f"/v1/billing/local/success/{session_id}", status_code=303)
+
+    @get("/success/{session_id:str}", operation_id="localCheckoutSuccess", media_type="text/html")
+    async def success(self, request: Request, session_id: str) -> Response[str]:
+        """Shown after a confirmed test purchase."""
+        order = await request.app.state.services.billing.local_order(session_id)
+        pack = html.escape(order["pack_name"])
+        body = f"""<!doctype html><html><head><title>Purchase complete</title></head>
+<body><p><strong>{TEST_MODE_BANNER}</strong></p><h1>You now own {pack}</h1>
+<p>Activate it with <code>POST /v1/packs/{html.escape(order['pack_id'])}/activate</code>.</p>
+</body></html>"""
+        return Response(body, media_type="text/html")

@@ -1,0 +1,29 @@
+"""The public catalog of approved packs."""
+
+from __future__ import annotations
+
+from litestar import Controller, Request, get
+
+from api.auth import PUBLIC
+from api.schemas import PackSummary, pack_summary
+from core.errors import PackNotFound
+
+
+class CatalogController(Controller):
+    path = "/v1/packs"
+    tags = ["catalog"]
+    opt = PUBLIC
+
+    @get("/", operation_id="listPacks")
+    async def list_packs(self, request: Request) -> list[PackSummary]:
+        """Every pack that can be bought or used (public: names and prices, never content)."""
+        packs = request.app.state.services.packs
+        return [pack_summary(packs[pack_id]) for pack_id in sorted(packs)]
+
+    @get("/{pack_id:str}", operation_id="getPack")
+    async def get_pack(self, request: Request, pack_id: str) -> PackSummary:
+        """One pack of the catalog."""
+        manifest = request.app.state.services.packs.get(pack_id)
+        if manifest is None:
+            raise PackNotFound(f"no pack {pack_id!r} in the catalog")
+        return pack_summary(manifest)

@@ -1,0 +1,89 @@
+"""Customer routes: checkout, entitlements, activation, search. All need a customer key."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from litestar import Controller, Request, get, post
+
+from api.auth import require_scope
+from api.schemas import CheckoutRequestBody, CheckoutResponse, SearchHitOut, SearchRequest
+from core.errors import PackNotFound
+
+
+class CustomerController(Controller):
+    path = "/v1"
+    tags = ["customer"]
+    dependencies = {"principal": require_scope("customer")}
+
+    @post("/checkout", operation_id="startCheckout", status_code=201)
+    async def checkout(
+        self, request: Request, principal: Any, data: CheckoutRequestBody
+    ) -> CheckoutResponse:
+        """Start buying a pack; returns where to pay (Stripe Checkout or the local test page)."""
+        services = request.app.state.services
+        if data.pack_id not in services.packs:
+            raise PackNotFound(f"no pack {data.pack_id!r} in the catalog")
+        session = await services.billing.start_checkout(principal.account_id, data.pack_id)
+        return CheckoutResponse(checkout_url=session.checkout_url, session_id=session.session_id)
+
+    @get("/entitlements", operation_id="listEntitlements")
+    async def entitlements(self, request: Request, principal: Any) -> list[dict[str, Any]]:
+        """The packs the caller owns, with source, status, period end and activation."""
+        rows = await request.app.state.services.entitlements.list_entitlements(
+            principal.account_id
+        )
+        return [_plain(row) for row in rows]
+
+    @post("/packs/{pack_id:str}/activate", operation_id="activatePack", status_code=200)
+    async def activate(self, request: Request, principal: Any, pack_id: str) -> dict[str, Any]:
+        """Use an owned pack in the caller's assistant."""
+        await request.app.state.services.entitlements.activate(principal.account_id, pack_id)
+        return {"pack_id": pack_id, "active": True}
+
+    @post("/packs/{pack_id:str}/deactivate", operation_id="deactivatePack", status_code=200)
+    async def deactivate(self, request: Request, principal: Any, pack_id: str) -> dict[str, Any]:
+        """Stop using a pack; the entitlement is kept."""
+        await request.app.state.services.entitlements.deactivate(principal.account_id, pack_id)
+        return {"pack_id": pack_id, "active": False}
+
+    @post("/search", operation_id="search", status_code=200)
+    async def search(
+        self, request: Request, principal: Any, data: SearchRequest
+    ) -> list[SearchHitOut]:
+        """Search the caller's active packs only."""
+        services = request.app.state.services
+        active = await services.entitlements.readable_pack_ids(
+            principal.account_id, active_only=True
+        )
+        searchable = sorted(p for p in active if p in services.packs)
+        if not searchable:
+            return []
+        hits = await asyncio.to_thread(
+            services.search.search, data.query, pack_ids=searchable, k=data.top_k, mode=data.mode
+        )
+        return [
+            SearchHitOut(
+                pack_id=hit.pack_id,
+                document_id=hit.document_id,
+                title=hit.title,
+                source_url=hit.source_url,
+                text=hit.text,
+                score=round(float(hit.score), 4),
+            )
+            for hit in hits
+        ]
+
+
+def _plain(row: Any) -> dict[str, Any]:
+    if isinstance(row, dict):
+        return row
+    if hasattr(row, "model_dump"):
+        return row.model_dump(mode="json")
+    from dataclasses import asdict, is_dataclass
+
+    if is_dataclass(row):
+        data = asdict(row)
+        return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in data.items()}
+    raise TypeError(f"cannot serialise {type(row).__name__}")

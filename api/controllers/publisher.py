@@ -1,0 +1,72 @@
+"""Publisher routes: register signing keys, upload signed packs, follow their review."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+from typing import Any
+
+from litestar import Controller, Request, get, post
+
+from api.auth import require_scope
+from api.schemas import PublisherKeyRequest
+from core.errors import ArchiveTooLarge, ValidationError
+
+
+class PublisherController(Controller):
+    path = "/v1/publisher"
+    tags = ["publisher"]
+    dependencies = {"principal": require_scope("publisher")}
+
+    @post("/keys", operation_id="registerPublisherKey", status_code=201)
+    async def register_key(
+        self, request: Request, principal: Any, data: PublisherKeyRequest
+    ) -> dict[str, str]:
+        """Register an Ed25519 public key (PEM or base64 raw); returns its key id."""
+        key_id = await request.app.state.services.accounts.register_publisher_key(
+            principal.account_id, data.public_key
+        )
+        return {"key_id": key_id}
+
+    @post(
+        "/packs",
+        operation_id="uploadPack",
+        status_code=201,
+        request_max_body_size=None,  # checked below against the upload limit, streaming
+    )
+    async def upload(self, request: Request, principal: Any) -> dict[str, Any]:
+        """Upload a signed ``.kpack`` (raw body). Verified against the publisher's own keys,
+        validated, stored as pending. Never executed."""
+        services = request.app.state.services
+        limit = services.settings.max_upload_bytes
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > limit:
+            raise ArchiveTooLarge(f"upload of {declared} bytes exceeds the {limit}-byte limit")
+        uploads = services.settings.data_dir / "uploads"
+        uploads.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=uploads, suffix=".part")
+        size = 0
+        try:
+            with os.fdopen(fd, "wb") as out:
+                async for chunk in request.stream():
+                    size += len(chunk)
+                    if size > limit:
+                        raise ArchiveTooLarge(f"upload exceeds the {limit}-byte limit")
+                    out.write(chunk)
+            if size == 0:
+                raise ValidationError("empty upload: send the .kpack file as the request body")
+            from api.publishing import accept_upload
+
+            return await asyncio.shield(accept_upload(services, principal.account_id, name))
+        finally:
+            if os.path.exists(name):
+                os.unlink(name)
+
+    @get("/packs", operation_id="listPublisherPacks")
+    async def list_packs(self, request: Request, principal: Any) -> list[dict[str, Any]]:
+        """The status of each version this publisher uploaded."""
+        rows = await request.app.state.services.catalog.list_versions(principal.account_id)
+        from api.controllers.customer import _plain
+
+        return [_plain(row) for row in rows]

@@ -1,0 +1,94 @@
+"""The one mapping from domain errors to RFC 9457 problem responses. No stack trace leaves."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, TooManyRequestsException
+from litestar.exceptions import ValidationException as LitestarValidationException
+
+from core import errors
+
+logger = logging.getLogger("packdesk.api")
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+PROBLEM_TYPE_BASE = "https://packdesk.dev/problems/"
+
+# Most specific first: the first class an error is an instance of decides its status.
+STATUS_BY_ERROR: list[tuple[type[errors.PackDeskError], int]] = [
+    (errors.AuthenticationError, 401),
+    (errors.PermissionDenied, 403),
+    (errors.EntitlementRequired, 402),
+    (errors.PackNotFound, 404),
+    (errors.NotFound, 404),
+    (errors.Conflict, 409),
+    (errors.ArchiveTooLarge, 413),
+    (errors.PackVerificationError, 422),
+    (errors.PackFormatError, 422),
+    (errors.IndexMismatch, 409),
+    (errors.ValidationError, 422),
+    (errors.WebhookSignatureError, 400),
+    (errors.BillingProviderUnavailable, 503),
+    (errors.ConfigError, 500),
+]
+
+
+def problem(
+    status: int, code: str, title: str, detail: str, headers: dict[str, str] | None = None
+) -> Response[dict[str, Any]]:
+    return Response(
+        {"type": PROBLEM_TYPE_BASE + code, "title": title, "status": status, "detail": detail},
+        status_code=status,
+        media_type=PROBLEM_MEDIA_TYPE,
+        headers=headers,
+    )
+
+
+def status_for(error: errors.PackDeskError) -> int:
+    for error_type, status in STATUS_BY_ERROR:
+        if isinstance(error, error_type):
+            return status
+    return 500
+
+
+def handle_domain_error(request: Request, exc: errors.PackDeskError) -> Response[dict[str, Any]]:
+    status = status_for(exc)
+    if status >= 500:
+        logger.error("domain error %s on %s: %s", exc.code, request.url.path, exc.message)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return problem(status, exc.code, _title(exc), exc.message, headers)
+
+
+def handle_http_error(request: Request, exc: HTTPException) -> Response[dict[str, Any]]:
+    status = exc.status_code
+    headers = dict(exc.headers or {})
+    if isinstance(exc, TooManyRequestsException):
+        headers.setdefault("Retry-After", headers.get("RateLimit-Reset", "1"))
+        return problem(429, "rate-limited", "Too many requests", "rate limit exceeded", headers)
+    if isinstance(exc, LitestarValidationException):
+        detail = exc.detail
+        if exc.extra:
+            detail = f"{exc.detail}: {exc.extra}"
+        return problem(422 if status == 400 else status, "invalid-input", "Invalid input", detail)
+    code = {404: "not-found", 405: "method-not-allowed", 413: "body-too-large"}.get(
+        status, "http-error"
+    )
+    return problem(status, code, str(exc.detail), str(exc.detail), headers or None)
+
+
+def handle_unexpected(request: Request, exc: Exception) -> Response[dict[str, Any]]:
+    logger.exception("unhandled error on %s", request.url.path)
+    return problem(500, "internal-error", "Internal error", "an unexpected error occurred")
+
+
+def _title(exc: errors.PackDeskError) -> str:
+    return exc.code.replace("-", " ").capitalize()
+
+
+EXCEPTION_HANDLERS = {
+    errors.PackDeskError: handle_domain_error,
+    HTTPException: handle_http_error,
+    Exception: handle_unexpected,
+}

@@ -1,0 +1,50 @@
+"""Structured request logs: one JSON line per request, with a request id echoed to the client."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from typing import Any
+
+from litestar.datastructures import MutableScopeHeaders
+from litestar.enums import ScopeType
+from litestar.middleware import ASGIMiddleware
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+logger = logging.getLogger("packdesk.requests")
+
+
+def log_event(event: str, **fields: Any) -> None:
+    """Emit one structured log line. Callers pass only redacted text."""
+    logger.info(json.dumps({"event": event, **fields}, default=str, ensure_ascii=False))
+
+
+class RequestLogMiddleware(ASGIMiddleware):
+    scopes = (ScopeType.HTTP,)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        request_id = uuid.uuid4().hex[:16]
+        scope.setdefault("state", {})["request_id"] = request_id
+        started = time.perf_counter()
+        status = {"code": 500}
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+                MutableScopeHeaders.from_message(message)["X-Request-ID"] = request_id
+            await send(message)
+
+        try:
+            await next_app(scope, receive, send_with_id)
+        finally:
+            log_event(
+                "request",
+                request_id=request_id,
+                method=scope.get("method"),
+                path=scope.get("path"),
+                status=status["code"],
+                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                account_id=scope.get("state", {}).get("account_id"),
+            )

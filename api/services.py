@@ -1,0 +1,165 @@
+"""Composition root: build every engine service from settings and plugins, once, at start-up."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import pluggy
+
+from core.assistant.assistant import Assistant, AssistantConfig
+from core.errors import ConfigError
+from core.packs.manifest import Manifest
+from core.settings import Settings
+
+logger = logging.getLogger("packdesk.services")
+
+
+@dataclass
+class AppServices:
+    """Everything a request handler may use. Built by :func:`start_services`."""
+
+    settings: Settings
+    manager: pluggy.PluginManager
+    db: Any
+    accounts: Any
+    catalog: Any
+    entitlements: Any
+    billing: Any
+    provider: Any
+    store: Any
+    search: Any
+    classifier: Any | None
+    assistant: Assistant
+    packs: dict[str, Manifest] = field(default_factory=dict)
+    ready: bool = False
+
+    async def load_pack(self, installed: Any) -> None:
+        """Make an installed, approved pack searchable and routable (used at start-up and on
+        approval)."""
+        from core.retrieval.searcher import PackSearcher
+
+        searcher = await asyncio.to_thread(
+            PackSearcher.load,
+            installed.root,
+            installed.manifest,
+            self.search.embedder,
+            self._backend(),
+        )
+        self.search.add_pack(installed.manifest.id, searcher)
+        self.packs[installed.manifest.id] = installed.manifest
+
+    def _backend(self) -> Any:
+        from api import wiring
+
+        return wiring.vector_index_backend(self.settings, self.manager)
+
+    async def close(self) -> None:
+        await self.db.dispose()
+
+
+def choose_billing_provider(settings: Settings, manager: pluggy.PluginManager) -> Any:
+    providers = [p for group in manager.hook.packdesk_billing_providers(settings=settings) for p in group]
+    wanted = "stripe" if settings.stripe_api_key else "local"
+    for provider in providers:
+        if provider.name == wanted:
+            return provider
+    raise ConfigError(f"no billing provider named {wanted!r} is available")
+
+
+async def start_services(
+    settings: Settings,
+    *,
+    manager: pluggy.PluginManager | None = None,
+    classifier: Any | None = None,
+    load_classifier: bool = True,
+) -> AppServices:
+    """Migrate the database, load installed packs (verified), the embedder and the intent model.
+
+    Args:
+        classifier: an already-warm classifier (tests); otherwise the default model is loaded
+            when ``load_classifier`` and one exists.
+    """
+    from api import wiring
+    from core.ledger.billing_service import BillingService
+    from core.ledger.db import create_database
+    from core.ledger.service import AccountService, CatalogService, EntitlementService
+    from core.packs.store import PackStore
+    from core.plugin_manager import get_plugin_manager
+    from core.retrieval.search import SearchService
+
+    manager = manager or get_plugin_manager()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = create_database(settings)
+    await db.migrate()
+    accounts = AccountService(db)
+    catalog = CatalogService(db)
+    entitlements = EntitlementService(db)
+    provider = choose_billing_provider(settings, manager)
+    billing = BillingService(db, provider)
+
+    embedder = wiring.embedder(settings, manager)
+    await asyncio.to_thread(embedder.warm_up)
+    search = SearchService(embedder)
+    store = PackStore(settings)
+
+    async def active_packs(account_id: str) -> set[str]:
+        return await entitlements.readable_pack_ids(account_id, active_only=True)
+
+    async def owned_packs(account_id: str) -> set[str]:
+        return await entitlements.readable_pack_ids(account_id, active_only=False)
+
+    packs: dict[str, Manifest] = {}
+
+    def postprocess(answer: dict[str, Any], manifests: list[Manifest]) -> None:
+        manager.hook.packdesk_postprocess_answer(answer=answer, packs=manifests)
+
+    services = AppServices(
+        settings=settings,
+        manager=manager,
+        db=db,
+        accounts=accounts,
+        catalog=catalog,
+        entitlements=entitlements,
+        billing=billing,
+        provider=provider,
+        store=store,
+        search=search,
+        classifier=classifier,
+        assistant=None,  # type: ignore[arg-type]  # set below, it needs `packs`
+        packs=packs,
+    )
+    approved = {entry.pack_id for entry in await catalog.catalog()}
+    for installed in await asyncio.to_thread(store.installed):
+        if installed.manifest.publisher == "PackDesk" or installed.manifest.id in approved:
+            await catalog.register_builtin(installed.manifest) if installed.manifest.id not in approved else None
+            await services.load_pack(installed)
+    if classifier is None and load_classifier:
+        services.classifier = await asyncio.to_thread(_load_default_classifier, settings, packs)
+    services.assistant = Assistant(
+        packs=packs,
+        search=search,
+        active_packs=active_packs,
+        owned_packs=owned_packs,
+        classifier=services.classifier,
+        postprocess=postprocess,
+        config=AssistantConfig(),
+    )
+    manager.hook.packdesk_startup(settings=settings, services={"packs": packs, "search": search})
+    services.ready = True
+    return services
+
+
+def _load_default_classifier(settings: Settings, packs: dict[str, Manifest]) -> Any | None:
+    from core.intents.classifier import IntentClassifier, default_model_dir
+
+    model_dir = default_model_dir(settings)
+    if not model_dir.exists():
+        logger.warning("no intent model at %s: routing by retrieval only", model_dir)
+        return None
+    labels = {label for manifest in packs.values() for label in manifest.intent_labels()}
+    classifier = IntentClassifier(model_dir, expected_labels=labels)
+    classifier.warm_up()
+    return classifier

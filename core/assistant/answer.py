@@ -1,0 +1,55 @@
+"""What the assistant returns: plain data, no HTTP."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Citation:
+    pack_id: str
+    document_id: str
+    title: str
+    source_url: str | None
+    score: float
+
+
+@dataclass(frozen=True)
+class Offer:
+    """A pack that would answer the question, which the caller has not bought or activated."""
+
+    pack_id: str
+    name: str
+    price: dict[str, Any]
+    checkout_path: str
+    owned: bool  # owned but not activated: activating is enough
+    activate_path: str
+
+
+@dataclass(frozen=True)
+class IntentInfo:
+    label: str
+    confidence: float
+
+
+@dataclass(frozen=True)
+class HandoffInfo:
+    handoff: bool = False
+    reason: str | None = None
+
+
+@dataclass
+class Answer:
+    text: str
+    intent: IntentInfo
+    citations: list[Citation] = field(default_factory=list)
+    disclaimers: list[str] = field(default_factory=list)
+    handoff: HandoffInfo = HandoffInfo()
+    offer: Offer | None = None
+    routed_pack_id: str | None = None
+    out_of_scope: bool = False
+    sentiment: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

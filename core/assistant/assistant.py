@@ -1,0 +1,198 @@
+"""The answering pipeline of ``POST /v1/ask``, without HTTP.
+
+classify -> route -> entitlement check -> retrieve (active packs only) -> compose -> post-process.
+No text of a pack the caller may not read is ever put into an :class:`Answer`: routing uses
+per-pack scores only, and retrieval is restricted to the caller's active packs, which the
+entitlement service computes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Collection, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from core.assistant.answer import Answer, Citation, HandoffInfo, IntentInfo, Offer
+from core.assistant.routing import OUT_OF_SCOPE, Route, route_question
+from core.packs.manifest import Manifest
+
+GENERIC_PACK_IDS = frozenset({"support-basics"})
+PASSAGES_IN_ANSWER = 2
+PASSAGE_CHARS = 700
+
+
+class Classifier(Protocol):
+    def predict(self, texts: list[str]) -> list[Any]: ...
+
+
+class Searcher(Protocol):
+    def search(self, query: str, *, pack_ids: Collection[str], k: int, mode: str) -> list[Any]: ...
+
+    def pack_scores(self, query: str, pack_ids: Collection[str]) -> dict[str, float]: ...
+
+
+ReadablePacks = Callable[[str], Awaitable[set[str]]]
+"""``account_id -> ids of the packs it owns and has activated`` (the entitlement service)."""
+
+OwnedPacks = Callable[[str], Awaitable[set[str]]]
+"""``account_id -> ids of the packs it owns`` (activated or not)."""
+
+
+@dataclass(frozen=True)
+class AssistantConfig:
+    min_retrieval_score: float = 0.45
+    top_k: int = 5
+    mode: str = "hybrid"
+
+
+class Assistant:
+    """Answers one question for one account from the packs it may read."""
+
+    def __init__(
+        self,
+        *,
+        packs: Mapping[str, Manifest],
+        search: Searcher,
+        active_packs: ReadablePacks,
+        owned_packs: OwnedPacks,
+        classifier: Classifier | None = None,
+        postprocess: Callable[[dict[str, Any], list[Manifest]], None] | None = None,
+        config: AssistantConfig = AssistantConfig(),
+    ) -> None:
+        self._packs = packs
+        self._search = search
+        self._active_packs = active_packs
+        self._owned_packs = owned_packs
+        self._classifier = classifier
+        self._postprocess = postprocess
+        self._config = config
+
+    async def ask(self, account_id: str, question: str) -> Answer:
+        prediction = await self._classify(question)
+        intent = IntentInfo(
+            label=prediction.label if prediction else OUT_OF_SCOPE,
+            confidence=round(float(prediction.confidence), 4) if prediction else 0.0,
+        )
+        catalog_ids = list(self._packs)
+        pack_scores = await asyncio.to_thread(self._search.pack_scores, question, catalog_ids)
+        route = route_question(
+            prediction,
+            pack_scores,
+            generic_pack_ids=GENERIC_PACK_IDS,
+            min_retrieval_score=self._config.min_retrieval_score,
+        )
+        active = await self._active_packs(account_id)
+        if route.pack_id is not None and route.pack_id not in active:
+            return await self._offer(account_id, route, intent)
+        template = self._reply_template(intent.label)
+        if route.by in ("platform", "generic") and template:
+            return self._finish(Answer(text=template, intent=intent), cited=[])
+        if route.pack_id is None and route.by in ("none", "platform"):
+            return self._out_of_scope(intent, active)
+        return await self._answer_from_packs(question, intent, route, active, template)
+
+    async def _classify(self, question: str) -> Any | None:
+        if self._classifier is None:
+            return None
+        predictions = await asyncio.to_thread(self._classifier.predict, [question])
+        return predictions[0]
+
+    async def _offer(self, account_id: str, route: Route, intent: IntentInfo) -> Answer:
+        assert route.pack_id is not None
+        manifest = self._packs[route.pack_id]
+        owned = route.pack_id in await self._owned_packs(account_id)
+        offer = Offer(
+            pack_id=manifest.id,
+            name=manifest.name,
+            price=manifest.pricing.model_dump(),
+            checkout_path="/v1/checkout",
+            owned=owned,
+            activate_path=f"/v1/packs/{manifest.id}/activate",
+        )
+        if owned:
+            text = (
+                f"The {manifest.name} pack can answer this, and you own it: activate it to get "
+                "an answer."
+            )
+        else:
+            text = (
+                f"The {manifest.name} pack can answer this. It is not part of your plan yet: "
+                "buy it to get an answer."
+            )
+        return Answer(text=text, intent=intent, offer=offer, routed_pack_id=manifest.id)
+
+    def _out_of_scope(self, intent: IntentInfo, active: set[str]) -> Answer:
+        names = sorted(self._packs[p].name for p in active if p in self._packs)
+        topics = ", ".join(names) if names else "no knowledge packs yet"
+        text = (
+            "Sorry, I can't help with that question. I can answer questions covered by your "
+            f"active knowledge packs: {topics}."
+        )
+        return Answer(text=text, intent=intent, out_of_scope=True)
+
+    async def _answer_from_packs(
+        self,
+        question: str,
+        intent: IntentInfo,
+        route: Route,
+        active: set[str],
+        template: str | None,
+    ) -> Answer:
+        searchable = [p for p in active if p in self._packs]
+        if route.pack_id is not None:
+            searchable = [route.pack_id]
+        hits = []
+        if searchable:
+            hits = await asyncio.to_thread(
+                self._search.search,
+                question,
+                pack_ids=searchable,
+                k=self._config.top_k,
+                mode=self._config.mode,
+            )
+        if not hits:
+            return self._out_of_scope(intent, active)
+        if template:
+            text = template
+        else:
+            passages = [hit.text.strip()[:PASSAGE_CHARS] for hit in hits[:PASSAGES_IN_ANSWER]]
+            text = "\n\n".join(passages)
+        citations = [
+            Citation(
+                pack_id=hit.pack_id,
+                document_id=hit.document_id,
+                title=hit.title,
+                source_url=hit.source_url,
+                score=round(float(hit.score), 4),
+            )
+            for hit in hits
+        ]
+        answer = Answer(
+            text=text, intent=intent, citations=citations, routed_pack_id=route.pack_id
+        )
+        return self._finish(answer, cited=sorted({c.pack_id for c in citations}))
+
+    def _finish(self, answer: Answer, *, cited: list[str]) -> Answer:
+        manifests = [self._packs[p] for p in cited if p in self._packs]
+        answer.disclaimers = [m.disclaimer for m in manifests if m.disclaimer]
+        if self._postprocess is not None:
+            payload = {"text": answer.text, "disclaimers": list(answer.disclaimers)}
+            self._postprocess(payload, manifests)
+            answer.text = payload["text"]
+            answer.disclaimers = payload["disclaimers"]
+        return answer
+
+    def _reply_template(self, label: str) -> str | None:
+        pack_id, _, name = label.partition(":")
+        candidates = self._packs.values() if pack_id == "platform" else [self._packs.get(pack_id)]
+        for manifest in candidates:
+            if manifest is None:
+                continue
+            for intent in manifest.intents:
+                if intent.label(manifest.id) == label and intent.reply_template:
+                    return intent.reply_template
+        return None
+
+
+__all__ = ["Assistant", "AssistantConfig", "HandoffInfo"]

@@ -1,0 +1,58 @@
+"""Deciding which pack a question belongs to, from the intent and, failing that, retrieval scores."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+OUT_OF_SCOPE = "out_of_scope"
+
+
+class PredictionLike(Protocol):
+    label: str
+    pack_id: str | None
+    confidence: float
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where a question goes. ``pack_id`` is None for platform intents and unrouted questions."""
+
+    pack_id: str | None
+    by: str  # "intent" | "platform" | "retrieval" | "generic" | "none"
+    score: float
+
+
+def route_question(
+    prediction: PredictionLike | None,
+    pack_scores: dict[str, float],
+    *,
+    generic_pack_ids: frozenset[str],
+    min_retrieval_score: float,
+) -> Route:
+    """Pick the pack a question belongs to.
+
+    A confident pack intent decides by itself. Platform intents, intents of generic packs
+    (``support-basics``) and out-of-scope predictions fall back to the best per-pack retrieval
+    score, which must reach ``min_retrieval_score``: a greeting must not be routed to the
+    finance pack because some passage is vaguely similar.
+
+    Args:
+        prediction: the classifier's top prediction, or None when no classifier is loaded.
+        pack_scores: best relevance per catalog pack (scores only, never text).
+        generic_pack_ids: packs whose intents say nothing about the domain of a question.
+        min_retrieval_score: the least score that routes a question by retrieval.
+    """
+    if prediction is not None and prediction.pack_id and prediction.pack_id not in generic_pack_ids:
+        return Route(pack_id=prediction.pack_id, by="intent", score=prediction.confidence)
+    if prediction is not None and prediction.label.startswith("platform:"):
+        return Route(pack_id=None, by="platform", score=prediction.confidence)
+    candidates = {p: s for p, s in pack_scores.items() if p not in generic_pack_ids}
+    if candidates:
+        best_pack, best_score = max(candidates.items(), key=lambda item: item[1])
+        if best_score >= min_retrieval_score:
+            return Route(pack_id=best_pack, by="retrieval", score=best_score)
+    if prediction is not None and prediction.label != OUT_OF_SCOPE:
+        # A confident generic intent (cancel an order, track a refund): its template answers.
+        return Route(pack_id=None, by="generic", score=prediction.confidence)
+    return Route(pack_id=None, by="none", score=0.0)
