@@ -1,0 +1,123 @@
+"""``packdesk serve`` (the HTTP server) and ``packdesk run`` (prepare everything, then serve)."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import click
+from rich.console import Console
+
+from api.context import CliContext
+
+console = Console(stderr=True)
+DEMO_KEYS_FILE = "demo_keys.json"
+
+
+@click.command("serve")
+@click.option("--host", default=None, help="Bind address (default: PACKDESK_HOST, 127.0.0.1).")
+@click.option("--port", default=None, type=int, help="Port (default: PACKDESK_PORT, 8000).")
+@click.pass_obj
+def serve(obj: CliContext, host: str | None, port: int | None) -> None:
+    """Serve the HTTP API with the installed packs (run `packdesk prepare` first)."""
+    import logging
+
+    import uvicorn
+
+    from api.app import create_app
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    settings = obj.settings
+    uvicorn.run(
+        create_app(settings),
+        host=host or settings.host,
+        port=port or settings.port,
+        log_level="warning",
+    )
+
+
+@click.command("prepare")
+@click.option("--skip-intents", is_flag=True, help="Do not train the default intent model.")
+@click.pass_obj
+def prepare(obj: CliContext, skip_intents: bool) -> None:
+    """Prepare the installation: signing key, built-in packs, intent model, demo accounts."""
+    _prepare(obj, skip_intents=skip_intents)
+
+
+@click.command("run")
+@click.pass_obj
+@click.pass_context
+def run(ctx: click.Context, obj: CliContext) -> None:
+    """Prepare everything (idempotent) and start the server: what `make run` does."""
+    _prepare(obj, skip_intents=False)
+    ctx.invoke(serve)
+
+
+def _prepare(obj: CliContext, *, skip_intents: bool) -> None:
+    import asyncio
+
+    from api import wiring
+    from core.packs.bootstrap import prepare_packs
+    from core.packs.discovery import discover_pack_paths
+
+    settings = obj.settings
+    manager = obj.plugin_manager()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    console.print(f"[bold]PackDesk[/bold] data directory: {settings.data_dir.resolve()}")
+    paths = [found.path for found in discover_pack_paths(manager, settings)]
+    prepared = prepare_packs(
+        settings,
+        paths,
+        index_builder=wiring.pack_index_builder(settings, manager),
+        progress=lambda line: console.print(f"  {line}"),
+    )
+    for pack in prepared:
+        state = "built and installed" if pack.built else "up to date"
+        console.print(f"  pack {pack.pack_id} {pack.version}: {state}")
+    if not skip_intents:
+        from core.intents.classifier import ensure_default_model
+        from core.packs.store import PackStore
+
+        manifests = [installed.manifest for installed in PackStore(settings).installed()]
+        model_dir = ensure_default_model(settings, manifests)
+        console.print(f"  intent model: {model_dir}")
+    asyncio.run(_ensure_demo_accounts(obj))
+
+
+async def _ensure_demo_accounts(obj: CliContext) -> None:
+    from core.ledger.db import create_database
+    from core.ledger.service import AccountService
+
+    settings = obj.settings
+    keys_file = settings.data_dir / DEMO_KEYS_FILE
+    if keys_file.exists():
+        keys = json.loads(keys_file.read_text())
+        console.print(f"  demo accounts exist; their keys are in {keys_file}")
+    else:
+        db = create_database(settings)
+        await db.migrate()
+        accounts = AccountService(db)
+        keys = {}
+        for scope in ("admin", "customer", "publisher"):
+            _, api_key = await accounts.create_account(f"demo {scope}", scope)
+            keys[scope] = api_key
+        await db.dispose()
+        # Demo credentials only: kept so a developer can find them again (mode 0600).
+        fd = os.open(keys_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            json.dump(keys, out, indent=2)
+        console.print("  demo accounts created (keys shown once here, kept in " f"{keys_file}):")
+    for scope, key in keys.items():
+        console.print(f"    {scope:9} {key}")
+    base = f"http://{settings.host}:{settings.port}"
+    console.print(
+        "\nAsk the assistant:\n"
+        f"  curl -s {base}/v1/ask -H 'Authorization: Bearer {keys['customer']}' "
+        "-H 'Content-Type: application/json' -d '{\"question\": \"How do I reset my password?\"}'\n"
+    )
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(serve)
+    cli.add_command(prepare)
+    cli.add_command(run)
