@@ -1,0 +1,190 @@
+"""Building a pack's search index at pack build time: chunks, embeddings, FAISS, BM25.
+
+Files written into ``index/`` (every one is hashed into the manifest, so signed):
+
+* ``index.json``   model id, dimension, index kind, chunk count and chunking settings;
+* ``chunks.jsonl`` one chunk per line (line ``i`` is chunk id ``i``);
+* ``vectors.faiss`` the vector index (row ``i`` = chunk id ``i``);
+* ``bm25/``        the bm25s index over the same chunks.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from core.errors import IndexMismatch, PackFormatError
+from core.packs.documents import Document
+from core.retrieval.chunking import Chunk, chunk_documents
+from core.retrieval.lexical import LEXICAL_DIR, STEMMER_LANGUAGE, STOPWORDS, Bm25Index
+from core.retrieval.protocols import Embedder, VectorIndexBackend
+
+log = logging.getLogger(__name__)
+
+INDEX_FORMAT = 1
+INDEX_META_FILE = "index.json"
+CHUNKS_FILE = "chunks.jsonl"
+VECTORS_FILE = "vectors.faiss"
+EMBED_BATCH = 64
+PROGRESS_MIN_CHUNKS = 256  # below this a progress bar is noise
+
+
+@dataclass(frozen=True)
+class IndexMeta:
+    """The contents of ``index/index.json``."""
+
+    model_id: str
+    dimension: int
+    kind: str
+    chunk_count: int
+    chunk_tokens: int
+    chunk_overlap: int
+    backend: str = "faiss"
+    format: int = INDEX_FORMAT
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": self.format,
+            "model_id": self.model_id,
+            "dimension": self.dimension,
+            "kind": self.kind,
+            "chunk_count": self.chunk_count,
+            "chunk_tokens": self.chunk_tokens,
+            "chunk_overlap": self.chunk_overlap,
+            "backend": self.backend,
+            "files": {"chunks": CHUNKS_FILE, "vectors": VECTORS_FILE, "lexical": LEXICAL_DIR},
+            "lexical": {"library": "bm25s", "stopwords": STOPWORDS, "stemmer": STEMMER_LANGUAGE},
+        }
+
+    @classmethod
+    def read(cls, index_dir: Path) -> IndexMeta:
+        """Parse ``index_dir/index.json``.
+
+        Raises:
+            PackFormatError: missing, not JSON, or lacking a field.
+        """
+        path = index_dir / INDEX_META_FILE
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            return cls(
+                model_id=str(data["model_id"]),
+                dimension=int(data["dimension"]),
+                kind=str(data["kind"]),
+                chunk_count=int(data["chunk_count"]),
+                chunk_tokens=int(data["chunk_tokens"]),
+                chunk_overlap=int(data["chunk_overlap"]),
+                backend=str(data.get("backend", "faiss")),
+                format=int(data.get("format", INDEX_FORMAT)),
+            )
+        except FileNotFoundError as exc:
+            raise PackFormatError(f"{path} does not exist: the pack has no search index") from exc
+        except (ValueError, KeyError, TypeError) as exc:
+            raise PackFormatError(f"{path} is not a valid index description: {exc!r}") from exc
+
+
+def check_model(embedder: Embedder, model_id: str, dimension: int, *, what: str) -> None:
+    """Raise :class:`IndexMismatch` unless ``embedder`` is the model ``what`` was made with."""
+    if embedder.model_id != model_id or embedder.dimension != dimension:
+        raise IndexMismatch(
+            f"{what} uses embedding model {model_id!r} (dimension {dimension}), but the "
+            f"configured embedder is {embedder.model_id!r} (dimension {embedder.dimension}); "
+            "rebuild the index with this embedder (`--rebuild-index`) or configure the "
+            "matching model (PACKDESK_EMBEDDER_MODEL_PATH)"
+        )
+
+
+def embed_chunks(embedder: Embedder, chunks: Sequence[Chunk]) -> np.ndarray:
+    """Embed every chunk's title + text in batches, with a progress bar for large packs."""
+    from tqdm.auto import tqdm
+
+    embedder.warm_up()
+    texts = [chunk.embedding_text() for chunk in chunks]
+    parts = []
+    with tqdm(
+        total=len(texts),
+        desc="embedding chunks",
+        unit="chunk",
+        disable=len(texts) < PROGRESS_MIN_CHUNKS,
+    ) as bar:
+        for start in range(0, len(texts), EMBED_BATCH):
+            batch = texts[start : start + EMBED_BATCH]
+            parts.append(embedder.embed(batch, batch_size=EMBED_BATCH))
+            bar.update(len(batch))
+    if not parts:
+        return np.zeros((0, embedder.dimension), dtype=np.float32)
+    return np.vstack(parts).astype(np.float32, copy=False)
+
+
+class PackIndexer:
+    """The :class:`core.retrieval.protocols.PackIndexBuilder` used by ``packdesk pack build``."""
+
+    def __init__(self, embedder: Embedder, backend: VectorIndexBackend) -> None:
+        self.embedder = embedder
+        self.backend = backend
+        self.last_build_seconds: float | None = None
+
+    def build(self, manifest: Any, documents: list[Document], index_dir: Path) -> None:
+        """Chunk, embed and index ``documents`` into ``index_dir``.
+
+        Args:
+            manifest: the pack's manifest (``index`` settings and ``embedding_model``).
+            documents: the pack's documents, in file order.
+            index_dir: an existing directory to write into.
+        Raises:
+            IndexMismatch: ``manifest.embedding_model`` is not this builder's embedder.
+            PackFormatError: the pack has no documents.
+        """
+        started = time.perf_counter()
+        check_model(
+            self.embedder,
+            manifest.embedding_model.id,
+            manifest.embedding_model.dimension,
+            what=f"pack {manifest.id!r} (manifest embedding_model)",
+        )
+        if not documents:
+            raise PackFormatError(f"pack {manifest.id!r} has no documents to index")
+        settings = manifest.index
+        self.embedder.warm_up()
+        chunks = chunk_documents(
+            documents,
+            self.embedder.tokenize_spans,
+            chunk_tokens=settings.chunk_tokens,
+            chunk_overlap=settings.chunk_overlap,
+        )
+        vectors = embed_chunks(self.embedder, chunks)
+        vector_index = self.backend.build(vectors, kind=settings.kind)
+        lexical = Bm25Index.build([chunk.lexical_text() for chunk in chunks])
+
+        index_dir.mkdir(parents=True, exist_ok=True)
+        with (index_dir / CHUNKS_FILE).open("w", encoding="utf-8") as out:
+            for chunk in chunks:
+                out.write(json.dumps(chunk.to_json(), ensure_ascii=False, sort_keys=True) + "\n")
+        vector_index.save(index_dir / VECTORS_FILE)
+        lexical.save(index_dir / LEXICAL_DIR)
+        meta = IndexMeta(
+            model_id=self.embedder.model_id,
+            dimension=self.embedder.dimension,
+            kind=settings.kind,
+            chunk_count=len(chunks),
+            chunk_tokens=settings.chunk_tokens,
+            chunk_overlap=settings.chunk_overlap,
+            backend=self.backend.name,
+        )
+        (index_dir / INDEX_META_FILE).write_text(
+            json.dumps(meta.to_json(), indent=2, sort_keys=True) + "\n", encoding="utf-8"
+        )
+        self.last_build_seconds = time.perf_counter() - started
+        log.info(
+            "indexed pack %s: %d documents, %d chunks in %.1fs",
+            manifest.id,
+            len(documents),
+            len(chunks),
+            self.last_build_seconds,
+        )

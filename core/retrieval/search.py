@@ -1,0 +1,264 @@
+"""Search over the packs a caller may see: dense, BM25 or hybrid, with pack isolation.
+
+:class:`SearchService` holds one :class:`~core.retrieval.searcher.PackSearcher` per loaded
+pack. Every search names the pack ids the caller may see, and only those packs' indexes are
+consulted, so no other pack's content can appear in a result whatever the query.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from core.errors import PackNotFound, ValidationError
+from core.retrieval.fusion import RRF_K, reciprocal_rank_fusion
+from core.retrieval.protocols import Embedder
+
+if TYPE_CHECKING:
+    from core.retrieval.searcher import PackSearcher
+    from core.settings import Settings
+
+MODES = ("dense", "bm25", "hybrid")
+# Candidates taken from each side before fusion: deep enough that an item ranked well by
+# one side and modestly by the other still surfaces, cheap on packs of 10^4-10^5 chunks.
+FUSION_DEPTH = 100
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """One retrieved chunk with its citation and scores.
+
+    ``score`` is the ranking score of the mode searched: cosine similarity (dense), BM25
+    (bm25) or the RRF score (hybrid). ``dense_score`` / ``bm25_score`` are the raw side scores
+    when that side retrieved the chunk, else ``None``.
+    """
+
+    pack_id: str
+    document_id: str
+    chunk_id: int
+    title: str
+    source_url: str | None
+    text: str
+    score: float
+    mode: str
+    position: int = 0
+    dense_score: float | None = None
+    bm25_score: float | None = None
+
+    def citation(self) -> dict[str, object]:
+        """What an answer cites: pack, document id, title, source URL, score."""
+        return {
+            "pack_id": self.pack_id,
+            "document_id": self.document_id,
+            "title": self.title,
+            "source_url": self.source_url,
+            "score": round(self.score, 6),
+        }
+
+
+_Key = tuple[str, int]  # (pack_id, chunk_id)
+
+
+class SearchService:
+    """Searches loaded packs; the query is embedded once per search."""
+
+    def __init__(
+        self,
+        embedder: Embedder,
+        *,
+        settings: Settings | None = None,
+        max_query_chars: int = 2000,
+        max_top_k: int = 50,
+        weights: tuple[float, float] = (1.0, 1.0),
+        rrf_k: int = RRF_K,
+    ) -> None:
+        """Args:
+        embedder: the embedder every loaded pack's index was built with.
+        settings: when given, its ``max_query_chars`` and ``max_top_k`` limits apply.
+        weights: RRF weights of the (dense, bm25) rankings in hybrid mode.
+        """
+        self.embedder = embedder
+        self.max_query_chars = settings.max_query_chars if settings else max_query_chars
+        self.max_top_k = settings.max_top_k if settings else max_top_k
+        self.weights = weights
+        self.rrf_k = rrf_k
+        self._packs: dict[str, PackSearcher] = {}
+        self._lock = threading.Lock()
+
+    # --- packs -----------------------------------------------------------------------------
+    def add_pack(self, pack_id: str, searcher: PackSearcher) -> None:
+        """Make a loaded pack searchable (replaces an earlier version of the same pack)."""
+        if searcher.meta.model_id != self.embedder.model_id:
+            from core.errors import IndexMismatch
+
+            raise IndexMismatch(
+                f"pack {pack_id!r} was indexed with {searcher.meta.model_id!r}, this service "
+                f"embeds queries with {self.embedder.model_id!r}"
+            )
+        with self._lock:
+            self._packs = {**self._packs, pack_id: searcher}
+
+    def remove_pack(self, pack_id: str) -> None:
+        """Stop searching a pack (no error when it was not loaded)."""
+        with self._lock:
+            self._packs = {key: value for key, value in self._packs.items() if key != pack_id}
+
+    def pack_ids(self) -> list[str]:
+        return sorted(self._packs)
+
+    # --- search ----------------------------------------------------------------------------
+    def search(
+        self, query: str, *, pack_ids: Collection[str], k: int = 5, mode: str = "hybrid"
+    ) -> list[SearchHit]:
+        """The ``k`` best chunks for ``query`` from the packs in ``pack_ids`` only.
+
+        Raises:
+            ValidationError: empty or too long query, ``k`` outside 1..max_top_k, unknown mode.
+            PackNotFound: a pack id that is not loaded.
+        """
+        return self.search_batch([query], pack_ids=pack_ids, k=k, mode=mode)[0]
+
+    def search_batch(
+        self,
+        queries: Sequence[str],
+        *,
+        pack_ids: Collection[str],
+        k: int = 5,
+        mode: str = "hybrid",
+    ) -> list[list[SearchHit]]:
+        """:meth:`search` for many queries, embedding them in one batch (throughput path)."""
+        for query in queries:
+            self._check_query(query)
+        self._check_k(k)
+        if mode not in MODES:
+            raise ValidationError(
+                f"unknown search mode {mode!r}; expected one of {', '.join(MODES)}"
+            )
+        packs = self._packs_for(pack_ids)
+        if not packs or not queries:
+            return [[] for _ in queries]
+        depth = max(k, FUSION_DEPTH) if mode == "hybrid" else k
+        dense = self._dense(queries, packs, depth) if mode != "bm25" else None
+        lexical = self._lexical(queries, packs, depth) if mode != "dense" else None
+        results = []
+        for row in range(len(queries)):
+            dense_row = dense[row] if dense is not None else []
+            lexical_row = lexical[row] if lexical is not None else []
+            results.append(self._hits(packs, mode, dense_row, lexical_row, k))
+        return results
+
+    def pack_scores(self, query: str, pack_ids: Collection[str]) -> dict[str, float]:
+        """Best dense (cosine) relevance of ``query`` per pack: scores only, never text.
+
+        Used to route a question to a pack the caller may not own, so nothing of the pack's
+        content is returned. Cosine similarity is comparable across packs (unlike BM25 or RRF
+        scores, which depend on each pack's corpus and list lengths).
+        """
+        self._check_query(query)
+        packs = self._packs_for(pack_ids)
+        if not packs:
+            return {}
+        vector = self.embedder.embed([query], batch_size=1)
+        scores = {}
+        for pack_id, searcher in packs.items():
+            top_scores, top_ids = searcher.dense(vector, 1)
+            scores[pack_id] = float(top_scores[0, 0]) if top_ids[0, 0] >= 0 else 0.0
+        return scores
+
+    # --- internals -------------------------------------------------------------------------
+    def _check_query(self, query: str) -> None:
+        if not isinstance(query, str) or not query.strip():
+            raise ValidationError("the query is empty; ask a question with some words in it")
+        if len(query) > self.max_query_chars:
+            raise ValidationError(
+                f"the query is {len(query)} characters long; the limit is {self.max_query_chars}"
+            )
+
+    def _check_k(self, k: int) -> None:
+        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= self.max_top_k:
+            raise ValidationError(f"k must be an integer in 1..{self.max_top_k}, got {k!r}")
+
+    def _packs_for(self, pack_ids: Collection[str]) -> dict[str, PackSearcher]:
+        if isinstance(pack_ids, str):  # a lone id would otherwise be read as its characters
+            pack_ids = [pack_ids]
+        loaded = self._packs  # one consistent snapshot (add/remove swap the dict)
+        unknown = sorted(set(pack_ids) - set(loaded))
+        if unknown:
+            raise PackNotFound(
+                f"pack {unknown[0]!r} is not installed or not loaded; loaded packs: "
+                f"{', '.join(sorted(loaded)) or '(none)'}"
+            )
+        return {pack_id: loaded[pack_id] for pack_id in sorted(set(pack_ids))}
+
+    def _dense(
+        self, queries: Sequence[str], packs: dict[str, PackSearcher], depth: int
+    ) -> list[list[tuple[_Key, float]]]:
+        vectors = self.embedder.embed(list(queries), batch_size=min(64, len(queries)))
+        rows: list[list[tuple[_Key, float]]] = [[] for _ in queries]
+        for pack_id, searcher in packs.items():
+            scores, ids = searcher.dense(vectors, depth)
+            for row in range(len(queries)):
+                rows[row].extend(
+                    ((pack_id, int(chunk)), float(score))
+                    for score, chunk in zip(scores[row], ids[row], strict=True)
+                    if chunk >= 0
+                )
+        # Cosine scores are on one scale across packs, so a plain sort merges the packs.
+        return [sorted(row, key=lambda pair: -pair[1])[:depth] for row in rows]
+
+    def _lexical(
+        self, queries: Sequence[str], packs: dict[str, PackSearcher], depth: int
+    ) -> list[list[tuple[_Key, float]]]:
+        rows = []
+        for query in queries:
+            row: list[tuple[_Key, float]] = []
+            for pack_id, searcher in packs.items():
+                scores, ids = searcher.bm25(query, depth)
+                row.extend(
+                    ((pack_id, int(chunk)), float(score))
+                    for score, chunk in zip(scores, ids, strict=True)
+                )
+            rows.append(sorted(row, key=lambda pair: -pair[1])[:depth])
+        return rows
+
+    def _hits(
+        self,
+        packs: dict[str, PackSearcher],
+        mode: str,
+        dense: list[tuple[_Key, float]],
+        lexical: list[tuple[_Key, float]],
+        k: int,
+    ) -> list[SearchHit]:
+        dense_scores = dict(dense)
+        lexical_scores = dict(lexical)
+        if mode == "dense":
+            ranked = dense[:k]
+        elif mode == "bm25":
+            ranked = lexical[:k]
+        else:
+            ranked = reciprocal_rank_fusion(
+                [[key for key, _ in dense], [key for key, _ in lexical]],
+                weights=self.weights,
+                k=self.rrf_k,
+            )[:k]
+        hits = []
+        for (pack_id, chunk_id), score in ranked:
+            chunk = packs[pack_id].chunks[chunk_id]
+            hits.append(
+                SearchHit(
+                    pack_id=pack_id,
+                    document_id=chunk.document_id,
+                    chunk_id=chunk_id,
+                    title=chunk.title,
+                    source_url=chunk.source_url,
+                    text=chunk.text,
+                    score=float(score),
+                    mode=mode,
+                    position=chunk.position,
+                    dense_score=dense_scores.get((pack_id, chunk_id)),
+                    bm25_score=lexical_scores.get((pack_id, chunk_id)),
+                )
+            )
+        return hits
