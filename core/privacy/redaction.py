@@ -114,7 +114,10 @@ _REFERENCE_CONTEXT_RE = re.compile(
     r"voucher|coupon|code|po|rma|batch|lot|isbn|ean|upc)"
     r"(?:\s*(?:no\.?|nr\.?|number|num|id|code|#))?\s*[#:.]?\s*|#\s*)$"
 )
-_VERSION_CONTEXT_RE = re.compile(r"(?i)\b(?:v|ver\.?|version|build|release|firmware|fw|app)\s*$")
+_VERSION_CONTEXT_RE = re.compile(
+    r"(?i)\b(?:v|ver\.?|version|build|release|firmware|fw|app|"
+    r"(?:up|down)(?:dat|grad)(?:e|es|ed|ing)\s+to)\s*$"
+)
 _DATE_RE = re.compile(
     r"^(?:\d{1,4}[./-]\d{1,2}[./-]\d{1,4}|\d{1,2}:\d{2}(?::\d{2})?)$"
 )
@@ -155,12 +158,26 @@ def _find_emails(text: str) -> Iterator[Finding]:
             yield Finding(EMAIL, m.start(), m.end())
 
 
+def _card_grouping_ok(candidate: str) -> bool:
+    """Cards are written unbroken or in the printed groups (4-4-4-4[-n], Amex 4-6-5, 4-6-4);
+    other groupings ("589-4813291-9998561") are order or account numbers."""
+    groups = [len(g) for g in re.split(r"[ -]", candidate)]
+    if len(groups) == 1:
+        return True
+    if groups in ([4, 6, 5], [4, 6, 4]):
+        return True
+    return len(groups) >= 4 and all(g == 4 for g in groups[:4]) and all(
+        1 <= g <= 4 for g in groups[4:]
+    )
+
+
 def _find_cards(text: str) -> Iterator[Finding]:
     for m in _DIGIT_RUN_RE.finditer(text):
         for s, e in _group_windows(text, m.start(), m.end(), " -"):
             digits = re.sub(r"\D", "", text[s:e])
             if (
                 13 <= len(digits) <= 19
+                and _card_grouping_ok(text[s:e])
                 and _CARD_PREFIX_RE.match(digits)
                 and luhn.is_valid(digits)
             ):
@@ -246,7 +263,9 @@ class _PhoneFinder:
     @staticmethod
     def _plausible(text: str, start: int, end: int) -> bool:
         raw = text[start:end]
-        if _DATE_RE.match(raw.strip()):
+        # Real subscriber numbers in the supported regions have at least 7 digits; shorter
+        # "valid" matches are prices ("168.80") or quantities far more often than phones.
+        if sum(c.isdigit() for c in raw) < 7 or _DATE_RE.match(raw.strip()):
             return False
         if _REFERENCE_CONTEXT_RE.search(_context_before(text, start)):
             return False
