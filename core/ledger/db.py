@@ -1,0 +1,120 @@
+"""The ledger database: an async SQLAlchemy engine, its sessions and programmatic migrations.
+
+SQLite (aiosqlite, WAL) is the embedded default; PostgreSQL (asyncpg) serves deployments with
+several processes. SQLAlchemy is imported here, not at ``import core`` time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from core.errors import ConfigError
+from core.settings import Settings
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+SQLITE_BUSY_TIMEOUT_S = 30.0
+
+
+class Database:
+    """An async engine plus session factories for reads and for writes.
+
+    ``write()`` opens a transaction that takes the write lock at once on SQLite
+    (``BEGIN IMMEDIATE``); a deferred transaction that reads first and writes later could fail
+    with "database is locked" under concurrent writers instead of waiting its turn.
+    """
+
+    def __init__(self, engine: AsyncEngine, settings: Settings) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.dialect = engine.dialect.name
+        self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+        writer = engine.execution_options(packdesk_write=True) if self.is_sqlite else engine
+        self._writers = async_sessionmaker(writer, expire_on_commit=False)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.dialect == "sqlite"
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        """A session for reads; rolled back at the end."""
+        async with self._sessions() as session:
+            yield session
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncSession]:
+        """A session inside one transaction: committed on success, rolled back on error."""
+        async with self._writers() as session, session.begin():
+            yield session
+
+    async def migrate(self) -> None:
+        """Bring the schema to the newest Alembic revision (``upgrade head``)."""
+        from alembic import command
+        from alembic.config import Config
+
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS_DIR))
+        async with self.engine.begin() as connection:
+            config.attributes["connection"] = connection
+
+            def upgrade(sync_connection: Any) -> None:
+                config.attributes["connection"] = sync_connection
+                command.upgrade(config, "head")
+
+            await connection.run_sync(upgrade)
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def create_database(settings: Settings) -> Database:
+    """Build the engine for ``settings.resolved_database_url()`` (SQLite file or PostgreSQL).
+
+    Raises:
+        ConfigError: the URL names an unsupported driver.
+    """
+    url = make_url(settings.resolved_database_url())
+    backend = url.get_backend_name()
+    if backend == "sqlite":
+        if url.drivername != "sqlite+aiosqlite":
+            url = url.set(drivername="sqlite+aiosqlite")
+        if url.database and url.database != ":memory:":
+            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
+        _configure_sqlite(engine)
+    elif backend == "postgresql":
+        if url.drivername != "postgresql+asyncpg":
+            url = url.set(drivername="postgresql+asyncpg")
+        engine = create_async_engine(url, pool_pre_ping=True)
+    else:
+        raise ConfigError(
+            f"database_url {url.render_as_string(hide_password=True)!r} is not supported; "
+            "expected sqlite+aiosqlite:///PATH or postgresql+asyncpg://..."
+        )
+    return Database(engine, settings)
+
+
+def _configure_sqlite(engine: AsyncEngine) -> None:
+    sync_engine = engine.sync_engine
+
+    @event.listens_for(sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy (not the driver) emit BEGIN, so writers can ask for BEGIN IMMEDIATE.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
+        cursor.close()
+
+    @event.listens_for(sync_engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        immediate = connection.get_execution_options().get("packdesk_write", False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")

@@ -1,0 +1,579 @@
+"""Where money turns into access: checkout orders, fulfilment and the other billing effects.
+
+Every provider event goes through :meth:`BillingService.apply`, which records the event id and
+applies the effect in ONE transaction: a redelivered event finds its id already recorded and
+changes nothing, and the concurrent deliveries of one event are serialised by the unique key on
+``processed_billing_events`` (PostgreSQL waits on the first inserter; SQLite's writers queue on
+``BEGIN IMMEDIATE``). Entitlement rows have a partial unique index on (account, pack) over live
+statuses, so two different purchases of one pack still leave a single live entitlement.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.errors import ConfigError, Conflict, NotFound
+from core.ledger.billing import (
+    BillingEvent,
+    BillingProvider,
+    CheckoutRequest,
+    CheckoutSession,
+    EntitlementSummary,
+    Grant,
+    Ignored,
+    PaymentAwaited,
+    PaymentFailed,
+    PaymentRefunded,
+    SubscriptionChanged,
+    SubscriptionEnded,
+)
+from core.ledger.catalog import CatalogService
+from core.ledger.common import as_utc, audit, insert_for, utcnow_
+from core.ledger.db import Database
+from core.ledger.entitlements import EntitlementService
+from core.ledger.models import (
+    LIVE_STATUSES,
+    Account,
+    BillingCustomer,
+    CheckoutOrder,
+    Entitlement,
+    Pack,
+    Price,
+    ProcessedBillingEvent,
+)
+
+# Provider subscription statuses -> entitlement status.
+_SUBSCRIPTION_STATUS = {
+    "active": "active",
+    "trialing": "active",
+    "past_due": "suspended",
+    "unpaid": "suspended",
+    "incomplete": "suspended",
+    "paused": "suspended",
+    "canceled": "canceled",
+    "incomplete_expired": "canceled",
+}
+
+
+@dataclass(frozen=True)
+class BillingOutcome:
+    """What applying one event did. ``duplicate``: the event id was seen before; nothing changed."""
+
+    event_id: str
+    event_type: str
+    duplicate: bool
+    outcome: str
+
+
+def price_lookup_key(pack_id: str, version: str) -> str:
+    """The lookup key of a pack version's price at every provider."""
+    return f"packdesk:{pack_id}:{version}"
+
+
+class BillingService:
+    """Checkout, fulfilment and the ledger side of every billing event."""
+
+    def __init__(self, db: Database, provider: BillingProvider) -> None:
+        self.db = db
+        self.provider = provider
+        self.catalog = CatalogService(db)
+        self.entitlements = EntitlementService(db)
+        attach = getattr(provider, "attach", None)
+        if callable(attach):
+            attach(self)
+
+    # --- prices and checkout -----------------------------------------------------------------
+    async def sync_price(self, pack_id: str, version: str) -> str | None:
+        """Create/update the provider's product and price for an approved version; remember it.
+
+        Raises:
+            PackNotFound: no such version. Conflict: the version is not approved.
+        """
+        from core.packs.manifest import Pricing
+
+        info = await self.catalog.get_version(pack_id, version)
+        if info.status != "approved":
+            raise Conflict(f"pack {pack_id} version {version} is {info.status}, not approved")
+        if info.pricing_model == "free":
+            return None
+        pricing = Pricing(model=info.pricing_model, amount=info.amount, currency=info.currency)
+        name = str(info.manifest.get("name", pack_id))
+        price_ref = await self.provider.sync_price(
+            pack_id=pack_id, version=version, name=name, pricing=pricing
+        )
+        async with self.db.write() as session:
+            values = {
+                "provider": self.provider.name,
+                "lookup_key": price_lookup_key(pack_id, version),
+                "pack_id": pack_id,
+                "version": version,
+                "pricing_model": info.pricing_model,
+                "amount": info.amount,
+                "currency": info.currency,
+                "provider_price_ref": price_ref,
+                "synced_at": utcnow_(),
+            }
+            statement = insert_for(session, Price).values(**values)
+            statement = statement.on_conflict_do_update(
+                index_elements=["provider", "lookup_key"],
+                set_={"provider_price_ref": price_ref, "synced_at": utcnow_()},
+            )
+            await session.execute(statement)
+            audit(session, "price.synced", pack_id=pack_id, version=version, price_ref=price_ref)
+        return price_ref
+
+    async def start_checkout(self, account_id: str, pack_id: str) -> CheckoutSession:
+        """Open a checkout for the newest approved version of a paid pack.
+
+        Raises:
+            PackNotFound: the pack is not in the catalog.
+            Conflict: the pack is free or already owned by the account.
+        """
+        entry = await self.catalog.get(pack_id)
+        if entry.is_free:
+            raise Conflict(f"pack {pack_id!r} is free; every account owns it already")
+        if await self.entitlements.may_read(account_id, pack_id):
+            raise Conflict(f"account already owns pack {pack_id!r}")
+        price_ref = await self._price_ref(pack_id, entry.version)
+        base = self.db.settings.public_base_url.rstrip("/")
+        request = CheckoutRequest(
+            account_id=account_id,
+            pack_id=pack_id,
+            pack_version=entry.version,
+            pack_name=entry.name,
+            pricing_model=entry.pricing_model,
+            amount=entry.amount,
+            currency=entry.currency,
+            success_url=f"{base}/v1/billing/success?session_id={{CHECKOUT_SESSION_ID}}",
+            cancel_url=f"{base}/v1/billing/cancel?pack_id={pack_id}",
+            metadata={"account_id": account_id, "pack_id": pack_id, "version": entry.version},
+            price_ref=price_ref,
+        )
+        checkout = await self.provider.create_checkout(request)
+        async with self.db.write() as session:
+            statement = insert_for(session, CheckoutOrder).values(
+                session_id=checkout.session_id,
+                provider=self.provider.name,
+                account_id=account_id,
+                pack_id=pack_id,
+                version=entry.version,
+                pricing_model=entry.pricing_model,
+                amount=entry.amount,
+                currency=entry.currency,
+                status="open",
+                created_at=utcnow_(),
+                updated_at=utcnow_(),
+            )
+            # A webhook may have created the order first (it carries the same metadata).
+            await session.execute(statement.on_conflict_do_nothing())
+            audit(session, "checkout.started", account_id=account_id, pack_id=pack_id,
+                  session_id=checkout.session_id, provider=self.provider.name)
+        return checkout
+
+    async def _price_ref(self, pack_id: str, version: str) -> str | None:
+        async with self.db.read() as session:
+            row = (
+                await session.execute(
+                    select(Price).where(
+                        Price.provider == self.provider.name,
+                        Price.lookup_key == price_lookup_key(pack_id, version),
+                    )
+                )
+            ).scalar()
+        if row is not None and row.provider_price_ref:
+            return row.provider_price_ref
+        return await self.sync_price(pack_id, version)
+
+    async def get_order(self, session_id: str) -> dict[str, Any]:
+        """A checkout order as a dict (session_id, account_id, pack_id, status, ...)."""
+        async with self.db.read() as session:
+            order = await session.get(CheckoutOrder, session_id)
+        if order is None:
+            raise NotFound(f"no checkout session {session_id!r}")
+        return {
+            "session_id": order.session_id,
+            "provider": order.provider,
+            "account_id": order.account_id,
+            "pack_id": order.pack_id,
+            "version": order.version,
+            "pricing_model": order.pricing_model,
+            "amount": order.amount,
+            "currency": order.currency,
+            "status": order.status,
+        }
+
+    async def confirm_order(self, session_id: str, *, provider_name: str) -> BillingOutcome:
+        """Fulfil an order the provider itself confirmed (the local test-mode checkout).
+
+        Raises:
+            NotFound: no open order with this id for this provider.
+            Conflict: the order failed or was refunded.
+        """
+        order = await self.get_order(session_id)
+        if order["provider"] != provider_name:
+            raise NotFound(f"no {provider_name} checkout session {session_id!r}")
+        if order["status"] in ("failed", "refunded"):
+            raise Conflict(f"checkout session {session_id} is {order['status']}")
+        grant = Grant(
+            account_id=order["account_id"],
+            pack_id=order["pack_id"],
+            version=order["version"],
+            source=provider_name,
+            order_ref=session_id,
+        )
+        return await self.fulfil(grant, event_id=f"{provider_name}:{session_id}:paid",
+                                 event_type="checkout.confirmed", provider=provider_name)
+
+    # --- events --------------------------------------------------------------------------------
+    async def handle_webhook(self, payload: bytes, signature_header: str | None) -> BillingOutcome:
+        """Verify a provider webhook and apply it (what ``POST /v1/billing/<p>/webhook`` calls).
+
+        Raises:
+            WebhookSignatureError: bad signature; nothing was changed.
+            ConfigError: the provider takes no webhooks.
+        """
+        parse = getattr(self.provider, "parse_webhook", None)
+        if parse is None:
+            raise ConfigError(f"billing provider {self.provider.name!r} takes no webhooks")
+        return await self.apply(parse(payload, signature_header))
+
+    async def fulfil(
+        self,
+        grant: Grant,
+        *,
+        event_id: str,
+        event_type: str = "fulfilment",
+        provider: str | None = None,
+    ) -> BillingOutcome:
+        """THE fulfilment function: grant a paid purchase, exactly once per ``event_id``.
+
+        Safe to call twice and concurrently; the event id is recorded in the same transaction
+        as the grant.
+        """
+        event = BillingEvent(event_id, event_type, provider or self.provider.name, grant)
+        return await self.apply(event)
+
+    async def apply(self, event: BillingEvent) -> BillingOutcome:
+        """Record ``event.event_id`` and apply its effect atomically; a seen id is a no-op."""
+        async with self.db.write() as session:
+            statement = insert_for(session, ProcessedBillingEvent).values(
+                event_id=event.event_id,
+                provider=event.provider,
+                event_type=event.event_type,
+                outcome="processing",
+                processed_at=utcnow_(),
+            )
+            result = await session.execute(statement.on_conflict_do_nothing())
+            if result.rowcount == 0:
+                return BillingOutcome(event.event_id, event.event_type, True, "duplicate")
+            outcome = await self._apply_effect(session, event)
+            await session.execute(
+                update(ProcessedBillingEvent)
+                .where(ProcessedBillingEvent.event_id == event.event_id)
+                .values(outcome=outcome[:200])
+            )
+        return BillingOutcome(event.event_id, event.event_type, False, outcome)
+
+    async def _apply_effect(self, session: AsyncSession, event: BillingEvent) -> str:
+        effect = event.effect
+        if isinstance(effect, Grant):
+            return await self._grant(session, effect, event.event_id)
+        if isinstance(effect, PaymentAwaited):
+            return await self._set_order_status(session, effect.order_ref, "awaiting_payment")
+        if isinstance(effect, PaymentFailed):
+            return await self._set_order_status(session, effect.order_ref, "failed")
+        if isinstance(effect, PaymentRefunded):
+            return await self._refund(session, effect, event.event_id)
+        if isinstance(effect, SubscriptionChanged):
+            return await self._subscription_changed(session, effect, event.event_id)
+        if isinstance(effect, SubscriptionEnded):
+            return await self._end_subscription(session, effect.subscription_ref, event.event_id)
+        if isinstance(effect, EntitlementSummary):
+            return await self._reconcile(session, effect, event.event_id)
+        if isinstance(effect, Ignored):
+            return f"ignored: {effect.reason}"
+        raise TypeError(f"unknown billing effect {effect!r}")  # a programming error
+
+    async def _grant(self, session: AsyncSession, grant: Grant, event_id: str) -> str:
+        if await session.get(Account, grant.account_id) is None:
+            return f"ignored: unknown account {grant.account_id}"
+        if await session.get(Pack, grant.pack_id) is None:
+            return f"ignored: unknown pack {grant.pack_id}"
+        now = utcnow_()
+        if grant.order_ref:
+            order = await session.get(CheckoutOrder, grant.order_ref)
+            if order is None:
+                order = CheckoutOrder(
+                    session_id=grant.order_ref,
+                    provider=self.provider.name,
+                    account_id=grant.account_id,
+                    pack_id=grant.pack_id,
+                    version=grant.version,
+                    pricing_model="monthly" if grant.source == "subscription" else "one_time",
+                    amount=0,
+                    currency="usd",
+                    status="paid",
+                    created_at=now,
+                )
+                session.add(order)
+            order.status = "paid"
+            order.payment_ref = grant.payment_ref or order.payment_ref
+            order.subscription_ref = grant.subscription_ref or order.subscription_ref
+            order.updated_at = now
+        if grant.customer_ref:
+            await self._remember_customer(session, grant.account_id, grant.customer_ref)
+        await session.flush()
+        live = await self._live_entitlement(session, grant.account_id, grant.pack_id)
+        if live is None:
+            statement = insert_for(session, Entitlement).values(
+                account_id=grant.account_id,
+                pack_id=grant.pack_id,
+                source=grant.source,
+                status="active",
+                current_period_end=grant.current_period_end,
+                order_id=grant.order_ref,
+                subscription_ref=grant.subscription_ref,
+                created_at=now,
+                updated_at=now,
+            )
+            result = await session.execute(statement.on_conflict_do_nothing())
+            if result.rowcount == 1:
+                audit(session, "entitlement.granted", account_id=grant.account_id,
+                      pack_id=grant.pack_id, source=grant.source, event_id=event_id,
+                      order=grant.order_ref)
+                return "granted"
+            # A concurrent purchase of the same pack committed first: extend that one.
+            live = await self._live_entitlement(session, grant.account_id, grant.pack_id)
+            if live is None:  # pragma: no cover - the conflicting row vanished
+                raise Conflict(f"could not grant {grant.pack_id} to {grant.account_id}")
+        if live.status != "active":
+            live.status = "active"
+        if grant.subscription_ref and not live.subscription_ref:
+            live.subscription_ref = grant.subscription_ref
+        if grant.current_period_end is not None:
+            current = as_utc(live.current_period_end)
+            if current is None or grant.current_period_end > current:
+                live.current_period_end = grant.current_period_end
+        live.updated_at = now
+        audit(session, "entitlement.extended", account_id=grant.account_id,
+              pack_id=grant.pack_id, event_id=event_id, order=grant.order_ref)
+        return "already owned: entitlement kept"
+
+    @staticmethod
+    async def _live_entitlement(
+        session: AsyncSession, account_id: str, pack_id: str
+    ) -> Entitlement | None:
+        statement = select(Entitlement).where(
+            Entitlement.account_id == account_id,
+            Entitlement.pack_id == pack_id,
+            Entitlement.status.in_(LIVE_STATUSES),
+        )
+        if session.bind.dialect.name == "postgresql":
+            statement = statement.with_for_update()
+        return (await session.execute(statement)).scalar()
+
+    async def _set_order_status(self, session: AsyncSession, order_ref: str, status: str) -> str:
+        order = await session.get(CheckoutOrder, order_ref)
+        if order is None:
+            return f"ignored: unknown order {order_ref}"
+        if order.status == "paid":
+            return f"ignored: order {order_ref} is already paid"
+        order.status = status
+        order.updated_at = utcnow_()
+        audit(session, f"order.{status}", account_id=order.account_id, pack_id=order.pack_id,
+              order=order_ref)
+        return f"order {status}"
+
+    async def _refund(self, session: AsyncSession, refund: PaymentRefunded, event_id: str) -> str:
+        orders = list(
+            (
+                await session.execute(
+                    select(CheckoutOrder).where(CheckoutOrder.payment_ref == refund.payment_ref)
+                )
+            ).scalars()
+        )
+        if not orders:
+            return f"ignored: no order paid with {refund.payment_ref}"
+        if not refund.full:
+            for order in orders:
+                audit(session, "payment.partially_refunded", account_id=order.account_id,
+                      pack_id=order.pack_id, payment=refund.payment_ref)
+            return "partial refund: entitlement kept"
+        revoked = 0
+        for order in orders:
+            order.status = "refunded"
+            order.updated_at = utcnow_()
+            await session.flush()
+            live = await self._live_entitlement(session, order.account_id, order.pack_id)
+            if live is None:
+                continue
+            other_paid = (
+                await session.execute(
+                    select(CheckoutOrder).where(
+                        CheckoutOrder.account_id == order.account_id,
+                        CheckoutOrder.pack_id == order.pack_id,
+                        CheckoutOrder.status == "paid",
+                    )
+                )
+            ).scalar()
+            if other_paid is not None or live.subscription_ref:
+                # Another paid purchase (or a subscription) still backs the entitlement.
+                live.order_id = other_paid.session_id if other_paid else live.order_id
+                continue
+            live.status = "refunded"
+            live.updated_at = utcnow_()
+            revoked += 1
+            audit(session, "entitlement.revoked", account_id=order.account_id,
+                  pack_id=order.pack_id, reason="refunded", event_id=event_id)
+        return f"refunded: {revoked} entitlement(s) revoked"
+
+    async def _subscription_changed(
+        self, session: AsyncSession, change: SubscriptionChanged, event_id: str
+    ) -> str:
+        status = _SUBSCRIPTION_STATUS.get(change.status)
+        if status is None:
+            return f"ignored: subscription status {change.status!r}"
+        rows = list(
+            (
+                await session.execute(
+                    select(Entitlement).where(
+                        Entitlement.subscription_ref == change.subscription_ref,
+                        Entitlement.status.in_(LIVE_STATUSES),
+                    )
+                )
+            ).scalars()
+        )
+        if not rows:
+            if status == "active" and change.account_id and change.pack_id:
+                # The subscription event arrived before (or without) checkout completion.
+                grant = Grant(
+                    account_id=change.account_id,
+                    pack_id=change.pack_id,
+                    version=None,
+                    source="subscription",
+                    subscription_ref=change.subscription_ref,
+                    customer_ref=change.customer_ref,
+                    current_period_end=change.current_period_end,
+                )
+                return await self._grant(session, grant, event_id)
+            return f"ignored: no entitlement for subscription {change.subscription_ref}"
+        for row in rows:
+            row.status = status
+            if change.current_period_end is not None:
+                row.current_period_end = change.current_period_end
+            row.updated_at = utcnow_()
+            audit(session, f"entitlement.subscription_{status}", account_id=row.account_id,
+                  pack_id=row.pack_id, subscription=change.subscription_ref, event_id=event_id)
+        return f"subscription {change.status}: {len(rows)} entitlement(s) {status}"
+
+    async def _end_subscription(
+        self, session: AsyncSession, subscription_ref: str, event_id: str
+    ) -> str:
+        rows = list(
+            (
+                await session.execute(
+                    select(Entitlement).where(
+                        Entitlement.subscription_ref == subscription_ref,
+                        Entitlement.status.in_(LIVE_STATUSES),
+                    )
+                )
+            ).scalars()
+        )
+        for row in rows:
+            row.status = "canceled"
+            row.updated_at = utcnow_()
+            audit(session, "entitlement.revoked", account_id=row.account_id, pack_id=row.pack_id,
+                  reason="subscription ended", subscription=subscription_ref, event_id=event_id)
+        return f"subscription ended: {len(rows)} entitlement(s) revoked"
+
+    async def _reconcile(
+        self, session: AsyncSession, summary: EntitlementSummary, event_id: str
+    ) -> str:
+        customer = (
+            await session.execute(
+                select(BillingCustomer).where(
+                    BillingCustomer.provider == self.provider.name,
+                    BillingCustomer.customer_ref == summary.customer_ref,
+                )
+            )
+        ).scalar()
+        if customer is None:
+            return f"ignored: unknown customer {summary.customer_ref}"
+        account_id = customer.account_id
+        live = list(
+            (
+                await session.execute(
+                    select(Entitlement).where(
+                        Entitlement.account_id == account_id,
+                        Entitlement.status.in_(LIVE_STATUSES),
+                    )
+                )
+            ).scalars()
+        )
+        revoked = granted = 0
+        held = {row.pack_id for row in live}
+        for row in live:
+            # Only subscription access is mirrored by the provider's entitlements; one-time
+            # purchases are not, so they are never revoked here.
+            if row.source == "subscription" and row.pack_id not in summary.pack_ids:
+                row.status = "revoked"
+                row.updated_at = utcnow_()
+                revoked += 1
+                audit(session, "entitlement.revoked", account_id=account_id, pack_id=row.pack_id,
+                      reason="not in provider entitlement summary", event_id=event_id)
+        for pack_id in sorted(summary.pack_ids - held):
+            grant = Grant(account_id=account_id, pack_id=pack_id, version=None,
+                          source="subscription")
+            if (await self._grant(session, grant, event_id)) == "granted":
+                granted += 1
+        return f"reconciled: {granted} granted, {revoked} revoked"
+
+    # --- customers -----------------------------------------------------------------------------
+    async def customer_ref(self, account_id: str, *, provider: str | None = None) -> str | None:
+        """The provider's customer id for an account, if one was stored."""
+        async with self.db.read() as session:
+            row = await session.get(BillingCustomer, (provider or self.provider.name, account_id))
+        return row.customer_ref if row else None
+
+    async def remember_customer(
+        self, account_id: str, customer_ref: str, *, provider: str | None = None
+    ) -> str:
+        """Store the account -> customer mapping; returns the stored id (the first one wins)."""
+        async with self.db.write() as session:
+            return await self._remember_customer(session, account_id, customer_ref, provider)
+
+    async def _remember_customer(
+        self, session: AsyncSession, account_id: str, customer_ref: str,
+        provider: str | None = None,
+    ) -> str:
+        name = provider or self.provider.name
+        statement = insert_for(session, BillingCustomer).values(
+            provider=name, account_id=account_id, customer_ref=customer_ref
+        )
+        await session.execute(statement.on_conflict_do_nothing())
+        row = await session.get(BillingCustomer, (name, account_id))
+        return row.customer_ref if row else customer_ref
+
+    async def account_for_customer(self, customer_ref: str) -> str | None:
+        async with self.db.read() as session:
+            row = (
+                await session.execute(
+                    select(BillingCustomer).where(
+                        BillingCustomer.provider == self.provider.name,
+                        BillingCustomer.customer_ref == customer_ref,
+                    )
+                )
+            ).scalar()
+        return row.account_id if row else None
+
+
+def period_end(timestamp: int | None) -> datetime | None:
+    """A provider's epoch seconds as an aware UTC datetime."""
+    from datetime import UTC
+
+    return datetime.fromtimestamp(int(timestamp), UTC) if timestamp else None

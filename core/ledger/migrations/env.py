@@ -1,0 +1,19 @@
+"""Alembic environment: always run programmatically by ``Database.migrate()`` on a connection."""
+
+from __future__ import annotations
+
+from alembic import context
+
+from core.ledger.models import Base
+
+connection = context.config.attributes.get("connection")
+if connection is None:  # pragma: no cover - the CLI path is not used
+    raise RuntimeError("run migrations through core.ledger.db.Database.migrate()")
+
+context.configure(
+    connection=connection,
+    target_metadata=Base.metadata,
+    render_as_batch=connection.dialect.name == "sqlite",
+)
+with context.begin_transaction():
+    context.run_migrations()

@@ -1,0 +1,122 @@
+"""Ledger fixtures: every test runs on SQLite and on PostgreSQL, each in a fresh database."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+
+from core.ledger.accounts import AccountService
+from core.ledger.catalog import CatalogService
+from core.ledger.db import Database, create_database
+from core.packs.manifest import Manifest
+from core.settings import Settings
+
+PG_HOST = os.environ.get("PACKDESK_TEST_PG_HOST", "127.0.0.1")
+PG_PORT = int(os.environ.get("PACKDESK_TEST_PG_PORT", "5432"))
+PG_DATABASE = "test"
+_pg_user: str | None = None
+_pg_probe_error: str | None = None
+
+
+async def _probe_postgres() -> str | None:
+    """The first user that can connect (trust auth); None when no server answers."""
+    global _pg_probe_error
+    import asyncpg
+
+    for user in ("postgres", "root", os.environ.get("USER", "postgres")):
+        try:
+            conn = await asyncpg.connect(
+                host=PG_HOST, port=PG_PORT, user=user, database=PG_DATABASE, timeout=3
+            )
+        except Exception as exc:  # refused, unknown role, timeout: try the next or give up
+            _pg_probe_error = f"{type(exc).__name__}: {exc}"
+            continue
+        await conn.close()
+        return user
+    return None
+
+
+async def postgres_user() -> str | None:
+    global _pg_user
+    if _pg_user is None and _pg_probe_error is None:
+        _pg_user = await _probe_postgres()
+    return _pg_user
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+async def db(request: pytest.FixtureRequest, settings: Settings) -> AsyncIterator[Database]:
+    """A migrated ledger database: SQLite in the test's data dir, or a fresh PostgreSQL DB."""
+    if request.param == "sqlite":
+        database = create_database(settings)
+        await database.migrate()
+        yield database
+        await database.dispose()
+        return
+    user = await postgres_user()
+    if user is None:
+        pytest.skip(
+            f"PostgreSQL not reachable at {PG_HOST}:{PG_PORT} (database {PG_DATABASE!r}, "
+            f"users postgres/root): {_pg_probe_error}"
+        )
+    import asyncpg
+
+    name = f"packdesk_test_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(host=PG_HOST, port=PG_PORT, user=user, database=PG_DATABASE)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    settings.database_url = f"postgresql+asyncpg://{user}@{PG_HOST}:{PG_PORT}/{name}"
+    database = create_database(settings)
+    try:
+        await database.migrate()
+        yield database
+    finally:
+        await database.dispose()
+        admin = await asyncpg.connect(host=PG_HOST, port=PG_PORT, user=user, database=PG_DATABASE)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+
+def make_manifest(
+    pack_id: str = "finance",
+    version: str = "1.0.0",
+    *,
+    model: str = "one_time",
+    amount: int = 1500,
+    publisher: str = "Acme",
+) -> Manifest:
+    return Manifest.model_validate(
+        {
+            "id": pack_id,
+            "name": pack_id.title(),
+            "version": version,
+            "domain": "finance",
+            "description": f"{pack_id} pack",
+            "publisher": publisher,
+            "license": "CC0-1.0",
+            "attribution": "test data",
+            "pricing": {"model": model, "amount": 0 if model == "free" else amount},
+            "embedding_model": {"id": "all-MiniLM-L6-v2", "dimension": 384},
+        }
+    )
+
+
+@pytest.fixture
+async def accounts(db: Database) -> AccountService:
+    return AccountService(db)
+
+
+@pytest.fixture
+async def catalog(db: Database) -> CatalogService:
+    """A catalog with built-in packs: free ``basics``, one-time ``finance``, monthly ``medical``."""
+    service = CatalogService(db)
+    await service.register_builtin(make_manifest("basics", model="free"))
+    await service.register_builtin(make_manifest("finance", amount=1500))
+    await service.register_builtin(make_manifest("medical", model="monthly", amount=900))
+    return service
