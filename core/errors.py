@@ -13,8 +13,21 @@ message that names the bad value. Adapters wrap third-party exceptions into this
     │   ├── PackNotFound
     │   ├── PackFormatError               malformed manifest, documents or archive
     │   │   ├── ManifestInvalid
+    │   │   ├── DocumentInvalid           a documents.jsonl row fails validation or repeats an id
+    │   │   ├── TextNotUtf8               a text file (.json/.jsonl/.txt/.md) is not UTF-8
+    │   │   ├── MalformedJson             a .json file or a .jsonl line does not parse
+    │   │   ├── ArchiveCorrupt            not a gzip-compressed tar, or truncated
+    │   │   ├── SigningKeyError           unreadable or wrong-type key file
     │   │   └── UnsafeArchive             hostile archive content (traversal, links, bombs, ...)
+    │   │       ├── ArchivePathTraversal
+    │   │       ├── ArchiveAbsolutePath
+    │   │       ├── ArchiveSymlink
+    │   │       ├── ArchiveHardLink
+    │   │       ├── ArchiveSpecialFile    device, fifo or any other non-regular entry
+    │   │       ├── ArchiveDuplicateEntry
     │   │       ├── ArchiveTooLarge
+    │   │       │   ├── ArchivePackedTooLarge
+    │   │       │   └── ArchiveUnpackedTooLarge
     │   │       └── ArchiveTooManyFiles
     │   ├── PackVerificationError          signature or checksum checks failed
     │   │   ├── SignatureMissing
@@ -90,6 +103,58 @@ class ArchiveTooLarge(UnsafeArchive):
 
 class ArchiveTooManyFiles(UnsafeArchive):
     code = "archive-too-many-files"
+
+
+class ArchivePackedTooLarge(ArchiveTooLarge):
+    code = "archive-packed-too-large"
+
+
+class ArchiveUnpackedTooLarge(ArchiveTooLarge):
+    code = "archive-unpacked-too-large"
+
+
+class ArchivePathTraversal(UnsafeArchive):
+    code = "archive-path-traversal"
+
+
+class ArchiveAbsolutePath(UnsafeArchive):
+    code = "archive-absolute-path"
+
+
+class ArchiveSymlink(UnsafeArchive):
+    code = "archive-symlink"
+
+
+class ArchiveHardLink(UnsafeArchive):
+    code = "archive-hard-link"
+
+
+class ArchiveSpecialFile(UnsafeArchive):
+    code = "archive-special-file"
+
+
+class ArchiveDuplicateEntry(UnsafeArchive):
+    code = "archive-duplicate-entry"
+
+
+class ArchiveCorrupt(PackFormatError):
+    code = "archive-corrupt"
+
+
+class DocumentInvalid(PackFormatError):
+    code = "document-invalid"
+
+
+class TextNotUtf8(PackFormatError):
+    code = "text-not-utf8"
+
+
+class MalformedJson(PackFormatError):
+    code = "json-malformed"
+
+
+class SigningKeyError(PackFormatError):
+    code = "signing-key-invalid"
 
 
 class PackVerificationError(PackError):

@@ -1,0 +1,194 @@
+"""Installed packs: ``<packs_dir>/<pack_id>/<version>/``, installed atomically, verified at load.
+
+An install extracts into a temporary directory inside ``packs_dir`` (same filesystem), verifies
+the extracted files against the trust store and only then renames the directory into place, so
+a failed install leaves nothing behind and a reader never sees a half-written pack.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.errors import Conflict, PackNotFound
+from core.packs.archive import extract_archive
+from core.packs.documents import Document
+from core.packs.documents_io import read_documents
+from core.packs.manifest import DOCUMENTS_FILE, INDEX_DIR, Manifest
+from core.packs.signing import TrustStore
+from core.packs.verify import VerifiedPack, verify_directory
+from core.settings import ArchiveLimits, Settings
+
+_TEMP_PREFIX = ".tmp-"  # work directories inside packs_dir; never listed as packs
+_SEMVER = re.compile(r"^(\d+)\.(\d+)\.(\d+)(?:-([0-9A-Za-z.-]+))?")
+
+
+@dataclass(frozen=True)
+class InstalledPack:
+    """A verified pack on disk."""
+
+    manifest: Manifest
+    root: Path
+    key_id: str
+
+    @property
+    def pack_id(self) -> str:
+        return self.manifest.id
+
+    @property
+    def index_dir(self) -> Path:
+        return self.root / INDEX_DIR
+
+    def documents(self) -> list[Document]:
+        """The pack's documents, in file order."""
+        return read_documents(
+            self.root / DOCUMENTS_FILE, source=f"{self.manifest.id}/{DOCUMENTS_FILE}"
+        )
+
+
+class PackStore:
+    """Installs, lists and removes packs under ``settings.packs_dir``."""
+
+    def __init__(self, settings: Settings, *, trust: TrustStore | None = None) -> None:
+        """
+        Args:
+            settings: gives ``packs_dir``, ``trust_dir`` and the archive limits.
+            trust: overrides the trust store read from ``settings.trust_dir``.
+        """
+        self._settings = settings
+        self._trust = trust
+
+    @property
+    def packs_dir(self) -> Path:
+        return self._settings.packs_dir
+
+    @property
+    def trust_dir(self) -> Path:
+        return self._settings.trust_dir
+
+    @property
+    def limits(self) -> ArchiveLimits:
+        return self._settings.archive_limits
+
+    def trust(self) -> TrustStore:
+        """The trust store: the override, else every ``.pub`` in ``trust_dir`` (read afresh)."""
+        if self._trust is not None:
+            return self._trust
+        trust_dir = self._settings.trust_dir
+        return TrustStore.load(trust_dir) if trust_dir.is_dir() else TrustStore()
+
+    def install(self, archive: Path) -> InstalledPack:
+        """Verify and install a ``.kpack``.
+
+        Returns:
+            The installed pack (the existing one when the same id and version is already
+            installed with identical content).
+        Raises:
+            Conflict: the same id and version is installed with different content.
+            Every archive and verification error of :func:`~core.packs.verify.verify_pack`;
+            on any error nothing is left in ``packs_dir``.
+        """
+        self.packs_dir.mkdir(parents=True, exist_ok=True)
+        trust = self.trust()
+        work = Path(tempfile.mkdtemp(prefix=_TEMP_PREFIX, dir=self.packs_dir))
+        try:
+            staged = work / "pack"
+            extract_archive(archive, staged, self._settings.archive_limits)
+            # Verify what was extracted, not a separate read of the archive: it is exactly
+            # what gets renamed into place.
+            verified = verify_directory(staged, trust)
+            target = self._version_dir(verified.manifest.id, verified.manifest.version)
+            if target.exists():
+                return self._existing(target, verified, trust)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.rename(staged, target)
+            except OSError:
+                if target.exists():  # a concurrent install of the same version won the race
+                    return self._existing(target, verified, trust)
+                raise
+            return InstalledPack(manifest=verified.manifest, root=target, key_id=verified.key_id)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    def installed(self) -> list[InstalledPack]:
+        """The latest installed version of each pack, each verified again.
+
+        Raises:
+            PackVerificationError (or an archive error naming the file) when an installed
+            pack was altered on disk; a broken pack is never served.
+        """
+        if not self.packs_dir.is_dir():
+            return []
+        return [self.get(pack_dir.name) for pack_dir in self._pack_dirs()]
+
+    def get(self, pack_id: str) -> InstalledPack:
+        """The latest installed version of ``pack_id``, verified.
+
+        Raises:
+            PackNotFound: no version of ``pack_id`` is installed.
+        """
+        versions = self.versions(pack_id)
+        if not versions:
+            raise PackNotFound(f"pack {pack_id!r} is not installed")
+        return self._load(self._version_dir(pack_id, versions[-1]))
+
+    def versions(self, pack_id: str) -> list[str]:
+        """Installed versions of ``pack_id``, oldest first (semver order)."""
+        pack_dir = self.packs_dir / pack_id
+        if "/" in pack_id or pack_id.startswith(".") or not pack_dir.is_dir():
+            return []
+        names = [p.name for p in pack_dir.iterdir() if p.is_dir() and not p.name.startswith(".")]
+        return sorted(names, key=_semver_key)
+
+    def remove(self, pack_id: str, version: str) -> None:
+        """Uninstall one version; the directory disappears at once (rename, then delete).
+
+        Raises:
+            PackNotFound: that version is not installed.
+        """
+        if version not in self.versions(pack_id):
+            raise PackNotFound(f"pack {pack_id!r} version {version!r} is not installed")
+        target = self._version_dir(pack_id, version)
+        doomed = Path(tempfile.mkdtemp(prefix=_TEMP_PREFIX, dir=self.packs_dir))
+        os.rename(target, doomed / "pack")
+        shutil.rmtree(doomed, ignore_errors=True)
+        try:
+            target.parent.rmdir()  # only succeeds when no other version is left
+        except OSError:
+            pass
+
+    def _pack_dirs(self) -> list[Path]:
+        return sorted(
+            p for p in self.packs_dir.iterdir() if p.is_dir() and not p.name.startswith(".")
+        )
+
+    def _version_dir(self, pack_id: str, version: str) -> Path:
+        return self.packs_dir / pack_id / version
+
+    def _load(self, root: Path) -> InstalledPack:
+        verified = verify_directory(root, self.trust())
+        return InstalledPack(manifest=verified.manifest, root=root, key_id=verified.key_id)
+
+    def _existing(self, target: Path, new: VerifiedPack, trust: TrustStore) -> InstalledPack:
+        """Reinstalling the same version: a no-op when identical, a Conflict otherwise."""
+        current = verify_directory(target, trust)
+        if current.manifest.canonical_bytes() != new.manifest.canonical_bytes():
+            raise Conflict(
+                f"pack {new.manifest.id!r} version {new.manifest.version!r} is already "
+                "installed with different content; publish a new version instead"
+            )
+        return InstalledPack(manifest=current.manifest, root=target, key_id=current.key_id)
+
+
+def _semver_key(version: str) -> tuple[int, int, int, int, str]:
+    match = _SEMVER.match(version)
+    if match is None:
+        return (-1, -1, -1, 0, version)
+    major, minor, patch, pre = match.groups()
+    # A release sorts after its pre-releases (1.0.0-rc1 < 1.0.0).
+    return (int(major), int(minor), int(patch), 0 if pre else 1, pre or "")

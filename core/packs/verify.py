@@ -1,0 +1,176 @@
+"""Verifying a pack, shipped (``.kpack``) or installed (an extracted directory).
+
+Steps, in order (docs/pack-format.md): a manifest exists; a signature exists; its key is in the
+trust store; the Ed25519 signature holds over the exact manifest bytes; the manifest is valid;
+the files present are exactly the files the manifest lists; every file's SHA-256 matches.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.errors import (
+    ArchiveSpecialFile,
+    ArchiveSymlink,
+    ChecksumMismatch,
+    FileSetMismatch,
+    ManifestInvalid,
+    PackNotFound,
+    SignatureInvalid,
+    SignatureMissing,
+    UnknownSigningKey,
+)
+from core.packs.archive import ArchiveEntry, scan_archive
+from core.packs.manifest import MANIFEST_FILE, SIGNATURE_FILE, Manifest, parse_manifest
+from core.packs.signing import TrustStore, is_valid_signature, parse_signature
+from core.settings import ArchiveLimits
+
+_CONTROL_FILES = (MANIFEST_FILE, SIGNATURE_FILE)
+_MAX_LISTED = 5
+
+
+@dataclass(frozen=True)
+class VerifiedPack:
+    """A pack whose signature and every file checksum held."""
+
+    manifest: Manifest
+    key_id: str
+    files: dict[str, ArchiveEntry]  # every file but manifest.json and signature.json
+
+
+def verify_pack(path: Path, trust: TrustStore, limits: ArchiveLimits) -> VerifiedPack:
+    """Verify a ``.kpack`` archive in one streaming pass (nothing is written to disk).
+
+    Raises:
+        UnsafeArchive, ArchiveCorrupt, TextNotUtf8, MalformedJson: the archive is hostile or
+            malformed (see :mod:`core.packs.archive`).
+        ManifestInvalid, SignatureMissing, UnknownSigningKey, SignatureInvalid,
+        FileSetMismatch, ChecksumMismatch: see :func:`check_pack`.
+    """
+    contents = scan_archive(path, limits, keep=lambda name: name in _CONTROL_FILES)
+    return check_pack(
+        manifest_bytes=contents.kept.get(MANIFEST_FILE),
+        signature_bytes=contents.kept.get(SIGNATURE_FILE),
+        entries=contents.entries,
+        trust=trust,
+        source=Path(path).name,
+    )
+
+
+def verify_directory(root: Path, trust: TrustStore) -> VerifiedPack:
+    """Verify an installed (extracted) pack directory, re-hashing every file.
+
+    Run at load time so a file altered or truncated after install fails before it is used.
+
+    Raises:
+        PackNotFound: ``root`` is not a directory.
+        ArchiveSymlink, ArchiveSpecialFile: the directory holds a link or a special file.
+        and everything :func:`check_pack` raises.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise PackNotFound(f"no installed pack at {root}")
+    entries: dict[str, ArchiveEntry] = {}
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        for name in sorted(dirnames + filenames):
+            full = Path(dirpath) / name
+            relative = full.relative_to(root).as_posix()
+            mode = full.lstat().st_mode
+            if stat.S_ISLNK(mode):
+                raise ArchiveSymlink(f"{root.name}/{relative} is a symbolic link")
+            if stat.S_ISDIR(mode):
+                continue
+            if not stat.S_ISREG(mode):
+                raise ArchiveSpecialFile(f"{root.name}/{relative} is not a regular file")
+            entries[relative] = _hash_file(full, relative)
+    manifest_path, signature_path = root / MANIFEST_FILE, root / SIGNATURE_FILE
+    return check_pack(
+        manifest_bytes=manifest_path.read_bytes() if MANIFEST_FILE in entries else None,
+        signature_bytes=signature_path.read_bytes() if SIGNATURE_FILE in entries else None,
+        entries=entries,
+        trust=trust,
+        source=str(root),
+    )
+
+
+def check_pack(
+    *,
+    manifest_bytes: bytes | None,
+    signature_bytes: bytes | None,
+    entries: dict[str, ArchiveEntry],
+    trust: TrustStore,
+    source: str,
+) -> VerifiedPack:
+    """The verification steps shared by archives and directories.
+
+    Raises:
+        ManifestInvalid: no manifest.json, or it fails validation.
+        SignatureMissing: no signature.json.
+        UnknownSigningKey: the signing key id is not in ``trust``.
+        SignatureInvalid: malformed signature.json, or the signature does not hold over the
+            manifest bytes (the manifest changed after signing).
+        FileSetMismatch: files present differ from the manifest's file table (added/removed).
+        ChecksumMismatch: a file's SHA-256 differs from the manifest's.
+    """
+    if manifest_bytes is None:
+        raise ManifestInvalid(f"{source}: no {MANIFEST_FILE}")
+    if signature_bytes is None:
+        raise SignatureMissing(f"{source}: no {SIGNATURE_FILE}; the pack is not signed")
+    try:
+        signature_document = json.loads(signature_bytes.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SignatureInvalid(f"{source}/{SIGNATURE_FILE}: not a JSON document") from exc
+    key_id, signature = parse_signature(signature_document, source=f"{source}/{SIGNATURE_FILE}")
+    public_key = trust.get(key_id)
+    if public_key is None:
+        trusted = ", ".join(trust.key_ids()) or "none"
+        raise UnknownSigningKey(
+            f"{source}: signed by key {key_id!r}, which is not trusted (trusted: {trusted})"
+        )
+    # The signature covers the manifest file's exact bytes, which the builder writes as the
+    # canonical form; so any changed byte of manifest.json, whitespace included, fails here.
+    if not is_valid_signature(public_key, signature, manifest_bytes):
+        raise SignatureInvalid(
+            f"{source}: signature by key {key_id!r} does not match {MANIFEST_FILE} "
+            "(the manifest changed after signing, or the signature was altered)"
+        )
+    manifest = parse_manifest(manifest_bytes, source=f"{source}/{MANIFEST_FILE}")
+    present = {name for name in entries if name not in _CONTROL_FILES}
+    listed = set(manifest.files)
+    added, removed = sorted(present - listed), sorted(listed - present)
+    if added or removed:
+        parts = []
+        if added:
+            parts.append(f"not in the manifest: {_listing(added)}")
+        if removed:
+            parts.append(f"missing from the pack: {_listing(removed)}")
+        raise FileSetMismatch(f"{source}: files differ from the manifest; " + "; ".join(parts))
+    for name in sorted(listed):
+        actual = entries[name].sha256
+        if actual != manifest.files[name]:
+            raise ChecksumMismatch(
+                f"{source}: {name} has SHA-256 {actual}, the signed manifest says "
+                f"{manifest.files[name]}"
+            )
+    files = {name: entries[name] for name in sorted(present)}
+    return VerifiedPack(manifest=manifest, key_id=key_id, files=files)
+
+
+def _listing(names: list[str]) -> str:
+    shown = ", ".join(names[:_MAX_LISTED])
+    return shown + (f" (+{len(names) - _MAX_LISTED} more)" if len(names) > _MAX_LISTED else "")
+
+
+def _hash_file(path: Path, relative: str) -> ArchiveEntry:
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("rb") as stream:
+        while chunk := stream.read(1024 * 1024):
+            digest.update(chunk)
+            size += len(chunk)
+    return ArchiveEntry(path=relative, size=size, sha256=digest.hexdigest())
