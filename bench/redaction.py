@@ -50,7 +50,7 @@ def evaluate(rows: list[dict], redactor: Redactor) -> dict:
         covered = set()
         for f in findings:
             covered.update(range(f.start, f.end))
-        for kind, s, e in pred & gold:
+        for kind, _s, _e in pred & gold:
             tp[kind] += 1
         for kind, s, e in pred - gold:
             fp[kind] += 1
@@ -67,14 +67,25 @@ def evaluate(rows: list[dict], redactor: Redactor) -> dict:
         p, r, f = _prf(tp[kind], fp[kind], fn[kind])
         per_kind[kind] = {
             "support": tp[kind] + fn[kind],
-            "tp": tp[kind], "fp": fp[kind], "fn": fn[kind], "leaked": leaked[kind],
-            "precision": round(p, 4), "recall": round(r, 4), "f1": round(f, 4),
+            "tp": tp[kind],
+            "fp": fp[kind],
+            "fn": fn[kind],
+            "leaked": leaked[kind],
+            "precision": round(p, 4),
+            "recall": round(r, 4),
+            "f1": round(f, 4),
         }
     T, F, N = sum(tp.values()), sum(fp.values()), sum(fn.values())
     p, r, f = _prf(T, F, N)
     overall = {
-        "support": T + N, "tp": T, "fp": F, "fn": N, "leaked": sum(leaked.values()),
-        "precision": round(p, 4), "recall": round(r, 4), "f1": round(f, 4),
+        "support": T + N,
+        "tp": T,
+        "fp": F,
+        "fn": N,
+        "leaked": sum(leaked.values()),
+        "precision": round(p, 4),
+        "recall": round(r, 4),
+        "f1": round(f, 4),
     }
     return {
         "messages": len(rows),
@@ -96,15 +107,16 @@ def main() -> None:
     redactor = Redactor()
     redactor.find("warm up +1 212 555 0198")  # load phonenumbers metadata outside the timing
     result = evaluate(rows, redactor)
-    result["machine"] = f"{platform.machine()} {platform.python_implementation()} {platform.python_version()}"
+    result["machine"] = f"{platform.machine()} Python {platform.python_version()}"
     result["date"] = time.strftime("%Y-%m-%d")
 
     table = Table(title=f"Redaction, {result['messages']} messages (span-level, exact kind)")
     for col in ("kind", "support", "TP", "FP", "FN", "leaked", "precision", "recall", "F1"):
         table.add_column(col, justify="left" if col == "kind" else "right")
     for kind, m in [*result["per_kind"].items(), ("overall", result["overall"])]:
-        table.add_row(kind, str(m["support"]), str(m["tp"]), str(m["fp"]), str(m["fn"]),
-                      str(m["leaked"]), f"{m['precision']:.3f}", f"{m['recall']:.3f}", f"{m['f1']:.3f}")
+        counts = [str(m[k]) for k in ("support", "tp", "fp", "fn", "leaked")]
+        scores = [f"{m[k]:.3f}" for k in ("precision", "recall", "f1")]
+        table.add_row(kind, *counts, *scores)
     console = Console()
     console.print(table)
     console.print(f"{result['ms_per_message']} ms/message; errors: {len(result['errors'])}")

@@ -39,6 +39,8 @@ from stdnum.eu import vat as eu_vat
 from stdnum.gb import vat as gb_vat
 from stdnum.us import ssn as us_ssn
 
+from core.errors import ConfigError
+
 EMAIL = "EMAIL"
 PHONE = "PHONE"
 CARD = "CARD"
@@ -96,14 +98,19 @@ _VAT_COUNTRIES = (
     "AT|BE|BG|CY|CZ|DE|DK|EE|EL|ES|FI|FR|HR|HU|IE|IT|LT|LU|LV|MT|NL|PL|PT|RO|SE|SI|SK|XI|GB"
 )
 # Uppercase prefix only (no IGNORECASE): "de123..." in running text is rarely a VAT number.
-_VAT_RE = re.compile(rf"(?<![A-Za-z0-9])(?:{_VAT_COUNTRIES})[ -]?[0-9A-Z](?:[ .]?[0-9A-Z]){{7,13}}(?![A-Za-z0-9])")
+_VAT_RE = re.compile(
+    rf"(?<![A-Za-z0-9])(?:{_VAT_COUNTRIES})[ -]?[0-9A-Z](?:[ .]?[0-9A-Z]){{7,13}}(?![A-Za-z0-9])"
+)
 
 _SSN_RE = re.compile(r"(?<![\w-])\d{3}([- ])\d{2}\1\d{4}(?![\w-])")
 _SSN_BARE_RE = re.compile(r"(?<![\w-])\d{9}(?![\w-])")
 _SSN_CONTEXT_RE = re.compile(r"(?i)\b(?:ssn|social\s+security(?:\s+(?:number|no\.?|#))?)\W{0,6}$")
 
 _IPV4_RE = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w]|\.\d)")
-_IPV6_RE = re.compile(r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|(?:\d{1,3}\.){3}\d{1,3})?(?![\w:])")
+_IPV6_RE = re.compile(
+    r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}"
+    r"(?:[0-9A-Fa-f]{1,4}|(?:\d{1,3}\.){3}\d{1,3})?(?![\w:])"
+)
 
 # A number right after one of these words is a reference the customer is quoting (order,
 # tracking, product code...), not a phone number or an IP; skipping it avoids the commonest
@@ -118,9 +125,7 @@ _VERSION_CONTEXT_RE = re.compile(
     r"(?i)\b(?:v|ver\.?|version|build|release|firmware|fw|app|"
     r"(?:up|down)(?:dat|grad)(?:e|es|ed|ing)\s+to)\s*$"
 )
-_DATE_RE = re.compile(
-    r"^(?:\d{1,4}[./-]\d{1,2}[./-]\d{1,4}|\d{1,2}:\d{2}(?::\d{2})?)$"
-)
+_DATE_RE = re.compile(r"^(?:\d{1,4}[./-]\d{1,2}[./-]\d{1,4}|\d{1,2}:\d{2}(?::\d{2})?)$")
 
 # Issuer prefixes of the card networks (Visa, Mastercard, Amex, Discover, JCB, Diners,
 # UnionPay, Maestro); a Luhn-valid number outside them is far more likely a reference number.
@@ -166,8 +171,10 @@ def _card_grouping_ok(candidate: str) -> bool:
         return True
     if groups in ([4, 6, 5], [4, 6, 4]):
         return True
-    return len(groups) >= 4 and all(g == 4 for g in groups[:4]) and all(
-        1 <= g <= 4 for g in groups[4:]
+    return (
+        len(groups) >= 4
+        and all(g == 4 for g in groups[:4])
+        and all(1 <= g <= 4 for g in groups[4:])
     )
 
 
@@ -314,9 +321,9 @@ class Redactor:
         self.kinds = KINDS if kinds is None else frozenset(kinds)
         unknown = self.kinds - KINDS
         if unknown:
-            from core.errors import ConfigError
-
-            raise ConfigError(f"unknown redaction kinds {sorted(unknown)}; expected {sorted(KINDS)}")
+            raise ConfigError(
+                f"unknown redaction kinds {sorted(unknown)}; expected {sorted(KINDS)}"
+            )
         detectors: dict[str, Callable[[str], Iterator[Finding]]] = {
             EMAIL: _find_emails,
             PHONE: _PhoneFinder(phone_regions),
