@@ -12,6 +12,20 @@ from core.retrieval.protocols import Embedder, VectorIndex, VectorIndexBackend
 from core.settings import ArchiveLimits, Settings
 
 # --- packs (exports added by the pack-format work) ---
+from core.packs.archive import ArchiveEntry, extract_archive, read_archive, scan_archive
+from core.packs.builder import build_pack
+from core.packs.documents import Document
+from core.packs.documents_io import read_documents
+from core.packs.manifest import Intent, Manifest, Pricing, parse_manifest
+from core.packs.signing import (
+    TrustStore,
+    generate_keypair,
+    key_id_of,
+    load_private_key,
+    public_key_from_pem_or_raw,
+)
+from core.packs.store import InstalledPack, PackStore
+from core.packs.verify import VerifiedPack, verify_directory, verify_pack
 
 # --- retrieval (exports added by the retrieval work) ---
 

@@ -130,6 +130,7 @@ def list_packs(obj: CliContext) -> None:
 
 def _summary(manifest: Manifest, signer: str) -> Table:
     table = Table("field", "value", title=f"pack {manifest.id}", show_header=False)
+    model = manifest.embedding_model
     rows = [
         ("id", manifest.id),
         ("name", manifest.name),
@@ -140,7 +141,7 @@ def _summary(manifest: Manifest, signer: str) -> Table:
         ("publisher", manifest.publisher),
         ("license", manifest.license),
         ("attribution", manifest.attribution),
-        ("embedding model", f"{manifest.embedding_model.id} ({manifest.embedding_model.dimension})"),
+        ("embedding model", f"{model.id} ({model.dimension} dimensions)"),
         ("intents", str(len(manifest.intents))),
         ("disclaimer", manifest.disclaimer or "-"),
         ("min packdesk", manifest.min_packdesk_version),

@@ -231,7 +231,7 @@ class _Scanner:
                     f"{self.limits.max_packed_bytes} bytes while being read"
                 ),
             )
-            gz = gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[arg-type]
+            gz = gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[call-overload]
             # Counts the actual decompressed bytes, headers included: a backstop against
             # bombs hidden in tar framing (e.g. a PAX header claiming gigabytes).
             stream = _LimitedReader(

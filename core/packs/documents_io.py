@@ -30,8 +30,8 @@ def read_documents(path_or_bytes: Path | bytes, *, source: str) -> list[Document
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise TextNotUtf8(f"{source}: line {line}: not UTF-8 text ({exc.reason})") from exc
+        bad_line = data.count(b"\n", 0, exc.start) + 1
+        raise TextNotUtf8(f"{source}: line {bad_line}: not UTF-8 text ({exc.reason})") from exc
     documents: list[Document] = []
     first_line_of: dict[str, int] = {}
     # split("\n"), not splitlines(): JSON strings may legally contain U+2028 and friends.

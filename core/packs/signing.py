@@ -160,9 +160,7 @@ def parse_signature(document: Any, *, source: str) -> tuple[str, bytes]:
     except (binascii.Error, ValueError) as exc:
         raise SignatureInvalid(f"{source}: signature is not base64: {encoded!r:.60}") from exc
     if len(signature) != 64:
-        raise SignatureInvalid(
-            f"{source}: an Ed25519 signature is 64 bytes, got {len(signature)}"
-        )
+        raise SignatureInvalid(f"{source}: an Ed25519 signature is 64 bytes, got {len(signature)}")
     return key_id, signature
 
 

@@ -85,12 +85,10 @@ def entry(name: str, data: bytes = b"", **fields: Any) -> tuple[tarfile.TarInfo,
     return info, (data if info.isreg() else None)
 
 
-def make_tar(
-    path: Path, entries: list[tuple[tarfile.TarInfo, bytes | None]], *, fmt: int = tarfile.PAX_FORMAT
-) -> Path:
+def make_tar(path: Path, entries: list[tuple[tarfile.TarInfo, bytes | None]]) -> Path:
     """Write a gzip-compressed tar with exactly the given (possibly hostile) members."""
     buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w", format=fmt) as tar:
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for info, data in entries:
             tar.addfile(info, io.BytesIO(data) if data is not None else None)
     path.write_bytes(gzip.compress(buffer.getvalue()))

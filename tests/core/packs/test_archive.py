@@ -37,7 +37,11 @@ GOOD = entry("LICENSE", b"fine\n")
 
 
 def assert_rejected(
-    archive: Path, error: type[PackDeskError], match: str, tmp_path: Path, settings: Settings,
+    archive: Path,
+    error: type[PackDeskError],
+    match: str,
+    tmp_path: Path,
+    settings: Settings,
     limits: ArchiveLimits | None = None,
 ) -> None:
     limits = limits or ArchiveLimits()
@@ -83,8 +87,12 @@ def test_hard_link(tmp_path: Path, settings: Settings) -> None:
 
 @pytest.mark.parametrize(
     ("kind", "label"),
-    [(tarfile.CHRTYPE, "character device"), (tarfile.BLKTYPE, "block device"),
-     (tarfile.FIFOTYPE, "fifo"), (tarfile.CONTTYPE, "contiguous file")],
+    [
+        (tarfile.CHRTYPE, "character device"),
+        (tarfile.BLKTYPE, "block device"),
+        (tarfile.FIFOTYPE, "fifo"),
+        (tarfile.CONTTYPE, "contiguous file"),
+    ],
 )
 def test_special_files(tmp_path: Path, settings: Settings, kind: bytes, label: str) -> None:
     archive = make_tar(tmp_path / "a.kpack", [GOOD, entry("index/dev", type=kind)])
@@ -109,7 +117,8 @@ def test_too_many_files(tmp_path: Path, settings: Settings) -> None:
 
 
 def test_packed_size_over_limit(tmp_path: Path, settings: Settings) -> None:
-    archive = make_tar(tmp_path / "a.kpack", [GOOD, entry("blob.bin", random.Random(0).randbytes(4000))])
+    blob = entry("blob.bin", random.Random(0).randbytes(4000))
+    archive = make_tar(tmp_path / "a.kpack", [GOOD, blob])
     limits = ArchiveLimits(max_packed_bytes=1000)
     assert_rejected(archive, ArchivePackedTooLarge, "a.kpack.*1000", tmp_path, settings, limits)
 
@@ -140,7 +149,7 @@ def test_bomb_hidden_in_tar_headers(tmp_path: Path, settings: Settings) -> None:
 
 
 def test_non_utf8_text(tmp_path: Path, settings: Settings) -> None:
-    text = "line one\n".encode() + b"caf\xe9\n"
+    text = b"line one\ncaf\xe9\n"
     archive = make_tar(tmp_path / "a.kpack", [GOOD, entry("data/notes.txt", text)])
     assert_rejected(archive, TextNotUtf8, "data/notes.txt.*line 2", tmp_path, settings)
 
@@ -163,7 +172,8 @@ def test_not_a_gzip_tar(tmp_path: Path, settings: Settings) -> None:
 
 
 def test_truncated_archive(tmp_path: Path, settings: Settings) -> None:
-    archive = make_tar(tmp_path / "a.kpack", [GOOD, entry("blob.bin", random.Random(0).randbytes(100_000))])
+    blob = entry("blob.bin", random.Random(0).randbytes(100_000))
+    archive = make_tar(tmp_path / "a.kpack", [GOOD, blob])
     archive.write_bytes(archive.read_bytes()[:-200])
     assert_rejected(archive, ArchiveCorrupt, "a.kpack", tmp_path, settings)
 

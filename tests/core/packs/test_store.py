@@ -1,0 +1,126 @@
+"""Installing packs: atomic, idempotent for identical content, verified again at load."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from core.errors import (
+    ChecksumMismatch,
+    Conflict,
+    FileSetMismatch,
+    PackNotFound,
+    UnknownSigningKey,
+)
+from core.packs.builder import build_pack
+from core.packs.signing import TrustStore
+from core.packs.store import PackStore
+from core.settings import Settings
+from tests.core.packs.helpers import (
+    FakeIndexBuilder,
+    flip_byte,
+    rewrite_archive,
+    write_pack_source,
+)
+
+Keys = tuple[Path, Path, str]
+
+
+@pytest.fixture
+def store(settings: Settings, keys: Keys) -> PackStore:
+    settings.trust_dir.mkdir(parents=True)
+    shutil.copy(keys[1], settings.trust_dir / "publisher.pub")
+    return PackStore(settings)
+
+
+def build_version(tmp_path: Path, keys: Keys, version: str, **overrides: object) -> Path:
+    source = write_pack_source(tmp_path / f"src-{version}", version=version, **overrides)
+    out = tmp_path / f"demo-{version}.kpack"
+    build_pack(source, private_key_path=keys[0], out_path=out, index_builder=FakeIndexBuilder())
+    return out
+
+
+def test_install_list_get_documents(store: PackStore, kpack: Path, keys: Keys) -> None:
+    installed = store.install(kpack)
+    assert installed.root == store.packs_dir / "demo-pack" / "1.0.0"
+    assert installed.key_id == keys[2]
+    assert [d.id for d in installed.documents()] == ["d1", "d2", "d3"]
+    assert store.installed() == [installed]
+    assert store.get("demo-pack") == installed
+    # Only the pack directory itself: no work directories left behind.
+    assert [p.name for p in store.packs_dir.iterdir()] == ["demo-pack"]
+
+
+def test_latest_version_wins(store: PackStore, tmp_path: Path, keys: Keys) -> None:
+    for version in ["1.9.0", "1.10.0", "1.10.0-rc1"]:
+        store.install(build_version(tmp_path, keys, version))
+    assert store.versions("demo-pack") == ["1.9.0", "1.10.0-rc1", "1.10.0"]
+    assert store.get("demo-pack").manifest.version == "1.10.0"
+
+
+def test_reinstall_identical_is_a_noop(store: PackStore, kpack: Path) -> None:
+    first = store.install(kpack)
+    marker = first.root.stat().st_ino
+    again = store.install(kpack)
+    assert again == first and again.root.stat().st_ino == marker
+
+
+def test_reinstall_different_content_same_version_conflicts(
+    store: PackStore, tmp_path: Path, keys: Keys
+) -> None:
+    first = store.install(build_version(tmp_path, keys, "2.0.0"))
+    other = build_version(tmp_path / "b", keys, "2.0.0", name="Renamed")
+    with pytest.raises(Conflict, match="demo-pack.*2.0.0"):
+        store.install(other)
+    assert store.get("demo-pack").manifest.name == first.manifest.name
+    assert sorted(p.name for p in store.packs_dir.iterdir()) == ["demo-pack"]
+
+
+def test_failed_install_leaves_nothing(store: PackStore, kpack: Path, tmp_path: Path) -> None:
+    # Extraction succeeds, verification of the extracted files fails: the work directory
+    # (inside packs_dir) must be gone and no pack directory may exist.
+    def flip(files: dict[str, bytes]) -> None:
+        files["documents.jsonl"] = flip_byte(files["documents.jsonl"])
+
+    tampered = rewrite_archive(kpack, tmp_path / "t.kpack", flip)
+    with pytest.raises(ChecksumMismatch):
+        store.install(tampered)
+    assert list(store.packs_dir.iterdir()) == []
+
+
+def test_untrusted_publisher_is_not_installed(settings: Settings, kpack: Path) -> None:
+    with pytest.raises(UnknownSigningKey):
+        PackStore(settings).install(kpack)  # empty trust_dir
+    assert list(settings.packs_dir.iterdir()) == []
+
+
+def test_pack_altered_after_install_fails_at_load(
+    store: PackStore, tmp_path: Path, keys: Keys
+) -> None:
+    installed = store.install(build_version(tmp_path, keys, "1.0.0"))
+    vectors = installed.index_dir / "vectors.bin"
+    vectors.write_bytes(vectors.read_bytes()[:-10])  # a truncated index file
+    with pytest.raises(ChecksumMismatch, match="index/vectors.bin"):
+        store.get("demo-pack")
+    with pytest.raises(ChecksumMismatch):
+        store.installed()
+    vectors.unlink()
+    with pytest.raises(FileSetMismatch, match="index/vectors.bin"):
+        store.get("demo-pack")
+
+
+def test_remove(store: PackStore, kpack: Path) -> None:
+    store.install(kpack)
+    store.remove("demo-pack", "1.0.0")
+    assert store.installed() == []
+    assert list(store.packs_dir.iterdir()) == []
+    with pytest.raises(PackNotFound, match="demo-pack"):
+        store.get("demo-pack")
+    with pytest.raises(PackNotFound, match="1.0.0"):
+        store.remove("demo-pack", "1.0.0")
+
+
+def test_trust_override(settings: Settings, kpack: Path, trust: TrustStore) -> None:
+    assert PackStore(settings, trust=trust).install(kpack).manifest.id == "demo-pack"
