@@ -5,11 +5,6 @@ Plugins and packs use only the names exported here.
 
 from core.errors import *  # noqa: F403 - the exception tree is part of the public surface
 from core.hookspecs import hookimpl
-from core.ledger.billing import BillingProvider, CheckoutRequest, CheckoutSession
-from core.packs.sources import PackSource
-from core.plugin_manager import get_plugin_manager
-from core.retrieval.protocols import Embedder, VectorIndex, VectorIndexBackend
-from core.settings import ArchiveLimits, Settings
 
 # --- packs (exports added by the pack-format work) ---
 from core.packs.archive import ArchiveEntry, extract_archive, read_archive, scan_archive
@@ -28,9 +23,39 @@ from core.packs.store import InstalledPack, PackStore
 from core.packs.verify import VerifiedPack, verify_directory, verify_pack
 
 # --- retrieval (exports added by the retrieval work) ---
-
 # --- intents (exports added by the intent work) ---
+from core.intents import (  # noqa: E402
+    OUT_OF_SCOPE,
+    IntentClassifier,
+    Prediction,
+    default_model_dir,
+    ensure_default_model,
+    intent_labels,
+)
 
 # --- ledger (exports added by the ledger work) ---
+# Light names only: the services (SQLAlchemy) live in core.ledger.{db,accounts,catalog,
+# entitlements,fulfilment} and are imported where used.
+from core.ledger.billing import (  # noqa: E402
+    BillingEvent,
+    BillingProvider,
+    CheckoutRequest,
+    CheckoutSession,
+    EntitlementSummary,
+    Grant,
+    Ignored,
+    PaymentAwaited,
+    PaymentFailed,
+    PaymentRefunded,
+    SubscriptionChanged,
+    SubscriptionEnded,
+    choose_billing_provider,
+    period_end,
+    price_lookup_key,
+)
+from core.packs.sources import PackSource
+from core.plugin_manager import get_plugin_manager
+from core.retrieval.protocols import Embedder, VectorIndex, VectorIndexBackend
+from core.settings import ArchiveLimits, Settings
 
 __version__ = "0.1.0"

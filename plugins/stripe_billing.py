@@ -1,1 +1,282 @@
-"""Placeholder plugin module; its hook implementations are added by the owning work item."""
+"""Stripe billing provider: the official ``stripe`` SDK (v16, ``StripeClient``).
+
+Creates a Product and a Price per approved pack version (price lookup key
+``packdesk:<pack_id>:<version>``), maps accounts to Stripe Customers, opens Checkout Sessions
+(``mode=payment`` for one-time packs, ``mode=subscription`` for monthly ones) and turns verified
+webhook events into ledger effects. Registered only when ``PACKDESK_STRIPE_API_KEY`` is set.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from core import (
+    BillingEvent,
+    CheckoutRequest,
+    CheckoutSession,
+    EntitlementSummary,
+    Grant,
+    Ignored,
+    PaymentAwaited,
+    PaymentFailed,
+    PaymentRefunded,
+    SubscriptionChanged,
+    SubscriptionEnded,
+    hookimpl,
+    period_end,
+    price_lookup_key,
+)
+from core.errors import BillingProviderUnavailable, ConfigError, WebhookSignatureError
+from core.settings import Settings
+
+if TYPE_CHECKING:
+    from core.ledger.fulfilment import BillingService
+
+FEATURE_PREFIX = "packdesk-pack-"  # Stripe Entitlements feature lookup key -> pack id
+WEBHOOK_TOLERANCE_S = 300
+
+
+def product_id_for(pack_id: str) -> str:
+    return f"packdesk_{pack_id}"
+
+
+class StripeBilling:
+    """The Stripe adapter. ``attach(service)`` links it to the ledger for webhooks."""
+
+    name = "stripe"
+
+    def __init__(self, settings: Settings) -> None:
+        import stripe
+
+        if settings.stripe_api_key is None:
+            raise ConfigError("the stripe provider needs PACKDESK_STRIPE_API_KEY")
+        api_key = settings.stripe_api_key.get_secret_value()
+        self.test_mode = api_key.startswith("sk_test_")
+        self._settings = settings
+        base = {"api": settings.stripe_api_base} if settings.stripe_api_base else None
+        self.client = stripe.StripeClient(api_key, base_addresses=base, max_network_retries=2)
+        self._service: BillingService | None = None
+
+    def attach(self, service: BillingService) -> None:
+        self._service = service
+
+    # --- catalog -----------------------------------------------------------------------------
+    async def sync_price(self, *, pack_id: str, version: str, name: str, pricing: Any) -> str:
+        """Ensure the Product (id ``packdesk_<pack_id>``) and this version's Price exist.
+
+        Returns:
+            the Stripe price id.
+        Raises:
+            BillingProviderUnavailable: Stripe refused or could not be reached.
+        """
+        import stripe
+
+        lookup_key = price_lookup_key(pack_id, version)
+        product_id = product_id_for(pack_id)
+        try:
+            existing = await self.client.v1.prices.list_async(
+                params={"lookup_keys": [lookup_key], "active": True, "limit": 1}
+            )
+            if existing.data:
+                return existing.data[0].id
+            try:
+                await self.client.v1.products.retrieve_async(product_id)
+                await self.client.v1.products.update_async(product_id, params={"name": name})
+            except stripe.InvalidRequestError:
+                await self.client.v1.products.create_async(
+                    params={"id": product_id, "name": name, "metadata": {"pack_id": pack_id}}
+                )
+            params: dict[str, Any] = {
+                "product": product_id,
+                "unit_amount": pricing.amount,
+                "currency": pricing.currency,
+                "lookup_key": lookup_key,
+                "transfer_lookup_key": True,
+                "metadata": {"pack_id": pack_id, "version": version},
+            }
+            if pricing.model == "monthly":
+                params["recurring"] = {"interval": "month"}
+            price = await self.client.v1.prices.create_async(
+                params=params, options={"idempotency_key": f"packdesk-price-{lookup_key}"}
+            )
+            return price.id
+        except stripe.StripeError as exc:
+            raise BillingProviderUnavailable(
+                f"Stripe refused syncing the price of {pack_id} {version}: {exc.user_message or exc}"
+            ) from exc
+
+    async def ensure_customer(self, account_id: str) -> str:
+        """The account's Stripe Customer id, created (and stored) on first use."""
+        import stripe
+
+        service = self._require_service()
+        known = await service.customer_ref(account_id, provider=self.name)
+        if known:
+            return known
+        try:
+            customer = await self.client.v1.customers.create_async(
+                params={"metadata": {"account_id": account_id}},
+                # Two concurrent first checkouts create one Customer, not two.
+                options={"idempotency_key": f"packdesk-customer-{account_id}"},
+            )
+        except stripe.StripeError as exc:
+            raise BillingProviderUnavailable(
+                f"Stripe refused creating a customer: {exc.user_message or exc}"
+            ) from exc
+        return await service.remember_customer(account_id, customer.id, provider=self.name)
+
+    async def create_checkout(self, request: CheckoutRequest) -> CheckoutSession:
+        """Open a Stripe Checkout Session for the pack's price."""
+        import stripe
+
+        if not request.price_ref:
+            raise ConfigError(f"pack {request.pack_id} {request.pack_version} has no Stripe price")
+        customer = await self.ensure_customer(request.account_id)
+        metadata = {**request.metadata, "account_id": request.account_id,
+                    "pack_id": request.pack_id, "version": request.pack_version}
+        params: dict[str, Any] = {
+            "mode": "subscription" if request.pricing_model == "monthly" else "payment",
+            "customer": customer,
+            "client_reference_id": request.account_id,
+            "line_items": [{"price": request.price_ref, "quantity": 1}],
+            "metadata": metadata,
+            "success_url": request.success_url,
+            "cancel_url": request.cancel_url,
+        }
+        if request.pricing_model == "monthly":
+            # Subscription events then carry the account and pack too.
+            params["subscription_data"] = {"metadata": metadata}
+        else:
+            params["payment_intent_data"] = {"metadata": metadata}
+        try:
+            session = await self.client.v1.checkout.sessions.create_async(params=params)
+        except stripe.StripeError as exc:
+            raise BillingProviderUnavailable(
+                f"Stripe refused the checkout for {request.pack_id}: {exc.user_message or exc}"
+            ) from exc
+        return CheckoutSession(session_id=session.id, checkout_url=session.url or "",
+                               test_mode=self.test_mode)
+
+    # --- webhooks ----------------------------------------------------------------------------
+    def parse_webhook(self, payload: bytes, signature_header: str | None) -> BillingEvent:
+        """Verify the ``Stripe-Signature`` header on the raw body and translate the event.
+
+        Raises:
+            WebhookSignatureError: missing, malformed, wrong-secret, tampered or stale signature,
+                or a body that is not a Stripe event.
+            ConfigError: no webhook secret is configured.
+        """
+        import stripe
+
+        secret = self._settings.stripe_webhook_secret
+        if secret is None:
+            raise ConfigError("PACKDESK_STRIPE_WEBHOOK_SECRET is not set; webhooks are refused")
+        if not signature_header:
+            raise WebhookSignatureError("missing Stripe-Signature header")
+        try:
+            self.client.construct_event(
+                payload, signature_header, secret.get_secret_value(), WEBHOOK_TOLERANCE_S
+            )
+        except stripe.SignatureVerificationError as exc:
+            raise WebhookSignatureError(f"Stripe signature rejected: {exc.user_message or exc}")
+        except ValueError as exc:  # signed, but not JSON
+            raise WebhookSignatureError(f"webhook body is not a JSON event: {exc}") from exc
+        event = json.loads(payload)
+        if not isinstance(event, dict) or "id" not in event or "type" not in event:
+            raise WebhookSignatureError("webhook body is not a Stripe event (no id or type)")
+        return BillingEvent(
+            event_id=str(event["id"]),
+            event_type=str(event["type"]),
+            provider=self.name,
+            effect=translate_event(event),
+            raw=event,
+        )
+
+    async def handle_webhook(self, payload: bytes, signature_header: str | None) -> Any:
+        """Verify and apply one webhook delivery through the attached BillingService."""
+        return await self._require_service().apply(self.parse_webhook(payload, signature_header))
+
+    def _require_service(self) -> BillingService:
+        if self._service is None:
+            raise ConfigError("StripeBilling is not attached to a BillingService")
+        return self._service
+
+
+def translate_event(event: dict[str, Any]) -> Any:
+    """Map one Stripe event (current API shape) to a ledger effect."""
+    kind = event["type"]
+    obj = (event.get("data") or {}).get("object") or {}
+    metadata = obj.get("metadata") or {}
+    if kind in ("checkout.session.completed", "checkout.session.async_payment_succeeded"):
+        if kind == "checkout.session.completed" and obj.get("payment_status") not in (
+            "paid",
+            "no_payment_required",
+        ):
+            return PaymentAwaited(order_ref=obj["id"], account_id=metadata.get("account_id"),
+                                  pack_id=metadata.get("pack_id"))
+        account_id = metadata.get("account_id") or obj.get("client_reference_id")
+        pack_id = metadata.get("pack_id")
+        if not account_id or not pack_id:
+            return Ignored("checkout session without packdesk metadata")
+        return Grant(
+            account_id=account_id,
+            pack_id=pack_id,
+            version=metadata.get("version"),
+            source="subscription" if obj.get("mode") == "subscription" else "one_time",
+            order_ref=obj["id"],
+            payment_ref=_ref(obj.get("payment_intent")),
+            subscription_ref=_ref(obj.get("subscription")),
+            customer_ref=_ref(obj.get("customer")),
+        )
+    if kind == "checkout.session.async_payment_failed":
+        return PaymentFailed(order_ref=obj["id"])
+    if kind == "charge.refunded":
+        payment_ref = _ref(obj.get("payment_intent"))
+        if not payment_ref:
+            return Ignored("refunded charge without a payment intent")
+        full = bool(obj.get("refunded")) or obj.get("amount_refunded", 0) >= obj.get("amount", 1)
+        return PaymentRefunded(payment_ref=payment_ref, full=full)
+    if kind in ("customer.subscription.created", "customer.subscription.updated"):
+        return SubscriptionChanged(
+            subscription_ref=obj["id"],
+            status=str(obj.get("status")),
+            current_period_end=period_end(_subscription_period_end(obj)),
+            account_id=metadata.get("account_id"),
+            pack_id=metadata.get("pack_id"),
+            customer_ref=_ref(obj.get("customer")),
+        )
+    if kind == "customer.subscription.deleted":
+        return SubscriptionEnded(subscription_ref=obj["id"])
+    if kind == "entitlements.active_entitlement_summary.updated":
+        features = ((obj.get("entitlements") or {}).get("data")) or []
+        pack_ids = frozenset(
+            item["lookup_key"][len(FEATURE_PREFIX):]
+            for item in features
+            if str(item.get("lookup_key", "")).startswith(FEATURE_PREFIX)
+        )
+        return EntitlementSummary(customer_ref=str(obj.get("customer")), pack_ids=pack_ids)
+    return Ignored(f"event type {kind} is not used")
+
+
+def _ref(value: Any) -> str | None:
+    """An expandable Stripe field: an id string, an expanded object, or null."""
+    if isinstance(value, dict):
+        return value.get("id")
+    return value or None
+
+
+def _subscription_period_end(subscription: dict[str, Any]) -> int | None:
+    # Since API 2025-03-31 the period lives on each subscription item; older shapes (and
+    # localstripe) keep it on the subscription.
+    items = ((subscription.get("items") or {}).get("data")) or []
+    ends = [item.get("current_period_end") for item in items if item.get("current_period_end")]
+    return max(ends) if ends else subscription.get("current_period_end")
+
+
+@hookimpl
+def packdesk_billing_providers(settings: Settings) -> list[Any]:
+    """Stripe, when ``PACKDESK_STRIPE_API_KEY`` is set."""
+    if settings.stripe_api_key is None or not settings.stripe_api_key.get_secret_value():
+        return []
+    return [StripeBilling(settings)]

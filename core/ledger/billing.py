@@ -8,13 +8,13 @@ attached to, as a :class:`BillingEvent`, and the service applies it in one trans
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from core.errors import ConfigError
 
 if TYPE_CHECKING:
-    from core.ledger.fulfilment import BillingService
+    pass
 
 
 @dataclass(frozen=True)
@@ -145,6 +145,16 @@ class BillingProvider(Protocol):
         ...
 
     async def create_checkout(self, request: CheckoutRequest) -> CheckoutSession: ...
+
+
+def price_lookup_key(pack_id: str, version: str) -> str:
+    """The lookup key of a pack version's price at every provider."""
+    return f"packdesk:{pack_id}:{version}"
+
+
+def period_end(timestamp: int | None) -> datetime | None:
+    """A provider's epoch seconds as an aware UTC datetime."""
+    return datetime.fromtimestamp(int(timestamp), UTC) if timestamp else None
 
 
 def choose_billing_provider(providers: list[BillingProvider]) -> BillingProvider:

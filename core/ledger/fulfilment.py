@@ -11,7 +11,6 @@ statuses, so two different purchases of one pack still leave a single live entit
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
@@ -31,6 +30,7 @@ from core.ledger.billing import (
     PaymentRefunded,
     SubscriptionChanged,
     SubscriptionEnded,
+    price_lookup_key,
 )
 from core.ledger.catalog import CatalogService
 from core.ledger.common import as_utc, audit, insert_for, utcnow_
@@ -68,11 +68,6 @@ class BillingOutcome:
     event_type: str
     duplicate: bool
     outcome: str
-
-
-def price_lookup_key(pack_id: str, version: str) -> str:
-    """The lookup key of a pack version's price at every provider."""
-    return f"packdesk:{pack_id}:{version}"
 
 
 class BillingService:
@@ -571,9 +566,3 @@ class BillingService:
             ).scalar()
         return row.account_id if row else None
 
-
-def period_end(timestamp: int | None) -> datetime | None:
-    """A provider's epoch seconds as an aware UTC datetime."""
-    from datetime import UTC
-
-    return datetime.fromtimestamp(int(timestamp), UTC) if timestamp else None
