@@ -26,7 +26,13 @@ from core.errors import (
     UnknownSigningKey,
 )
 from core.packs.archive import ArchiveEntry, scan_archive
-from core.packs.manifest import MANIFEST_FILE, SIGNATURE_FILE, Manifest, parse_manifest
+from core.packs.manifest import (
+    DOCUMENTS_FILE,
+    MANIFEST_FILE,
+    SIGNATURE_FILE,
+    Manifest,
+    parse_manifest,
+)
 from core.packs.signing import TrustStore, is_valid_signature, parse_signature
 from core.settings import ArchiveLimits
 
@@ -140,6 +146,8 @@ def check_pack(
             "(the manifest changed after signing, or the signature was altered)"
         )
     manifest = parse_manifest(manifest_bytes, source=f"{source}/{MANIFEST_FILE}")
+    if DOCUMENTS_FILE not in manifest.files:
+        raise ManifestInvalid(f"{source}/{MANIFEST_FILE}: files does not list {DOCUMENTS_FILE}")
     present = {name for name in entries if name not in _CONTROL_FILES}
     listed = set(manifest.files)
     added, removed = sorted(present - listed), sorted(listed - present)
