@@ -279,7 +279,7 @@ class BillingService:
         if isinstance(effect, Grant):
             return await self._grant(session, effect, event.event_id)
         if isinstance(effect, PaymentAwaited):
-            return await self._set_order_status(session, effect.order_ref, "awaiting_payment")
+            return await self._await_payment(session, effect)
         if isinstance(effect, PaymentFailed):
             return await self._set_order_status(session, effect.order_ref, "failed")
         if isinstance(effect, PaymentRefunded):
@@ -371,6 +371,21 @@ class BillingService:
         if session.bind.dialect.name == "postgresql":
             statement = statement.with_for_update()
         return (await session.execute(statement)).scalar()
+
+    async def _await_payment(self, session: AsyncSession, awaited: PaymentAwaited) -> str:
+        known = await session.get(CheckoutOrder, awaited.order_ref)
+        if known is None and awaited.account_id and awaited.pack_id:
+            if await session.get(Account, awaited.account_id) is None:
+                return f"ignored: unknown account {awaited.account_id}"
+            # The order was opened elsewhere (or its row lost a race): record it from metadata.
+            session.add(CheckoutOrder(
+                session_id=awaited.order_ref, provider=self.provider.name,
+                account_id=awaited.account_id, pack_id=awaited.pack_id, version=None,
+                pricing_model="one_time", amount=0, currency="usd", status="open",
+                created_at=utcnow_(), updated_at=utcnow_(),
+            ))
+            await session.flush()
+        return await self._set_order_status(session, awaited.order_ref, "awaiting_payment")
 
     async def _set_order_status(self, session: AsyncSession, order_ref: str, status: str) -> str:
         order = await session.get(CheckoutOrder, order_ref)

@@ -1,0 +1,344 @@
+"""The Stripe provider: every webhook rule with signed Stripe-shaped events, each signature
+rejection, localstripe for customers/payments/refunds/subscriptions, and real test mode."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+
+import pytest
+from pydantic import SecretStr
+from sqlalchemy import func, select
+
+from core.errors import ConfigError, WebhookSignatureError
+from core.ledger.entitlements import EntitlementService
+from core.ledger.fulfilment import BillingService
+from core.ledger.models import CheckoutOrder, Entitlement, ProcessedBillingEvent
+from plugins.local_billing import LocalBilling
+from plugins.stripe_billing import StripeBilling, packdesk_billing_providers
+from tests.core.ledger.conftest import accounts, catalog, db  # noqa: F401 - fixtures
+
+from .stripe_helpers import WEBHOOK_SECRET, checkout_session, event, sign, subscription
+
+
+@pytest.fixture
+def stripe_settings(settings):
+    settings.stripe_api_key = SecretStr("sk_test_packdesk_fake")
+    settings.stripe_webhook_secret = SecretStr(WEBHOOK_SECRET)
+    settings.stripe_api_base = "http://127.0.0.1:9"  # nothing listens: webhooks need no API
+    return settings
+
+
+@pytest.fixture
+async def billing(db, stripe_settings, catalog):  # noqa: F811
+    db.settings = stripe_settings
+    return BillingService(db, StripeBilling(stripe_settings))
+
+
+@pytest.fixture
+async def customer(accounts):  # noqa: F811
+    account, _ = await accounts.create_account("Ann", "customer")
+    return account.account_id
+
+
+async def deliver(billing: BillingService, payload: bytes, header: str | None = None):
+    return await billing.provider.handle_webhook(payload, header or sign(payload))
+
+
+async def state(db) -> tuple[list[tuple[str, str]], int]:  # noqa: F811
+    async with db.read() as session:
+        rows = [tuple(r) for r in await session.execute(
+            select(Entitlement.pack_id, Entitlement.status).order_by(Entitlement.entitlement_id))]
+        events = (await session.execute(
+            select(func.count()).select_from(ProcessedBillingEvent))).scalar_one()
+    return rows, events
+
+
+def test_registered_only_with_a_key(settings, stripe_settings):
+    assert packdesk_billing_providers(settings=settings.model_copy(
+        update={"stripe_api_key": None})) == []
+    assert [p.name for p in packdesk_billing_providers(settings=stripe_settings)] == ["stripe"]
+    with pytest.raises(ConfigError):
+        LocalBilling(stripe_settings)
+
+
+# --- signature rejections: each leaves no trace -----------------------------------------------
+def _tampered(payload: bytes) -> tuple[bytes, str]:
+    return payload.replace(b"finance", b"medical"), sign(payload)
+
+
+REJECTIONS = {
+    "missing": lambda p: (p, None),
+    "malformed": lambda p: (p, "garbage-without-fields"),
+    "wrong-secret": lambda p: (p, sign(p, secret="whsec_someone_else")),
+    "tampered": _tampered,
+    "stale": lambda p: (p, sign(p, timestamp=int(time.time()) - 3600)),
+}
+
+
+@pytest.mark.parametrize("reason", list(REJECTIONS))
+async def test_bad_signatures_are_rejected_without_state_change(billing, customer, db, reason):  # noqa: F811
+    payload = event("checkout.session.completed", checkout_session(customer, "finance"))
+    body, header = REJECTIONS[reason](payload)
+    with pytest.raises(WebhookSignatureError):
+        await billing.provider.handle_webhook(body, header)
+    assert await state(db) == ([], 0)
+    assert not await EntitlementService(db).may_read(customer, "finance")
+
+
+# --- event rules --------------------------------------------------------------------------------
+async def test_completed_paid_checkout_grants_once(billing, customer, db):  # noqa: F811
+    payload = event("checkout.session.completed", checkout_session(customer, "finance"))
+    first = await deliver(billing, payload)
+    again = await deliver(billing, payload)
+    assert (first.outcome, again.duplicate) == ("granted", True)
+    assert await state(db) == ([("finance", "active")], 1)
+    assert await billing.customer_ref(customer) == "cus_1"
+
+
+async def test_concurrent_deliveries_of_one_webhook_grant_once(billing, customer, db):  # noqa: F811
+    payload = event("checkout.session.completed", checkout_session(customer, "finance"))
+    outcomes = await asyncio.gather(*(deliver(billing, payload) for _ in range(20)))
+    assert sum(not o.duplicate for o in outcomes) == 1
+    assert await state(db) == ([("finance", "active")], 1)
+
+
+async def test_unpaid_completion_waits_then_async_success_grants(billing, customer, db):  # noqa: F811
+    session = checkout_session(customer, "finance", payment_status="unpaid")
+    await deliver(billing, event("checkout.session.completed", session))
+    assert (await state(db))[0] == []
+    session["payment_status"] = "paid"
+    await deliver(billing, event("checkout.session.async_payment_succeeded", session))
+    assert (await state(db))[0] == [("finance", "active")]
+
+
+async def test_async_payment_failure_grants_nothing(billing, customer, db):  # noqa: F811
+    session = checkout_session(customer, "finance", payment_status="unpaid")
+    await deliver(billing, event("checkout.session.completed", session))
+    await deliver(billing, event("checkout.session.async_payment_failed", session))
+    assert (await state(db))[0] == []
+    async with db.read() as s:
+        assert (await s.get(CheckoutOrder, "cs_test_1")).status == "failed"
+
+
+async def test_full_refund_revokes_partial_keeps(billing, customer, db):  # noqa: F811
+    await deliver(billing, event("checkout.session.completed",
+                                 checkout_session(customer, "finance", payment_intent="pi_9")))
+    charge = {"id": "ch_1", "object": "charge", "amount": 1500, "amount_refunded": 500,
+              "refunded": False, "payment_intent": "pi_9", "customer": "cus_1"}
+    await deliver(billing, event("charge.refunded", charge))
+    assert await EntitlementService(db).may_read(customer, "finance")
+    charge.update(amount_refunded=1500, refunded=True)
+    await deliver(billing, event("charge.refunded", charge))
+    assert (await state(db))[0] == [("finance", "refunded")]
+    assert not await EntitlementService(db).may_read(customer, "finance")
+
+
+async def test_subscription_lifecycle(billing, customer, db):  # noqa: F811
+    entitlements = EntitlementService(db)
+    session = checkout_session(customer, "medical", mode="subscription", subscription="sub_1")
+    await deliver(billing, event("checkout.session.completed", session))
+    assert await entitlements.may_read(customer, "medical")
+    future = int(time.time()) + 30 * 86400
+    await deliver(billing, event("customer.subscription.updated",
+                                 subscription("sub_1", "past_due", future)))
+    assert not await entitlements.may_read(customer, "medical")
+    await deliver(billing, event("customer.subscription.updated",
+                                 subscription("sub_1", "active", future)))
+    assert await entitlements.may_read(customer, "medical")
+    async with db.read() as s:
+        row = (await s.execute(select(Entitlement))).scalar_one()
+        assert abs(row.current_period_end.timestamp() - future) < 1
+    await deliver(billing, event("customer.subscription.deleted",
+                                 subscription("sub_1", "canceled", future)))
+    assert (await state(db))[0] == [("medical", "canceled")]
+    assert not await entitlements.may_read(customer, "medical")
+
+
+async def test_entitlement_summary_reconciles_subscriptions(billing, customer, db):  # noqa: F811
+    await deliver(billing, event("checkout.session.completed", checkout_session(
+        customer, "medical", mode="subscription", subscription="sub_1")))
+    await deliver(billing, event("checkout.session.completed", checkout_session(
+        customer, "finance", session_id="cs_2", payment_intent="pi_2")))
+    summary = {"object": "entitlements.active_entitlement_summary", "customer": "cus_1",
+               "livemode": False, "entitlements": {"object": "list", "data": []}}
+    outcome = await deliver(billing, event("entitlements.active_entitlement_summary.updated",
+                                           summary))
+    assert outcome.outcome == "reconciled: 0 granted, 1 revoked"
+    entitlements = EntitlementService(db)
+    assert not await entitlements.may_read(customer, "medical")
+    assert await entitlements.may_read(customer, "finance")  # one-time purchase untouched
+    summary["entitlements"]["data"] = [{"id": "ent_1", "object": "entitlements.active_entitlement",
+                                        "feature": "feat_1", "lookup_key": "packdesk-pack-medical",
+                                        "livemode": False}]
+    await deliver(billing, event("entitlements.active_entitlement_summary.updated", summary))
+    assert await entitlements.may_read(customer, "medical")
+
+
+async def test_unknown_event_types_are_acknowledged(billing, db):  # noqa: F811
+    outcome = await deliver(billing, event("invoice.paid", {"id": "in_1", "object": "invoice"}))
+    assert outcome.outcome.startswith("ignored") and (await state(db)) == ([], 1)
+
+
+# --- localstripe -------------------------------------------------------------------------------
+@pytest.fixture
+async def localstripe(tmp_path):
+    """A localstripe server on a free loopback port, with a wiped state file; stopped after."""
+    import socket
+    import subprocess
+    import sys
+
+    import httpx
+
+    pickle = "/tmp/localstripe.pickle"
+    if os.path.exists(pickle):
+        os.remove(pickle)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    log = open(tmp_path / "localstripe.log", "wb")  # noqa: SIM115
+    process = subprocess.Popen(
+        [sys.executable, "-m", "localstripe", "--port", str(port), "--from-scratch"],
+        stdout=log, stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient() as client:
+            for _ in range(100):
+                try:
+                    await client.get(f"{base}/v1/customers",
+                                     headers={"Authorization": "Bearer sk_test_x"})
+                    break
+                except httpx.TransportError:
+                    await asyncio.sleep(0.1)
+            else:
+                pytest.fail("localstripe did not start")
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        log.close()
+        if os.path.exists(pickle):
+            os.remove(pickle)
+
+
+@pytest.fixture
+async def webhook_receiver(billing):
+    """A loopback HTTP endpoint that hands raw body + Stripe-Signature to the provider."""
+    from aiohttp import web
+
+    received: list[str] = []
+
+    async def handle(request: web.Request) -> web.Response:
+        body = await request.read()
+        try:
+            outcome = await billing.provider.handle_webhook(
+                body, request.headers.get("Stripe-Signature"))
+        except WebhookSignatureError:
+            return web.Response(status=400)
+        received.append(json.loads(body)["type"] + " -> " + outcome.outcome)
+        return web.Response(status=200)
+
+    app = web.Application()
+    app.router.add_post("/v1/billing/stripe/webhook", handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    yield f"http://127.0.0.1:{port}/v1/billing/stripe/webhook", received
+    await runner.cleanup()
+
+
+async def wait_for(received: list[str], prefix: str, timeout: float = 8.0) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for line in received:
+            if line.startswith(prefix):
+                return line
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"no {prefix} delivery; got {received}")
+
+
+async def test_against_localstripe(localstripe, webhook_receiver, billing, customer, db):  # noqa: F811
+    import httpx
+    import stripe
+
+    url, received = webhook_receiver
+    async with httpx.AsyncClient() as http:
+        response = await http.post(f"{localstripe}/_config/webhooks/packdesk",
+                                   data={"url": url, "secret": WEBHOOK_SECRET})
+        assert response.status_code == 200
+    billing.provider.client = stripe.StripeClient(
+        "sk_test_packdesk_fake", base_addresses={"api": localstripe})
+    client = billing.provider.client.v1
+    entitlements = EntitlementService(db)
+
+    # A Customer per account, created once and remembered.
+    cus = await billing.provider.ensure_customer(customer)
+    assert cus.startswith("cus_") and await billing.provider.ensure_customer(customer) == cus
+    await wait_for(received, "customer.created -> ignored")
+    card = await client.payment_methods.create_async(params={
+        "type": "card", "card": {"number": "4242424242424242", "exp_month": 12,
+                                 "exp_year": 2040, "cvc": "123"}})
+    await client.payment_methods.attach_async(card.id, params={"customer": cus})
+    await client.customers.update_async(
+        cus, params={"invoice_settings": {"default_payment_method": card.id}})
+
+    # A one-time purchase: a real payment intent; Checkout is not in localstripe, so its
+    # completion is a signed event that names that payment intent.
+    intent = await client.payment_intents.create_async(params={
+        "amount": 1500, "currency": "usd", "customer": cus, "payment_method": card.id,
+        "metadata": {"account_id": customer, "pack_id": "finance"}})
+    intent = await client.payment_intents.confirm_async(intent.id)
+    assert intent.status == "succeeded"
+    await wait_for(received, "payment_intent.succeeded -> ignored")
+    await deliver(billing, event("checkout.session.completed", checkout_session(
+        customer, "finance", payment_intent=intent.id, customer=cus)))
+    assert await entitlements.may_read(customer, "finance")
+
+    # Refund it: localstripe emits no charge.refunded, so sign one from the real charge.
+    await client.refunds.create_async(params={"payment_intent": intent.id})
+    latest = intent.latest_charge  # localstripe expands it; Stripe returns the id
+    charge = await client.charges.retrieve_async(latest if isinstance(latest, str) else latest.id)
+    charge_dict = charge.to_dict()
+    charge_dict.update(refunded=True, amount_refunded=charge_dict["amount"])
+    await deliver(billing, event("charge.refunded", charge_dict))
+    assert not await entitlements.may_read(customer, "finance")
+
+    # A subscription via a plan: localstripe's own signed deliveries grant and revoke.
+    product = await client.products.create_async(params={"name": "Medical", "type": "service"})
+    plan = await client.plans.create_async(params={
+        "amount": 900, "currency": "usd", "interval": "month", "product": product.id})
+    sub = await client.subscriptions.create_async(params={
+        "customer": cus, "items": [{"plan": plan.id}],
+        "metadata": {"account_id": customer, "pack_id": "medical"}})
+    assert sub.status == "active"
+    line = await wait_for(received, "customer.subscription.created")
+    assert line.endswith("granted"), line
+    assert await entitlements.may_read(customer, "medical")
+    await client.subscriptions.cancel_async(sub.id)
+    line = await wait_for(received, "customer.subscription.deleted")
+    assert "1 entitlement(s) revoked" in line
+    assert not await entitlements.may_read(customer, "medical")
+
+
+# --- real Stripe test mode ----------------------------------------------------------------------
+LIVE_KEY = os.environ.get("PACKDESK_STRIPE_API_KEY", "")
+
+
+@pytest.mark.stripe_live
+@pytest.mark.skipif(not LIVE_KEY.startswith("sk_test_"),
+                    reason="needs PACKDESK_STRIPE_API_KEY=sk_test_... (real Stripe test mode)")
+async def test_live_price_sync_and_checkout(settings, accounts, catalog, db):  # noqa: F811
+    settings.stripe_api_key = SecretStr(LIVE_KEY)
+    settings.stripe_webhook_secret = SecretStr(WEBHOOK_SECRET)
+    db.settings = settings
+    billing = BillingService(db, StripeBilling(settings))
+    account, _ = await accounts.create_account("Live", "customer")
+    price = await billing.sync_price("finance", "1.0.0")
+    assert price and price == await billing.sync_price("finance", "1.0.0")
+    session = await billing.start_checkout(account.account_id, "finance")
+    assert session.session_id.startswith("cs_test_") and session.checkout_url.startswith("https")
