@@ -1,0 +1,175 @@
+"""Serving: load a trained intent model directory and classify customer messages."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from core.errors import IntentModelError, ValidationError
+from core.intents.calibration import Calibration
+from core.intents.labels import OUT_OF_SCOPE, pack_id_of
+from core.intents.training import LABEL_MAP_FILE, TRAINING_CONFIG_FILE
+
+RETRAIN_HINT = "run `packdesk intents train` to train a model for the installed packs"
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One message's intent.
+
+    ``label`` is ``out_of_scope`` when ``confidence`` (the top softmax probability) is below
+    the model's calibrated threshold; ``top_k`` always lists the best trained labels.
+    """
+
+    label: str
+    pack_id: str | None  # None for platform intents and out_of_scope
+    confidence: float
+    top_k: list[tuple[str, float]]
+
+
+class IntentClassifier:
+    """A fine-tuned intent model. ``__init__`` is cheap; ``warm_up()`` loads it (once).
+
+    Thread-safe: one lock serialises tokenisation and the forward pass (the fast tokenizer
+    is not safe to call concurrently, and torch already uses every core for one batch).
+    """
+
+    def __init__(
+        self,
+        model_dir: Path,
+        *,
+        expected_labels: Collection[str] | None = None,
+        device: str | None = None,
+    ) -> None:
+        self.model_dir = Path(model_dir)
+        self.expected_labels = set(expected_labels) if expected_labels is not None else None
+        self.device = device
+        self._lock = threading.Lock()
+        self._model: Any = None
+        self._tokenizer: Any = None
+        self._labels: list[str] = []
+        self._threshold = 0.0
+        self._max_length = 64
+
+    @property
+    def labels(self) -> list[str]:
+        self.warm_up()
+        return list(self._labels)
+
+    @property
+    def threshold(self) -> float:
+        self.warm_up()
+        return self._threshold
+
+    def warm_up(self) -> None:
+        """Load weights, tokenizer, label map and threshold; later calls do nothing.
+
+        Raises:
+            IntentModelError: the directory is missing or incomplete, or its label map does
+                not match ``expected_labels`` (the installed packs changed: retrain).
+        """
+        if self._model is not None:
+            return
+        with self._lock:
+            if self._model is not None:
+                return
+            labels = self._check_label_map()
+            threshold = Calibration.load(self.model_dir).threshold
+            max_length = self._read_max_length()
+            model, tokenizer = self._load_weights()
+            self._labels, self._threshold, self._max_length = labels, threshold, max_length
+            self._tokenizer = tokenizer
+            self._model = model  # last: its presence marks the classifier as warm
+
+    def predict(self, texts: Sequence[str], top_k: int = 3) -> list[Prediction]:
+        """Classify a batch of messages.
+
+        Inputs longer than the model's ``max_length`` tokens (64 by default) are truncated:
+        the intent of a customer message shows in its first sentences.
+
+        Raises:
+            ValidationError: a text is empty or not a string, or top_k < 1.
+        """
+        if isinstance(texts, str):
+            raise ValidationError("predict takes a list of texts, got a single string")
+        for position, text in enumerate(texts):
+            if not isinstance(text, str) or not text.strip():
+                raise ValidationError(f"text {position} is empty (got {text!r})")
+        if top_k < 1:
+            raise ValidationError(f"top_k must be >= 1, got {top_k}")
+        self.warm_up()
+        if not texts:
+            return []
+        from core.intents.inference import predict_proba
+
+        with self._lock:
+            probs = predict_proba(self._model, self._tokenizer, list(texts),
+                                  max_length=self._max_length)
+        k = min(top_k, len(self._labels))
+        predictions = []
+        for row in probs:
+            order = row.argsort()[::-1][:k]
+            ranked = [(self._labels[i], float(row[i])) for i in order]
+            best, confidence = ranked[0]
+            label = best if confidence >= self._threshold else OUT_OF_SCOPE
+            predictions.append(Prediction(label=label, pack_id=pack_id_of(label),
+                                          confidence=confidence, top_k=ranked))
+        return predictions
+
+    def _check_label_map(self) -> list[str]:
+        """Read the label map (no weights) and compare it with ``expected_labels``."""
+        labels = self._read_labels()
+        if self.expected_labels is not None and set(labels) != self.expected_labels:
+            missing = sorted(self.expected_labels - set(labels))
+            extra = sorted(set(labels) - self.expected_labels)
+            raise IntentModelError(
+                f"intent model {self.model_dir} does not match the installed packs "
+                f"(missing labels: {_few(missing)}; labels of removed packs: {_few(extra)}); "
+                f"{RETRAIN_HINT}"
+            )
+        return labels
+
+    def _read_labels(self) -> list[str]:
+        path = self.model_dir / LABEL_MAP_FILE
+        if not path.is_file():
+            raise IntentModelError(f"no intent model at {self.model_dir} ({path.name} missing); "
+                                   f"{RETRAIN_HINT}")
+        try:
+            labels = json.loads(path.read_text(encoding="utf-8"))["labels"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise IntentModelError(f"{path}: unreadable label map ({exc}); {RETRAIN_HINT}") from exc
+        if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
+            raise IntentModelError(f"{path}: labels must be a list of strings; {RETRAIN_HINT}")
+        return labels
+
+    def _read_max_length(self) -> int:
+        try:
+            config = json.loads((self.model_dir / TRAINING_CONFIG_FILE).read_text())
+            return int(config.get("max_length", 64))
+        except (OSError, ValueError):
+            return 64
+
+    def _load_weights(self) -> tuple[Any, Any]:
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(self.model_dir)
+            model = AutoModelForSequenceClassification.from_pretrained(self.model_dir)
+        except (OSError, ValueError) as exc:
+            raise IntentModelError(f"cannot load intent model from {self.model_dir}: {exc}; "
+                                   f"{RETRAIN_HINT}") from exc
+        if model.config.num_labels != len(self._read_labels()):
+            raise IntentModelError(f"{self.model_dir}: weights have {model.config.num_labels} "
+                                   f"classes but the label map has {len(self._read_labels())}")
+        model.eval()
+        if self.device:
+            model.to(self.device)
+        return model, tokenizer
+
+
+def _few(labels: list[str], limit: int = 10) -> str:
+    return str(labels[:limit]) + (f" and {len(labels) - limit} more" if len(labels) > limit else "")

@@ -1,0 +1,43 @@
+"""One tiny intent model per test session: the platform intents, trained in seconds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from core.intents import IntentClassifier, ensure_default_model
+from core.settings import Settings
+
+# Paraphrases never seen in training: held-out accuracy must be well above chance (1/5).
+HELD_OUT = [
+    ("hello, good to meet you", "platform:greeting"),
+    ("hi there!", "platform:greeting"),
+    ("thank you very much for this", "platform:thanks"),
+    ("thanks, that's really helpful", "platform:thanks"),
+    ("goodbye and have a good evening", "platform:goodbye"),
+    ("ok I'm leaving now, bye bye", "platform:goodbye"),
+    ("please let me speak to a human being", "platform:human_agent"),
+    ("can you transfer me to a real agent", "platform:human_agent"),
+    ("I am extremely unhappy and want to complain", "platform:complaint"),
+    ("your service is awful, I want to file a complaint", "platform:complaint"),
+]
+
+
+@pytest.fixture(scope="session")
+def tiny_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return Settings(_env_prefix="PACKDESK_TEST_UNUSED_",
+                    data_dir=tmp_path_factory.mktemp("intents") / "data")
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_settings: Settings) -> Path:
+    """The default model for no installed packs: 5 platform intents + out-of-scope calibration."""
+    return ensure_default_model(tiny_settings, [], max_per_label=None, epochs=12)
+
+
+@pytest.fixture(scope="session")
+def tiny_classifier(tiny_model: Path) -> IntentClassifier:
+    classifier = IntentClassifier(tiny_model)
+    classifier.warm_up()
+    return classifier

@@ -1,0 +1,100 @@
+"""Training writes a complete, calibrated model that learns its labels."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from core.errors import ValidationError
+from core.intents import OUT_OF_SCOPE, IntentClassifier, ensure_default_model, intent_labels
+from core.intents.dataset import Example
+from core.intents.inference import base_model_path
+from core.intents.training import freeze_lower_layers, train_intent_model
+from tests.core.intents.conftest import HELD_OUT
+
+
+def test_model_dir_is_complete(tiny_model: Path) -> None:
+    names = {p.name for p in tiny_model.iterdir()}
+    assert {"model.safetensors", "config.json", "tokenizer.json", "label_map.json",
+            "training_config.json", "calibration.json", "metrics.json"} <= names
+    config = json.loads((tiny_model / "training_config.json").read_text())
+    assert len(config["data_sha256"]) == 64
+    assert config["version"].endswith(config["data_sha256"][:8])
+    metrics = json.loads((tiny_model / "metrics.json").read_text())
+    for split in ("validation", "test"):
+        assert {"accuracy", "macro_f1", "per_label", "at_threshold"} <= set(metrics[split])
+        assert metrics[split]["at_threshold"]["out_of_scope_recall"] is not None
+    assert metrics["calibration"]["method"] == "out_of_scope_examples"
+    assert metrics["training_seconds"] > 0
+    # Written atomically: no staging or old directories remain next to the model.
+    assert [p.name for p in tiny_model.parent.iterdir()] == [tiny_model.name]
+
+
+def test_learns_held_out_paraphrases(tiny_classifier: IntentClassifier) -> None:
+    predictions = tiny_classifier.predict([text for text, _ in HELD_OUT], top_k=5)
+    # Judge the top trained label (not the thresholded one): that is what training learned.
+    hits = sum(p.top_k[0][0] == gold for p, (_, gold) in zip(predictions, HELD_OUT, strict=True))
+    assert hits / len(HELD_OUT) >= 0.7  # chance is 0.2
+
+
+def test_unrelated_text_is_out_of_scope(tiny_classifier: IntentClassifier) -> None:
+    texts = ["zxqv plonk grbl wuz", "what is the boiling point of mercury in kelvin",
+             "recipe for lasagna with spinach", "hello"]
+    predictions = tiny_classifier.predict(texts)
+    for prediction in predictions:
+        # The stored threshold decides, every time.
+        rejected = prediction.confidence < tiny_classifier.threshold
+        assert (prediction.label == OUT_OF_SCOPE) == rejected
+    assert sum(p.label == OUT_OF_SCOPE for p in predictions[:3]) >= 2
+    assert predictions[3].label == "platform:greeting"
+    assert predictions[0].pack_id is None
+
+
+def test_default_model_is_reused_when_labels_match(tiny_settings, tiny_model: Path) -> None:
+    version = json.loads((tiny_model / "training_config.json").read_text())["version"]
+    assert ensure_default_model(tiny_settings, []) == tiny_model
+    assert json.loads((tiny_model / "training_config.json").read_text())["version"] == version
+    assert set(IntentClassifier(tiny_model).labels) == intent_labels([])
+
+
+def test_freeze_layers_freezes_lower_layers() -> None:
+    from transformers import AutoModelForSequenceClassification
+
+    model = AutoModelForSequenceClassification.from_pretrained(base_model_path(), num_labels=3)
+    freeze_lower_layers(model, 4)
+    bert = model.base_model
+    assert not any(p.requires_grad for p in bert.embeddings.parameters())
+    for index, layer in enumerate(bert.encoder.layer):
+        assert all(p.requires_grad == (index >= 4) for p in layer.parameters())
+    assert all(p.requires_grad for p in model.classifier.parameters())
+    with pytest.raises(ValidationError, match="only 6 layers"):
+        freeze_lower_layers(model, 7)
+
+
+def _two_labels() -> list[Example]:
+    return [Example(f"open account number {i}", "bank:open_account") for i in range(6)] + [
+        Example(f"close card number {i}", "bank:close_card") for i in range(6)
+    ]
+
+
+def test_lora_training_saves_a_plain_model(tmp_path: Path) -> None:
+    result = train_intent_model(_two_labels(), out_dir=tmp_path / "lora", epochs=1, lora=True,
+                                show_progress=False)
+    config = json.loads((result.model_dir / "training_config.json").read_text())
+    assert config["lora"] is True
+    assert not (result.model_dir / "adapter_config.json").exists()  # adapters were merged
+    prediction = IntentClassifier(result.model_dir).predict(["open account number 9"])[0]
+    assert prediction.top_k[0][0] in {"bank:open_account", "bank:close_card"}
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [({"epochs": 0}, "epochs"), ({"max_per_label": 1}, "max_per_label"),
+     ({"freeze_layers": -1}, "freeze_layers"), ({"freeze_layers": 2, "lora": True}, "either")],
+)
+def test_bad_options_leave_nothing(tmp_path: Path, options: dict, message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        train_intent_model(_two_labels(), out_dir=tmp_path / "model", **options)
+    assert list(tmp_path.iterdir()) == []
