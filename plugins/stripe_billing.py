@@ -103,7 +103,8 @@ class StripeBilling:
             return price.id
         except stripe.StripeError as exc:
             raise BillingProviderUnavailable(
-                f"Stripe refused syncing the price of {pack_id} {version}: {exc.user_message or exc}"
+                f"Stripe refused syncing the price of {pack_id} {version}: "
+                f"{exc.user_message or exc}"
             ) from exc
 
     async def ensure_customer(self, account_id: str) -> str:
@@ -133,8 +134,12 @@ class StripeBilling:
         if not request.price_ref:
             raise ConfigError(f"pack {request.pack_id} {request.pack_version} has no Stripe price")
         customer = await self.ensure_customer(request.account_id)
-        metadata = {**request.metadata, "account_id": request.account_id,
-                    "pack_id": request.pack_id, "version": request.pack_version}
+        metadata = {
+            **request.metadata,
+            "account_id": request.account_id,
+            "pack_id": request.pack_id,
+            "version": request.pack_version,
+        }
         params: dict[str, Any] = {
             "mode": "subscription" if request.pricing_model == "monthly" else "payment",
             "customer": customer,
@@ -155,8 +160,9 @@ class StripeBilling:
             raise BillingProviderUnavailable(
                 f"Stripe refused the checkout for {request.pack_id}: {exc.user_message or exc}"
             ) from exc
-        return CheckoutSession(session_id=session.id, checkout_url=session.url or "",
-                               test_mode=self.test_mode)
+        return CheckoutSession(
+            session_id=session.id, checkout_url=session.url or "", test_mode=self.test_mode
+        )
 
     # --- webhooks ----------------------------------------------------------------------------
     def parse_webhook(self, payload: bytes, signature_header: str | None) -> BillingEvent:
@@ -179,7 +185,9 @@ class StripeBilling:
                 payload, signature_header, secret.get_secret_value(), WEBHOOK_TOLERANCE_S
             )
         except stripe.SignatureVerificationError as exc:
-            raise WebhookSignatureError(f"Stripe signature rejected: {exc.user_message or exc}")
+            raise WebhookSignatureError(
+                f"Stripe signature rejected: {exc.user_message or exc}"
+            ) from exc
         except ValueError as exc:  # signed, but not JSON
             raise WebhookSignatureError(f"webhook body is not a JSON event: {exc}") from exc
         event = json.loads(payload)
@@ -213,8 +221,11 @@ def translate_event(event: dict[str, Any]) -> Any:
             "paid",
             "no_payment_required",
         ):
-            return PaymentAwaited(order_ref=obj["id"], account_id=metadata.get("account_id"),
-                                  pack_id=metadata.get("pack_id"))
+            return PaymentAwaited(
+                order_ref=obj["id"],
+                account_id=metadata.get("account_id"),
+                pack_id=metadata.get("pack_id"),
+            )
         account_id = metadata.get("account_id") or obj.get("client_reference_id")
         pack_id = metadata.get("pack_id")
         if not account_id or not pack_id:
@@ -251,7 +262,7 @@ def translate_event(event: dict[str, Any]) -> Any:
     if kind == "entitlements.active_entitlement_summary.updated":
         features = ((obj.get("entitlements") or {}).get("data")) or []
         pack_ids = frozenset(
-            item["lookup_key"][len(FEATURE_PREFIX):]
+            item["lookup_key"][len(FEATURE_PREFIX) :]
             for item in features
             if str(item.get("lookup_key", "")).startswith(FEATURE_PREFIX)
         )

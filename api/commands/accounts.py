@@ -1,4 +1,4 @@
-"""``packdesk accounts create`` and ``packdesk keys revoke``: ledger administration from the shell."""
+"""``packdesk accounts create`` and ``packdesk keys revoke``: ledger administration."""
 
 from __future__ import annotations
 

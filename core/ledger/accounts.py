@@ -82,8 +82,9 @@ class AccountService:
     def _new_key(self, session, account_id: str, scope: str) -> str:  # type: ignore[no-untyped-def]
         prefix = secrets.token_hex(6)
         api_key = f"pd_{prefix}_{secrets.token_urlsafe(32)}"
-        session.add(ApiKey(account_id=account_id, prefix=prefix, key_hash=hash_key(api_key),
-                           scope=scope))
+        session.add(
+            ApiKey(account_id=account_id, prefix=prefix, key_hash=hash_key(api_key), scope=scope)
+        )
         audit(session, "api_key.created", account_id=account_id, prefix=prefix)
         return api_key
 

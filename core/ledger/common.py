@@ -21,11 +21,14 @@ def as_utc(moment: datetime | None) -> datetime | None:
 
 def insert_for(session: AsyncSession, table: Any) -> Any:
     """An INSERT that supports ``on_conflict_do_nothing`` on the session's dialect."""
-    if session.bind.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(table)
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    dialect = postgresql if dialect_name(session) == "postgresql" else sqlite
+    return dialect.insert(table)
+
+
+def dialect_name(session: AsyncSession) -> str:
+    return session.get_bind().dialect.name
 
 
 def audit(

@@ -37,7 +37,9 @@ class EntitlementService:
         self.db = db
         self.catalog = CatalogService(db)
 
-    async def may_read(self, account_id: str, pack_id: str, *, require_active: bool = False) -> bool:
+    async def may_read(
+        self, account_id: str, pack_id: str, *, require_active: bool = False
+    ) -> bool:
         """True when the account owns the pack (and has it activated, if ``require_active``)."""
         return pack_id in await self.readable_pack_ids(account_id, active_only=require_active)
 
@@ -117,7 +119,6 @@ class EntitlementService:
         """The account's packs: free catalog packs and every live or past entitlement row."""
         readable_active = await self.readable_pack_ids(account_id, active_only=True)
         readable = await self.readable_pack_ids(account_id, active_only=False)
-        switches = await self._activation_switches(account_id)
         result: dict[str, EntitlementInfo] = {}
         for entry in await self.catalog.catalog():
             if entry.is_free:

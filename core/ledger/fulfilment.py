@@ -11,9 +11,9 @@ statuses, so two different purchases of one pack still leave a single live entit
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import ConfigError, Conflict, NotFound
@@ -33,7 +33,7 @@ from core.ledger.billing import (
     price_lookup_key,
 )
 from core.ledger.catalog import CatalogService
-from core.ledger.common import as_utc, audit, insert_for, utcnow_
+from core.ledger.common import as_utc, audit, dialect_name, insert_for, utcnow_
 from core.ledger.db import Database
 from core.ledger.entitlements import EntitlementService
 from core.ledger.models import (
@@ -96,7 +96,9 @@ class BillingService:
             raise Conflict(f"pack {pack_id} version {version} is {info.status}, not approved")
         if info.pricing_model == "free":
             return None
-        pricing = Pricing(model=info.pricing_model, amount=info.amount, currency=info.currency)
+        pricing = Pricing.model_validate(
+            {"model": info.pricing_model, "amount": info.amount, "currency": info.currency}
+        )
         name = str(info.manifest.get("name", pack_id))
         price_ref = await self.provider.sync_price(
             pack_id=pack_id, version=version, name=name, pricing=pricing
@@ -166,8 +168,14 @@ class BillingService:
             )
             # A webhook may have created the order first (it carries the same metadata).
             await session.execute(statement.on_conflict_do_nothing())
-            audit(session, "checkout.started", account_id=account_id, pack_id=pack_id,
-                  session_id=checkout.session_id, provider=self.provider.name)
+            audit(
+                session,
+                "checkout.started",
+                account_id=account_id,
+                pack_id=pack_id,
+                session_id=checkout.session_id,
+                provider=self.provider.name,
+            )
         return checkout
 
     async def _price_ref(self, pack_id: str, version: str) -> str | None:
@@ -221,8 +229,12 @@ class BillingService:
             source=provider_name,
             order_ref=session_id,
         )
-        return await self.fulfil(grant, event_id=f"{provider_name}:{session_id}:paid",
-                                 event_type="checkout.confirmed", provider=provider_name)
+        return await self.fulfil(
+            grant,
+            event_id=f"{provider_name}:{session_id}:paid",
+            event_type="checkout.confirmed",
+            provider=provider_name,
+        )
 
     # --- events --------------------------------------------------------------------------------
     async def handle_webhook(self, payload: bytes, signature_header: str | None) -> BillingOutcome:
@@ -263,7 +275,9 @@ class BillingService:
                 outcome="processing",
                 processed_at=utcnow_(),
             )
-            result = await session.execute(statement.on_conflict_do_nothing())
+            result = cast(
+                CursorResult[Any], await session.execute(statement.on_conflict_do_nothing())
+            )
             if result.rowcount == 0:
                 return BillingOutcome(event.event_id, event.event_type, True, "duplicate")
             outcome = await self._apply_effect(session, event)
@@ -336,11 +350,19 @@ class BillingService:
                 created_at=now,
                 updated_at=now,
             )
-            result = await session.execute(statement.on_conflict_do_nothing())
+            result = cast(
+                CursorResult[Any], await session.execute(statement.on_conflict_do_nothing())
+            )
             if result.rowcount == 1:
-                audit(session, "entitlement.granted", account_id=grant.account_id,
-                      pack_id=grant.pack_id, source=grant.source, event_id=event_id,
-                      order=grant.order_ref)
+                audit(
+                    session,
+                    "entitlement.granted",
+                    account_id=grant.account_id,
+                    pack_id=grant.pack_id,
+                    source=grant.source,
+                    event_id=event_id,
+                    order=grant.order_ref,
+                )
                 return "granted"
             # A concurrent purchase of the same pack committed first: extend that one.
             live = await self._live_entitlement(session, grant.account_id, grant.pack_id)
@@ -355,8 +377,14 @@ class BillingService:
             if current is None or grant.current_period_end > current:
                 live.current_period_end = grant.current_period_end
         live.updated_at = now
-        audit(session, "entitlement.extended", account_id=grant.account_id,
-              pack_id=grant.pack_id, event_id=event_id, order=grant.order_ref)
+        audit(
+            session,
+            "entitlement.extended",
+            account_id=grant.account_id,
+            pack_id=grant.pack_id,
+            event_id=event_id,
+            order=grant.order_ref,
+        )
         return "already owned: entitlement kept"
 
     @staticmethod
@@ -368,7 +396,7 @@ class BillingService:
             Entitlement.pack_id == pack_id,
             Entitlement.status.in_(LIVE_STATUSES),
         )
-        if session.bind.dialect.name == "postgresql":
+        if dialect_name(session) == "postgresql":
             statement = statement.with_for_update()
         return (await session.execute(statement)).scalar()
 
@@ -378,12 +406,21 @@ class BillingService:
             if await session.get(Account, awaited.account_id) is None:
                 return f"ignored: unknown account {awaited.account_id}"
             # The order was opened elsewhere (or its row lost a race): record it from metadata.
-            session.add(CheckoutOrder(
-                session_id=awaited.order_ref, provider=self.provider.name,
-                account_id=awaited.account_id, pack_id=awaited.pack_id, version=None,
-                pricing_model="one_time", amount=0, currency="usd", status="open",
-                created_at=utcnow_(), updated_at=utcnow_(),
-            ))
+            session.add(
+                CheckoutOrder(
+                    session_id=awaited.order_ref,
+                    provider=self.provider.name,
+                    account_id=awaited.account_id,
+                    pack_id=awaited.pack_id,
+                    version=None,
+                    pricing_model="one_time",
+                    amount=0,
+                    currency="usd",
+                    status="open",
+                    created_at=utcnow_(),
+                    updated_at=utcnow_(),
+                )
+            )
             await session.flush()
         return await self._set_order_status(session, awaited.order_ref, "awaiting_payment")
 
@@ -395,8 +432,13 @@ class BillingService:
             return f"ignored: order {order_ref} is already paid"
         order.status = status
         order.updated_at = utcnow_()
-        audit(session, f"order.{status}", account_id=order.account_id, pack_id=order.pack_id,
-              order=order_ref)
+        audit(
+            session,
+            f"order.{status}",
+            account_id=order.account_id,
+            pack_id=order.pack_id,
+            order=order_ref,
+        )
         return f"order {status}"
 
     async def _refund(self, session: AsyncSession, refund: PaymentRefunded, event_id: str) -> str:
@@ -411,8 +453,13 @@ class BillingService:
             return f"ignored: no order paid with {refund.payment_ref}"
         if not refund.full:
             for order in orders:
-                audit(session, "payment.partially_refunded", account_id=order.account_id,
-                      pack_id=order.pack_id, payment=refund.payment_ref)
+                audit(
+                    session,
+                    "payment.partially_refunded",
+                    account_id=order.account_id,
+                    pack_id=order.pack_id,
+                    payment=refund.payment_ref,
+                )
             return "partial refund: entitlement kept"
         revoked = 0
         for order in orders:
@@ -438,8 +485,14 @@ class BillingService:
             live.status = "refunded"
             live.updated_at = utcnow_()
             revoked += 1
-            audit(session, "entitlement.revoked", account_id=order.account_id,
-                  pack_id=order.pack_id, reason="refunded", event_id=event_id)
+            audit(
+                session,
+                "entitlement.revoked",
+                account_id=order.account_id,
+                pack_id=order.pack_id,
+                reason="refunded",
+                event_id=event_id,
+            )
         return f"refunded: {revoked} entitlement(s) revoked"
 
     async def _subscription_changed(
@@ -477,8 +530,14 @@ class BillingService:
             if change.current_period_end is not None:
                 row.current_period_end = change.current_period_end
             row.updated_at = utcnow_()
-            audit(session, f"entitlement.subscription_{status}", account_id=row.account_id,
-                  pack_id=row.pack_id, subscription=change.subscription_ref, event_id=event_id)
+            audit(
+                session,
+                f"entitlement.subscription_{status}",
+                account_id=row.account_id,
+                pack_id=row.pack_id,
+                subscription=change.subscription_ref,
+                event_id=event_id,
+            )
         return f"subscription {change.status}: {len(rows)} entitlement(s) {status}"
 
     async def _end_subscription(
@@ -497,8 +556,15 @@ class BillingService:
         for row in rows:
             row.status = "canceled"
             row.updated_at = utcnow_()
-            audit(session, "entitlement.revoked", account_id=row.account_id, pack_id=row.pack_id,
-                  reason="subscription ended", subscription=subscription_ref, event_id=event_id)
+            audit(
+                session,
+                "entitlement.revoked",
+                account_id=row.account_id,
+                pack_id=row.pack_id,
+                reason="subscription ended",
+                subscription=subscription_ref,
+                event_id=event_id,
+            )
         return f"subscription ended: {len(rows)} entitlement(s) revoked"
 
     async def _reconcile(
@@ -534,11 +600,18 @@ class BillingService:
                 row.status = "revoked"
                 row.updated_at = utcnow_()
                 revoked += 1
-                audit(session, "entitlement.revoked", account_id=account_id, pack_id=row.pack_id,
-                      reason="not in provider entitlement summary", event_id=event_id)
+                audit(
+                    session,
+                    "entitlement.revoked",
+                    account_id=account_id,
+                    pack_id=row.pack_id,
+                    reason="not in provider entitlement summary",
+                    event_id=event_id,
+                )
         for pack_id in sorted(summary.pack_ids - held):
-            grant = Grant(account_id=account_id, pack_id=pack_id, version=None,
-                          source="subscription")
+            grant = Grant(
+                account_id=account_id, pack_id=pack_id, version=None, source="subscription"
+            )
             if (await self._grant(session, grant, event_id)) == "granted":
                 granted += 1
         return f"reconciled: {granted} granted, {revoked} revoked"
@@ -558,7 +631,10 @@ class BillingService:
             return await self._remember_customer(session, account_id, customer_ref, provider)
 
     async def _remember_customer(
-        self, session: AsyncSession, account_id: str, customer_ref: str,
+        self,
+        session: AsyncSession,
+        account_id: str,
+        customer_ref: str,
         provider: str | None = None,
     ) -> str:
         name = provider or self.provider.name
@@ -580,4 +656,3 @@ class BillingService:
                 )
             ).scalar()
         return row.account_id if row else None
-

@@ -69,7 +69,10 @@ def subscription(sub_id: str, status: str, period_end: int, **metadata: str) -> 
         "status": status,
         "customer": "cus_1",
         "metadata": metadata,
-        "items": {"object": "list", "data": [
-            {"id": "si_1", "object": "subscription_item", "current_period_end": period_end}
-        ]},
+        "items": {
+            "object": "list",
+            "data": [
+                {"id": "si_1", "object": "subscription_item", "current_period_end": period_end}
+            ],
+        },
     }

@@ -25,14 +25,16 @@ async def billing(db, catalog):  # noqa: F811
 
 def test_local_is_the_default_and_refused_with_a_stripe_key(settings):
     manager = get_plugin_manager()
-    providers = [p for found in manager.hook.packdesk_billing_providers(settings=settings)
-                 for p in found]
+    providers = [
+        p for found in manager.hook.packdesk_billing_providers(settings=settings) for p in found
+    ]
     chosen = choose_billing_provider(providers)
     assert chosen.name == "local" and chosen.test_mode
     keyed = settings.model_copy(update={"stripe_api_key": SecretStr("sk_test_x")})
     assert packdesk_billing_providers(settings=keyed) == []
-    providers = [p for found in manager.hook.packdesk_billing_providers(settings=keyed)
-                 for p in found]
+    providers = [
+        p for found in manager.hook.packdesk_billing_providers(settings=keyed) for p in found
+    ]
     assert choose_billing_provider(providers).name == "stripe"
 
 
@@ -41,11 +43,13 @@ async def test_checkout_then_confirm_grants_once(db, accounts, billing):  # noqa
     session = await billing.start_checkout(account.account_id, "finance")
     assert session.test_mode and session.session_id.startswith("lcs_test_")
     assert session.checkout_url == (
-        f"http://127.0.0.1:8000/v1/billing/local/checkout/{session.session_id}")
+        f"http://127.0.0.1:8000/v1/billing/local/checkout/{session.session_id}"
+    )
     entitlements = EntitlementService(db)
     assert not await entitlements.may_read(account.account_id, "finance")
-    outcomes = await asyncio.gather(*(billing.provider.confirm(session.session_id)
-                                      for _ in range(5)))
+    outcomes = await asyncio.gather(
+        *(billing.provider.confirm(session.session_id) for _ in range(5))
+    )
     assert [o.outcome for o in outcomes if not o.duplicate] == ["granted"]
     assert await entitlements.may_read(account.account_id, "finance")
     assert (await billing.get_order(session.session_id))["status"] == "paid"
@@ -59,7 +63,9 @@ async def test_checkout_refusals_write_nothing(db, accounts, billing, pack_id, e
     with pytest.raises(error):
         await billing.start_checkout(account.account_id, pack_id)
     async with db.read() as session:
-        assert (await session.execute(select(func.count()).select_from(CheckoutOrder))).scalar() == 0
+        assert (
+            await session.execute(select(func.count()).select_from(CheckoutOrder))
+        ).scalar() == 0
 
 
 async def test_confirming_an_unknown_session_grants_nothing(db, accounts, billing):  # noqa: F811

@@ -49,16 +49,23 @@ async def deliver(billing: BillingService, payload: bytes, header: str | None = 
 
 async def state(db) -> tuple[list[tuple[str, str]], int]:  # noqa: F811
     async with db.read() as session:
-        rows = [tuple(r) for r in await session.execute(
-            select(Entitlement.pack_id, Entitlement.status).order_by(Entitlement.entitlement_id))]
-        events = (await session.execute(
-            select(func.count()).select_from(ProcessedBillingEvent))).scalar_one()
+        rows = [
+            tuple(r)
+            for r in await session.execute(
+                select(Entitlement.pack_id, Entitlement.status).order_by(Entitlement.entitlement_id)
+            )
+        ]
+        events = (
+            await session.execute(select(func.count()).select_from(ProcessedBillingEvent))
+        ).scalar_one()
     return rows, events
 
 
 def test_registered_only_with_a_key(settings, stripe_settings):
-    assert packdesk_billing_providers(settings=settings.model_copy(
-        update={"stripe_api_key": None})) == []
+    assert (
+        packdesk_billing_providers(settings=settings.model_copy(update={"stripe_api_key": None}))
+        == []
+    )
     assert [p.name for p in packdesk_billing_providers(settings=stripe_settings)] == ["stripe"]
     with pytest.raises(ConfigError):
         LocalBilling(stripe_settings)
@@ -124,10 +131,22 @@ async def test_async_payment_failure_grants_nothing(billing, customer, db):  # n
 
 
 async def test_full_refund_revokes_partial_keeps(billing, customer, db):  # noqa: F811
-    await deliver(billing, event("checkout.session.completed",
-                                 checkout_session(customer, "finance", payment_intent="pi_9")))
-    charge = {"id": "ch_1", "object": "charge", "amount": 1500, "amount_refunded": 500,
-              "refunded": False, "payment_intent": "pi_9", "customer": "cus_1"}
+    await deliver(
+        billing,
+        event(
+            "checkout.session.completed",
+            checkout_session(customer, "finance", payment_intent="pi_9"),
+        ),
+    )
+    charge = {
+        "id": "ch_1",
+        "object": "charge",
+        "amount": 1500,
+        "amount_refunded": 500,
+        "refunded": False,
+        "payment_intent": "pi_9",
+        "customer": "cus_1",
+    }
     await deliver(billing, event("charge.refunded", charge))
     assert await EntitlementService(db).may_read(customer, "finance")
     charge.update(amount_refunded=1500, refunded=True)
@@ -142,37 +161,61 @@ async def test_subscription_lifecycle(billing, customer, db):  # noqa: F811
     await deliver(billing, event("checkout.session.completed", session))
     assert await entitlements.may_read(customer, "medical")
     future = int(time.time()) + 30 * 86400
-    await deliver(billing, event("customer.subscription.updated",
-                                 subscription("sub_1", "past_due", future)))
+    await deliver(
+        billing, event("customer.subscription.updated", subscription("sub_1", "past_due", future))
+    )
     assert not await entitlements.may_read(customer, "medical")
-    await deliver(billing, event("customer.subscription.updated",
-                                 subscription("sub_1", "active", future)))
+    await deliver(
+        billing, event("customer.subscription.updated", subscription("sub_1", "active", future))
+    )
     assert await entitlements.may_read(customer, "medical")
     async with db.read() as s:
         row = (await s.execute(select(Entitlement))).scalar_one()
         assert abs(row.current_period_end.timestamp() - future) < 1
-    await deliver(billing, event("customer.subscription.deleted",
-                                 subscription("sub_1", "canceled", future)))
+    await deliver(
+        billing, event("customer.subscription.deleted", subscription("sub_1", "canceled", future))
+    )
     assert (await state(db))[0] == [("medical", "canceled")]
     assert not await entitlements.may_read(customer, "medical")
 
 
 async def test_entitlement_summary_reconciles_subscriptions(billing, customer, db):  # noqa: F811
-    await deliver(billing, event("checkout.session.completed", checkout_session(
-        customer, "medical", mode="subscription", subscription="sub_1")))
-    await deliver(billing, event("checkout.session.completed", checkout_session(
-        customer, "finance", session_id="cs_2", payment_intent="pi_2")))
-    summary = {"object": "entitlements.active_entitlement_summary", "customer": "cus_1",
-               "livemode": False, "entitlements": {"object": "list", "data": []}}
-    outcome = await deliver(billing, event("entitlements.active_entitlement_summary.updated",
-                                           summary))
+    await deliver(
+        billing,
+        event(
+            "checkout.session.completed",
+            checkout_session(customer, "medical", mode="subscription", subscription="sub_1"),
+        ),
+    )
+    await deliver(
+        billing,
+        event(
+            "checkout.session.completed",
+            checkout_session(customer, "finance", session_id="cs_2", payment_intent="pi_2"),
+        ),
+    )
+    summary = {
+        "object": "entitlements.active_entitlement_summary",
+        "customer": "cus_1",
+        "livemode": False,
+        "entitlements": {"object": "list", "data": []},
+    }
+    outcome = await deliver(
+        billing, event("entitlements.active_entitlement_summary.updated", summary)
+    )
     assert outcome.outcome == "reconciled: 0 granted, 1 revoked"
     entitlements = EntitlementService(db)
     assert not await entitlements.may_read(customer, "medical")
     assert await entitlements.may_read(customer, "finance")  # one-time purchase untouched
-    summary["entitlements"]["data"] = [{"id": "ent_1", "object": "entitlements.active_entitlement",
-                                        "feature": "feat_1", "lookup_key": "packdesk-pack-medical",
-                                        "livemode": False}]
+    summary["entitlements"]["data"] = [
+        {
+            "id": "ent_1",
+            "object": "entitlements.active_entitlement",
+            "feature": "feat_1",
+            "lookup_key": "packdesk-pack-medical",
+            "livemode": False,
+        }
+    ]
     await deliver(billing, event("entitlements.active_entitlement_summary.updated", summary))
     assert await entitlements.may_read(customer, "medical")
 
@@ -201,15 +244,17 @@ async def localstripe(tmp_path):
     log = open(tmp_path / "localstripe.log", "wb")  # noqa: SIM115
     process = subprocess.Popen(
         [sys.executable, "-m", "localstripe", "--port", str(port), "--from-scratch"],
-        stdout=log, stderr=subprocess.STDOUT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
     try:
         async with httpx.AsyncClient() as client:
             for _ in range(100):
                 try:
-                    await client.get(f"{base}/v1/customers",
-                                     headers={"Authorization": "Bearer sk_test_x"})
+                    await client.get(
+                        f"{base}/v1/customers", headers={"Authorization": "Bearer sk_test_x"}
+                    )
                     break
                 except httpx.TransportError:
                     await asyncio.sleep(0.1)
@@ -235,7 +280,8 @@ async def webhook_receiver(billing):
         body = await request.read()
         try:
             outcome = await billing.provider.handle_webhook(
-                body, request.headers.get("Stripe-Signature"))
+                body, request.headers.get("Stripe-Signature")
+            )
         except WebhookSignatureError:
             return web.Response(status=400)
         received.append(json.loads(body)["type"] + " -> " + outcome.outcome)
@@ -268,11 +314,13 @@ async def test_against_localstripe(localstripe, webhook_receiver, billing, custo
 
     url, received = webhook_receiver
     async with httpx.AsyncClient() as http:
-        response = await http.post(f"{localstripe}/_config/webhooks/packdesk",
-                                   data={"url": url, "secret": WEBHOOK_SECRET})
+        response = await http.post(
+            f"{localstripe}/_config/webhooks/packdesk", data={"url": url, "secret": WEBHOOK_SECRET}
+        )
         assert response.status_code == 200
     billing.provider.client = stripe.StripeClient(
-        "sk_test_packdesk_fake", base_addresses={"api": localstripe})
+        "sk_test_packdesk_fake", base_addresses={"api": localstripe}
+    )
     client = billing.provider.client.v1
     entitlements = EntitlementService(db)
 
@@ -280,23 +328,38 @@ async def test_against_localstripe(localstripe, webhook_receiver, billing, custo
     cus = await billing.provider.ensure_customer(customer)
     assert cus.startswith("cus_") and await billing.provider.ensure_customer(customer) == cus
     await wait_for(received, "customer.created -> ignored")
-    card = await client.payment_methods.create_async(params={
-        "type": "card", "card": {"number": "4242424242424242", "exp_month": 12,
-                                 "exp_year": 2040, "cvc": "123"}})
+    card = await client.payment_methods.create_async(
+        params={
+            "type": "card",
+            "card": {"number": "4242424242424242", "exp_month": 12, "exp_year": 2040, "cvc": "123"},
+        }
+    )
     await client.payment_methods.attach_async(card.id, params={"customer": cus})
     await client.customers.update_async(
-        cus, params={"invoice_settings": {"default_payment_method": card.id}})
+        cus, params={"invoice_settings": {"default_payment_method": card.id}}
+    )
 
     # A one-time purchase: a real payment intent; Checkout is not in localstripe, so its
     # completion is a signed event that names that payment intent.
-    intent = await client.payment_intents.create_async(params={
-        "amount": 1500, "currency": "usd", "customer": cus, "payment_method": card.id,
-        "metadata": {"account_id": customer, "pack_id": "finance"}})
+    intent = await client.payment_intents.create_async(
+        params={
+            "amount": 1500,
+            "currency": "usd",
+            "customer": cus,
+            "payment_method": card.id,
+            "metadata": {"account_id": customer, "pack_id": "finance"},
+        }
+    )
     intent = await client.payment_intents.confirm_async(intent.id)
     assert intent.status == "succeeded"
     await wait_for(received, "payment_intent.succeeded -> ignored")
-    await deliver(billing, event("checkout.session.completed", checkout_session(
-        customer, "finance", payment_intent=intent.id, customer=cus)))
+    await deliver(
+        billing,
+        event(
+            "checkout.session.completed",
+            checkout_session(customer, "finance", payment_intent=intent.id, customer=cus),
+        ),
+    )
     assert await entitlements.may_read(customer, "finance")
 
     # Refund it: localstripe emits no charge.refunded, so sign one from the real charge.
@@ -310,11 +373,16 @@ async def test_against_localstripe(localstripe, webhook_receiver, billing, custo
 
     # A subscription via a plan: localstripe's own signed deliveries grant and revoke.
     product = await client.products.create_async(params={"name": "Medical", "type": "service"})
-    plan = await client.plans.create_async(params={
-        "amount": 900, "currency": "usd", "interval": "month", "product": product.id})
-    sub = await client.subscriptions.create_async(params={
-        "customer": cus, "items": [{"plan": plan.id}],
-        "metadata": {"account_id": customer, "pack_id": "medical"}})
+    plan = await client.plans.create_async(
+        params={"amount": 900, "currency": "usd", "interval": "month", "product": product.id}
+    )
+    sub = await client.subscriptions.create_async(
+        params={
+            "customer": cus,
+            "items": [{"plan": plan.id}],
+            "metadata": {"account_id": customer, "pack_id": "medical"},
+        }
+    )
     assert sub.status == "active"
     line = await wait_for(received, "customer.subscription.created")
     assert line.endswith("granted"), line
@@ -330,8 +398,10 @@ LIVE_KEY = os.environ.get("PACKDESK_STRIPE_API_KEY", "")
 
 
 @pytest.mark.stripe_live
-@pytest.mark.skipif(not LIVE_KEY.startswith("sk_test_"),
-                    reason="needs PACKDESK_STRIPE_API_KEY=sk_test_... (real Stripe test mode)")
+@pytest.mark.skipif(
+    not LIVE_KEY.startswith("sk_test_"),
+    reason="needs PACKDESK_STRIPE_API_KEY=sk_test_... (real Stripe test mode)",
+)
 async def test_live_price_sync_and_checkout(settings, accounts, catalog, db):  # noqa: F811
     settings.stripe_api_key = SecretStr(LIVE_KEY)
     settings.stripe_webhook_secret = SecretStr(WEBHOOK_SECRET)
@@ -342,3 +412,81 @@ async def test_live_price_sync_and_checkout(settings, accounts, catalog, db):  #
     assert price and price == await billing.sync_price("finance", "1.0.0")
     session = await billing.start_checkout(account.account_id, "finance")
     assert session.session_id.startswith("cs_test_") and session.checkout_url.startswith("https")
+
+
+# --- Prices and Checkout (not in localstripe): the real SDK against a recording stub ------------
+@pytest.fixture
+async def stripe_stub():
+    """A loopback stand-in for the Stripe endpoints localstripe lacks; records each request."""
+    from urllib.parse import parse_qsl
+
+    from aiohttp import web
+
+    calls: list[tuple[str, str, dict[str, str]]] = []
+
+    async def record(request: web.Request) -> web.Response:
+        form = dict(parse_qsl(await request.text())) if request.method == "POST" else {}
+        calls.append((request.method, request.path, form))
+        path = request.path
+        if request.method == "GET" and path == "/v1/prices":
+            return web.json_response({"object": "list", "data": [], "has_more": False})
+        if request.method == "GET" and path.startswith("/v1/products/"):
+            return web.json_response(
+                {"error": {"type": "invalid_request_error", "message": "No such product"}},
+                status=404,
+            )
+        objects = {
+            "/v1/products": {"id": form.get("id"), "object": "product"},
+            "/v1/prices": {"id": "price_stub_1", "object": "price"},
+            "/v1/customers": {"id": "cus_stub_1", "object": "customer"},
+            "/v1/checkout/sessions": {
+                "id": "cs_test_stub",
+                "object": "checkout.session",
+                "url": "https://checkout.stripe.com/c/pay/cs_test_stub",
+            },
+        }
+        return web.json_response(objects[path])
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", record)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    yield f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}", calls
+    await runner.cleanup()
+
+
+@pytest.mark.parametrize("pack_id,mode", [("finance", "payment"), ("medical", "subscription")])
+async def test_price_sync_and_checkout_requests(
+    stripe_stub,
+    stripe_settings,
+    db,  # noqa: F811
+    catalog,  # noqa: F811
+    customer,
+    pack_id,
+    mode,
+):
+    base, calls = stripe_stub
+    stripe_settings.stripe_api_base = base
+    db.settings = stripe_settings
+    billing = BillingService(db, StripeBilling(stripe_settings))
+    session = await billing.start_checkout(customer, pack_id)
+    assert session.session_id == "cs_test_stub" and session.test_mode
+    posted = {path: form for method, path, form in calls if method == "POST"}
+    price = posted["/v1/prices"]
+    assert price["lookup_key"] == f"packdesk:{pack_id}:1.0.0"
+    assert price["product"] == f"packdesk_{pack_id}"
+    assert ("recurring[interval]" in price) == (mode == "subscription")
+    assert posted["/v1/customers"]["metadata[account_id]"] == customer
+    checkout = posted["/v1/checkout/sessions"]
+    assert checkout["mode"] == mode and checkout["customer"] == "cus_stub_1"
+    assert checkout["line_items[0][price]"] == "price_stub_1"
+    assert checkout["metadata[account_id]"] == customer
+    assert checkout["metadata[pack_id]"] == pack_id and checkout["metadata[version]"] == "1.0.0"
+    assert checkout["success_url"].startswith("http://127.0.0.1:8000/v1/billing/success")
+    assert (await billing.get_order("cs_test_stub"))["status"] == "open"
+    # The stored price and customer are reused: no second Price or Customer is created.
+    calls.clear()
+    await billing.start_checkout(customer, pack_id)
+    assert [p for m, p, _ in calls if m == "POST"] == ["/v1/checkout/sessions"]

@@ -100,8 +100,9 @@ def test_cli_creates_account_and_revokes_key(settings):
     cli = build_cli()
     runner = CliRunner()
     obj = CliContext(settings_override=settings)
-    created = runner.invoke(cli, ["accounts", "create", "--name", "Ann", "--scope", "admin"],
-                            obj=obj)
+    created = runner.invoke(
+        cli, ["accounts", "create", "--name", "Ann", "--scope", "admin"], obj=obj
+    )
     assert created.exit_code == 0, created.output
     api_key = created.output.split("store it now): ")[1].strip()
     prefix = api_key.split("_")[1]

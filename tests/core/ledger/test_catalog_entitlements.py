@@ -33,13 +33,18 @@ async def test_submitted_version_is_pending_until_approved(db, accounts, catalog
     await catalog.submit_version(publisher.account_id, make_manifest("tax", "1.10.0"), "/p2")
     await catalog.approve("tax", "1.10.0")
     assert (await catalog.get("tax")).version == "1.10.0"  # semver order, not text order
-    rejected = await catalog.submit_version(publisher.account_id, make_manifest("tax", "2.0.0"),
-                                            "/p3")
+    rejected = await catalog.submit_version(
+        publisher.account_id, make_manifest("tax", "2.0.0"), "/p3"
+    )
     await catalog.reject(rejected.pack_id, rejected.version, "documents are empty")
-    versions = {v.version: (v.status, v.reason) for v in
-                await catalog.list_versions(publisher.account_id)}
-    assert versions == {"1.0.0": ("approved", None), "1.10.0": ("approved", None),
-                        "2.0.0": ("rejected", "documents are empty")}
+    versions = {
+        v.version: (v.status, v.reason) for v in await catalog.list_versions(publisher.account_id)
+    }
+    assert versions == {
+        "1.0.0": ("approved", None),
+        "1.10.0": ("approved", None),
+        "2.0.0": ("rejected", "documents are empty"),
+    }
     assert (await catalog.get("tax")).version == "1.10.0"
 
 
@@ -54,7 +59,7 @@ async def test_duplicate_version_and_foreign_pack_id_conflict(db, accounts, cata
     with pytest.raises(Conflict, match="another publisher"):
         await catalog.submit_version(acme.account_id, make_manifest("finance", "9.0.0"), "/d")
     async with db.read() as session:
-        rows = (await session.execute(select(PackVersion).where(PackVersion.pack_id == "tax")))
+        rows = await session.execute(select(PackVersion).where(PackVersion.pack_id == "tax"))
         assert len(rows.all()) == 1
 
 
@@ -70,9 +75,7 @@ async def test_free_packs_are_owned_and_active_by_default(db, accounts, catalog)
     assert await entitlements.readable_pack_ids(account.account_id) == set()
 
 
-async def test_activation_needs_ownership_and_deactivation_keeps_entitlement(
-    db, accounts, catalog
-):
+async def test_activation_needs_ownership_and_deactivation_keeps_entitlement(db, accounts, catalog):
     account, _ = await accounts.create_account("Ann", "customer")
     entitlements = EntitlementService(db)
     with pytest.raises(EntitlementRequired):
@@ -98,8 +101,14 @@ async def test_expired_period_grants_nothing(db, accounts, catalog):
     billing = BillingService(db, LocalBilling(db.settings))
     past = datetime.now(UTC) - timedelta(days=1)
     await billing.fulfil(
-        Grant(account.account_id, "medical", "1.0.0", "subscription", subscription_ref="sub_1",
-              current_period_end=past),
+        Grant(
+            account.account_id,
+            "medical",
+            "1.0.0",
+            "subscription",
+            subscription_ref="sub_1",
+            current_period_end=past,
+        ),
         event_id="e1",
     )
     entitlements = EntitlementService(db)

@@ -38,8 +38,9 @@ async def grants_in_audit(db: Database) -> int:
 async def test_same_event_delivered_concurrently_grants_once(db, accounts, catalog):
     account, _ = await accounts.create_account("Ann", "customer")
     billing = BillingService(db, LocalBilling(db.settings))
-    grant = Grant(account.account_id, "finance", "1.0.0", "one_time", order_ref="cs_1",
-                  payment_ref="pi_1")
+    grant = Grant(
+        account.account_id, "finance", "1.0.0", "one_time", order_ref="cs_1", payment_ref="pi_1"
+    )
     outcomes = await asyncio.gather(
         *(billing.fulfil(grant, event_id="evt_same") for _ in range(CONCURRENT_DELIVERIES))
     )
@@ -56,8 +57,14 @@ async def test_two_purchases_of_one_pack_leave_one_active_entitlement(db, accoun
     account, _ = await accounts.create_account("Ann", "customer")
     billing = BillingService(db, LocalBilling(db.settings))
     grants = [
-        Grant(account.account_id, "finance", "1.0.0", "one_time", order_ref=f"cs_{n}",
-              payment_ref=f"pi_{n}")
+        Grant(
+            account.account_id,
+            "finance",
+            "1.0.0",
+            "one_time",
+            order_ref=f"cs_{n}",
+            payment_ref=f"pi_{n}",
+        )
         for n in range(CONCURRENT_DELIVERIES)
     ]
     outcomes = await asyncio.gather(
@@ -81,8 +88,9 @@ async def test_redelivery_after_success_changes_nothing(db, accounts, catalog):
 
 async def test_grant_for_unknown_account_is_recorded_and_ignored(db, accounts, catalog):
     billing = BillingService(db, LocalBilling(db.settings))
-    outcome = await billing.fulfil(Grant("acc_nope", "finance", "1.0.0", "one_time"),
-                                   event_id="evt_x")
+    outcome = await billing.fulfil(
+        Grant("acc_nope", "finance", "1.0.0", "one_time"), event_id="evt_x"
+    )
     assert outcome.outcome.startswith("ignored: unknown account")
     async with db.read() as session:
         assert (await session.execute(select(func.count()).select_from(Entitlement))).scalar() == 0
