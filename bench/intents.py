@@ -183,7 +183,7 @@ def main() -> None:
                      if key in previous}
     results.update({"train_rows": len(train), "test_rows": len(test),
                     "cpu_count": os.cpu_count(), "args": vars(args)})
-    with tempfile.TemporaryDirectory(prefix="packdesk-bench-") as scratch:
+    with tempfile.TemporaryDirectory(prefix="packdesk-intents-bench-") as scratch:
         phases = [("baseline", lambda: baseline(train, test)),
                   ("fine_tune", lambda: fine_tune(train, test, Path(scratch) / "full",
                                                   args.epochs, args.lr)),

@@ -11,7 +11,7 @@ from typing import Any
 
 from core.errors import IntentModelError, ValidationError
 from core.intents.calibration import Calibration
-from core.intents.labels import OUT_OF_SCOPE, pack_id_of
+from core.intents.labels import OUT_OF_SCOPE, builtin_platform_labels, pack_id_of
 from core.intents.training import LABEL_MAP_FILE, TRAINING_CONFIG_FILE
 
 RETRAIN_HINT = "run `packdesk intents train` to train a model for the installed packs"
@@ -123,9 +123,14 @@ class IntentClassifier:
     def _check_label_map(self) -> list[str]:
         """Read the label map (no weights) and compare it with ``expected_labels``."""
         labels = self._read_labels()
-        if self.expected_labels is not None and set(labels) != self.expected_labels:
-            missing = sorted(self.expected_labels - set(labels))
-            extra = sorted(set(labels) - self.expected_labels)
+        # The built-in platform intents belong to every deployment, whether or not a pack
+        # declares them, so they never make a model stale (either way round).
+        builtin = builtin_platform_labels()
+        have = set(labels) - builtin
+        want = self.expected_labels - builtin if self.expected_labels is not None else have
+        if have != want:
+            missing = sorted(want - have)
+            extra = sorted(have - want)
             raise IntentModelError(
                 f"intent model {self.model_dir} does not match the installed packs "
                 f"(missing labels: {_few(missing)}; labels of removed packs: {_few(extra)}); "

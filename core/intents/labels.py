@@ -27,9 +27,14 @@ def intent_labels(manifests: Iterable[Manifest], *, include_platform: bool = Tru
         include_platform: add the built-in platform intents (``core.intents.platform``),
             as ``examples_from_manifests`` does by default.
     """
-    from core.intents.platform import PLATFORM_INTENTS
-
     labels = {label for manifest in manifests for label in manifest.intent_labels()}
     if include_platform:
-        labels |= {intent.label(PLATFORM_PREFIX) for intent in PLATFORM_INTENTS}
+        labels |= builtin_platform_labels()
     return labels
+
+
+def builtin_platform_labels() -> set[str]:
+    """Labels of the platform intents PackDesk ships itself (``core.intents.platform``)."""
+    from core.intents.platform import PLATFORM_INTENTS
+
+    return {intent.label(PLATFORM_PREFIX) for intent in PLATFORM_INTENTS}

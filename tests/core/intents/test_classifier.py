@@ -51,6 +51,12 @@ def test_matching_label_map_is_accepted(tiny_model: Path) -> None:
     assert classifier.predict(["hi"])[0].label == "platform:greeting"
 
 
+def test_builtin_platform_labels_never_make_a_model_stale(tiny_model: Path) -> None:
+    # Expected labels from manifests alone (no pack declares the built-in platform intents).
+    IntentClassifier(tiny_model, expected_labels=set()).warm_up()
+    IntentClassifier(tiny_model, expected_labels={"platform:greeting"}).warm_up()
+
+
 def test_missing_or_broken_model_dir(tmp_path: Path, tiny_model: Path) -> None:
     with pytest.raises(IntentModelError, match="no intent model"):
         IntentClassifier(tmp_path / "nothing").warm_up()
