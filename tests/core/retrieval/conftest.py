@@ -163,9 +163,7 @@ def service(
 ) -> SearchService:
     search = SearchService(embedder, max_query_chars=500, max_top_k=20)
     for pack_id, root in built_packs.items():
-        search.add_pack(
-            pack_id, PackSearcher.load(root, make_manifest(pack_id), embedder, backend)
-        )
+        search.add_pack(pack_id, PackSearcher.load(root, make_manifest(pack_id), embedder, backend))
     return search
 
 
