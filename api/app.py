@@ -8,7 +8,6 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from litestar import Litestar
-from litestar.config.response_cache import ResponseCacheConfig  # noqa: F401  (kept for ops)
 from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
@@ -35,18 +34,19 @@ class MetricsController(PrometheusController):
     include_in_schema = False
 
 
-def create_app(settings: Settings, *, services: Any | None = None) -> Litestar:
-    """Build the app. ``services`` (tests) skips start-up loading and uses what is given."""
+def create_app(settings: Settings, *, start_options: dict[str, Any] | None = None) -> Litestar:
+    """Build the app; services start in its lifespan.
+
+    Args:
+        start_options: keyword arguments for :func:`api.services.start_services` (tests pass
+            a shared embedder, a small classifier or a plugin manager).
+    """
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        if services is not None:
-            app.state.services = services
-            yield
-            return
         from api.services import start_services
 
-        app.state.services = await start_services(settings)
+        app.state.services = await start_services(settings, **(start_options or {}))
         try:
             yield
         finally:
@@ -72,7 +72,7 @@ def create_app(settings: Settings, *, services: Any | None = None) -> Litestar:
             AdminController,
         ],
         lifespan=[lifespan],
-        middleware=[RequestLogMiddleware, prometheus.middleware, rate_limit.middleware],
+        middleware=[RequestLogMiddleware(), prometheus.middleware, rate_limit.middleware],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(

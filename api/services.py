@@ -75,17 +75,22 @@ async def start_services(
     manager: pluggy.PluginManager | None = None,
     classifier: Any | None = None,
     load_classifier: bool = True,
+    embedder: Any | None = None,
 ) -> AppServices:
     """Migrate the database, load installed packs (verified), the embedder and the intent model.
 
     Args:
         classifier: an already-warm classifier (tests); otherwise the default model is loaded
             when ``load_classifier`` and one exists.
+        embedder: an already-built embedder (tests share one); else the plugin's.
     """
     from api import wiring
-    from core.ledger.billing_service import BillingService
+    from core.ledger.accounts import AccountService
+    from core.ledger.catalog import CatalogService
     from core.ledger.db import create_database
-    from core.ledger.service import AccountService, CatalogService, EntitlementService
+    from core.ledger.entitlements import EntitlementService
+    from core.ledger.fulfilment import BillingService
+    from core.packs.bootstrap import ensure_installation_key
     from core.packs.store import PackStore
     from core.plugin_manager import get_plugin_manager
     from core.retrieval.search import SearchService
@@ -100,10 +105,11 @@ async def start_services(
     provider = choose_billing_provider(settings, manager)
     billing = BillingService(db, provider)
 
-    embedder = wiring.embedder(settings, manager)
+    embedder = embedder or wiring.embedder(settings, manager)
     await asyncio.to_thread(embedder.warm_up)
-    search = SearchService(embedder)
+    search = SearchService(embedder, settings=settings)
     store = PackStore(settings)
+    _, installation_key_id = ensure_installation_key(settings)
 
     async def active_packs(account_id: str) -> set[str]:
         return await entitlements.readable_pack_ids(account_id, active_only=True)
@@ -131,11 +137,17 @@ async def start_services(
         assistant=None,  # type: ignore[arg-type]  # set below, it needs `packs`
         packs=packs,
     )
-    approved = {entry.pack_id for entry in await catalog.catalog()}
+    approved = {(entry.pack_id, entry.version) for entry in await catalog.catalog()}
+    # Verified at load: installed() re-hashes every file against the signed manifest.
     for installed in await asyncio.to_thread(store.installed):
-        if installed.manifest.publisher == "PackDesk" or installed.manifest.id in approved:
-            await catalog.register_builtin(installed.manifest) if installed.manifest.id not in approved else None
-            await services.load_pack(installed)
+        manifest = installed.manifest
+        if installed.key_id == installation_key_id:
+            # Built here from a pack source (the built-in packs): approved by construction.
+            await catalog.register_builtin(manifest, archive_path=str(installed.root))
+        elif (manifest.id, manifest.version) not in approved:
+            logger.warning("skipping installed pack %s %s: not approved", manifest.id, manifest.version)
+            continue
+        await services.load_pack(installed)
     if classifier is None and load_classifier:
         services.classifier = await asyncio.to_thread(_load_default_classifier, settings, packs)
     services.assistant = Assistant(
@@ -153,7 +165,8 @@ async def start_services(
 
 
 def _load_default_classifier(settings: Settings, packs: dict[str, Manifest]) -> Any | None:
-    from core.intents.classifier import IntentClassifier, default_model_dir
+    from core.intents.classifier import IntentClassifier
+    from core.intents.default import default_model_dir
 
     model_dir = default_model_dir(settings)
     if not model_dir.exists():

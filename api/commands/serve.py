@@ -75,7 +75,7 @@ def _prepare(obj: CliContext, *, skip_intents: bool) -> None:
         state = "built and installed" if pack.built else "up to date"
         console.print(f"  pack {pack.pack_id} {pack.version}: {state}")
     if not skip_intents:
-        from core.intents.classifier import ensure_default_model
+        from core.intents.default import ensure_default_model
         from core.packs.store import PackStore
 
         manifests = [installed.manifest for installed in PackStore(settings).installed()]
@@ -85,8 +85,8 @@ def _prepare(obj: CliContext, *, skip_intents: bool) -> None:
 
 
 async def _ensure_demo_accounts(obj: CliContext) -> None:
+    from core.ledger.accounts import AccountService
     from core.ledger.db import create_database
-    from core.ledger.service import AccountService
 
     settings = obj.settings
     keys_file = settings.data_dir / DEMO_KEYS_FILE

@@ -6,7 +6,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-from litestar import Controller, Request, post
+from litestar import Controller, Request, Response, post
 from litestar.response import ServerSentEvent
 from litestar.response.sse import ServerSentEventMessage
 
@@ -24,14 +24,14 @@ class AskController(Controller):
     @post("/", operation_id="ask", status_code=200)
     async def ask(
         self, request: Request, principal: Any, data: AskRequest
-    ) -> dict[str, Any] | ServerSentEvent:
+    ) -> Response[Any]:
         """Answer a question from the caller's active packs, or offer the pack that would."""
         services = request.app.state.services
         answer = await services.assistant.ask(principal.account_id, data.question)
         body = answer.to_dict()
         body["conversation_id"] = data.conversation_id
         if not data.stream:
-            return body
+            return Response(body)
         return ServerSentEvent(_events(body))
 
 

@@ -9,6 +9,7 @@ from litestar import Controller, Request, Response, get, post
 from litestar.response import Redirect
 
 from api.auth import PUBLIC
+from core.errors import NotFound
 
 TEST_MODE_BANNER = "TEST MODE: local billing provider. No real payment is taken."
 
@@ -22,10 +23,10 @@ class StripeWebhookController(Controller):
     async def webhook(self, request: Request) -> dict[str, Any]:
         """Receive a Stripe event: signature checked on the raw body, idempotent by event id."""
         payload = await request.body()
-        result = await request.app.state.services.billing.handle_stripe_webhook(
+        outcome = await request.app.state.services.billing.handle_webhook(
             payload, request.headers.get("stripe-signature")
         )
-        return {"received": True, "result": result}
+        return {"received": True, "duplicate": outcome.duplicate, "outcome": outcome.outcome}
 
 
 class LocalCheckoutController(Controller):
@@ -36,7 +37,7 @@ class LocalCheckoutController(Controller):
     @get("/checkout/{session_id:str}", operation_id="localCheckoutPage", media_type="text/html")
     async def page(self, request: Request, session_id: str) -> Response[str]:
         """An HTML page with a form that confirms the purchase (test mode)."""
-        order = await request.app.state.services.billing.local_order(session_id)
+        order = await _local_order(request, session_id)
         pack = html.escape(order["pack_name"])
         amount = f"{order['amount'] / 100:.2f} {order['currency'].upper()}"
         body = f"""<!doctype html><html><head><title>PackDesk test checkout</title></head>
@@ -49,16 +50,30 @@ class LocalCheckoutController(Controller):
     @post("/checkout/{session_id:str}", operation_id="localCheckoutConfirm", status_code=303)
     async def confirm(self, request: Request, session_id: str) -> Redirect:
         """Confirm the purchase: grants through the same fulfilment function as Stripe."""
-        await request.app.state.services.billing.confirm_local(session_id)
+        await _local_order(request, session_id)
+        await request.app.state.services.provider.confirm(session_id)
         return Redirect(f"/v1/billing/local/success/{session_id}", status_code=303)
 
     @get("/success/{session_id:str}", operation_id="localCheckoutSuccess", media_type="text/html")
     async def success(self, request: Request, session_id: str) -> Response[str]:
         """Shown after a confirmed test purchase."""
-        order = await request.app.state.services.billing.local_order(session_id)
+        order = await _local_order(request, session_id)
         pack = html.escape(order["pack_name"])
         body = f"""<!doctype html><html><head><title>Purchase complete</title></head>
 <body><p><strong>{TEST_MODE_BANNER}</strong></p><h1>You now own {pack}</h1>
 <p>Activate it with <code>POST /v1/packs/{html.escape(order['pack_id'])}/activate</code>.</p>
 </body></html>"""
         return Response(body, media_type="text/html")
+
+
+async def _local_order(request: Request, session_id: str) -> dict[str, Any]:
+    """The order behind a local checkout session; 404 unless the local provider is in use."""
+    services = request.app.state.services
+    if services.provider.name != "local":
+        raise NotFound("local checkout is disabled: a real billing provider is configured")
+    order = await services.billing.get_order(session_id)
+    if order["provider"] != "local":
+        raise NotFound(f"no local checkout session {session_id!r}")
+    manifest = services.packs.get(order["pack_id"])
+    order["pack_name"] = manifest.name if manifest else order["pack_id"]
+    return order
