@@ -182,7 +182,7 @@ def _train_into(
     transformers.set_seed(config.seed)
     label2id = {label: index for index, label in enumerate(labels)}
     tokenizer = AutoTokenizer.from_pretrained(config.base_model)
-    model = AutoModelForSequenceClassification.from_pretrained(
+    model: Any = AutoModelForSequenceClassification.from_pretrained(
         config.base_model,
         num_labels=len(labels),
         id2label=dict(enumerate(labels)),
