@@ -102,6 +102,8 @@ def main() -> None:
     parser.add_argument("--work-dir", type=Path, default=Path("/tmp/packdesk-bench"))
     parser.add_argument("--chunk-tokens", type=int)
     parser.add_argument("--chunk-overlap", type=int)
+    parser.add_argument("--fusion", default="convex", choices=["convex", "rrf"])
+    parser.add_argument("--dense-weight", type=float, default=0.8, help="convex fusion weight")
     parser.add_argument("--weights", default="1,1", help="RRF weights dense,bm25")
     parser.add_argument("--out", type=Path, default=HERE / "retrieval.json")
     args = parser.parse_args()
@@ -118,7 +120,12 @@ def main() -> None:
     embedder = SentenceTransformerEmbedder(device="cpu")
     embedder.warm_up()
     backend = FaissBackend(use_gpu=False)
-    service = SearchService(embedder, weights=weights)  # type: ignore[arg-type]
+    service = SearchService(
+        embedder,
+        fusion=args.fusion,
+        dense_weight=args.dense_weight,
+        weights=weights,  # type: ignore[arg-type]
+    )
     rows = []
     for pack_id in args.pack or list(BUILTIN_PACKS):
         root, manifest, documents, build_s = built_index(
@@ -166,7 +173,11 @@ def main() -> None:
         "machine": f"{os.cpu_count()}-core CPU, {platform.machine()}, {platform.system()}",
         "command": "python " + " ".join(["bench/retrieval.py", *sys.argv[1:]]),
         "model": embedder.model_id,
-        "fusion": {"method": "rrf", "k": service.rrf_k, "weights": list(weights)},
+        "fusion": (
+            {"method": "convex", "dense_weight": args.dense_weight}
+            if args.fusion == "convex"
+            else {"method": "rrf", "k": service.rrf_k, "weights": list(weights)}
+        ),
         "rows": rows,
     }
     args.out.write_text(json.dumps(result, indent=2) + "\n")

@@ -23,6 +23,7 @@ from core.packs.store import InstalledPack, PackStore
 from core.packs.verify import VerifiedPack, verify_directory, verify_pack
 
 # --- retrieval (exports added by the retrieval work) ---
+from core.retrieval.search import SearchHit, SearchService  # noqa: E402
 # --- intents (exports added by the intent work) ---
 from core.intents import (  # noqa: E402
     OUT_OF_SCOPE,

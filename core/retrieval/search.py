@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from core.errors import PackNotFound, ValidationError
-from core.retrieval.fusion import RRF_K, reciprocal_rank_fusion
+from core.retrieval.fusion import DENSE_WEIGHT, RRF_K, convex_fusion, reciprocal_rank_fusion
 from core.retrieval.protocols import Embedder
 
 if TYPE_CHECKING:
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from core.settings import Settings
 
 MODES = ("dense", "bm25", "hybrid")
+FUSIONS = ("convex", "rrf")
 # Candidates taken from each side before fusion: deep enough that an item ranked well by
 # one side and modestly by the other still surfaces, cheap on packs of 10^4-10^5 chunks.
 FUSION_DEPTH = 100
@@ -31,7 +32,8 @@ class SearchHit:
     """One retrieved chunk with its citation and scores.
 
     ``score`` is the ranking score of the mode searched: cosine similarity (dense), BM25
-    (bm25) or the RRF score (hybrid). ``dense_score`` / ``bm25_score`` are the raw side scores
+    (bm25) or the fused score (hybrid: 0..1 for the default convex fusion, the RRF score
+    with ``fusion="rrf"``). ``dense_score`` / ``bm25_score`` are the raw side scores
     when that side retrieved the chunk, else ``None``.
     """
 
@@ -71,17 +73,26 @@ class SearchService:
         settings: Settings | None = None,
         max_query_chars: int = 2000,
         max_top_k: int = 50,
+        fusion: str = "convex",
+        dense_weight: float = DENSE_WEIGHT,
         weights: tuple[float, float] = (1.0, 1.0),
         rrf_k: int = RRF_K,
     ) -> None:
         """Args:
         embedder: the embedder every loaded pack's index was built with.
         settings: when given, its ``max_query_chars`` and ``max_top_k`` limits apply.
-        weights: RRF weights of the (dense, bm25) rankings in hybrid mode.
+        fusion: hybrid fusion method, ``convex`` (weighted normalised scores) or ``rrf``.
+        dense_weight: weight of the dense side in convex fusion (BM25 gets the rest).
+        weights: RRF weights of the (dense, bm25) rankings when ``fusion="rrf"``.
+        rrf_k: the RRF constant.
         """
+        if fusion not in FUSIONS:
+            raise ValidationError(f"unknown fusion {fusion!r}; expected one of {FUSIONS}")
         self.embedder = embedder
         self.max_query_chars = settings.max_query_chars if settings else max_query_chars
         self.max_top_k = settings.max_top_k if settings else max_top_k
+        self.fusion = fusion
+        self.dense_weight = dense_weight
         self.weights = weights
         self.rrf_k = rrf_k
         self._packs: dict[str, PackSearcher] = {}
@@ -237,6 +248,8 @@ class SearchService:
             ranked = dense[:k]
         elif mode == "bm25":
             ranked = lexical[:k]
+        elif self.fusion == "convex":
+            ranked = convex_fusion(dense, lexical, dense_weight=self.dense_weight)[:k]
         else:
             ranked = reciprocal_rank_fusion(
                 [[key for key, _ in dense], [key for key, _ in lexical]],

@@ -27,8 +27,8 @@ def test_mode_scores_are_reported(service) -> None:
     hybrid = service.search(QUESTION, pack_ids={"finance"}, k=1, mode="hybrid")[0]
     assert dense.bm25_score is None and 0 < dense.score <= 1
     assert bm25.dense_score is None and bm25.score > 0
-    # Ranked first by both sides: RRF score 2 / (60 + 1).
-    assert hybrid.score == pytest.approx(2 / 61)
+    # Best on both sides: normalised 1.0 each, so 0.8 * 1 + 0.2 * 1.
+    assert hybrid.score == pytest.approx(1.0)
     assert hybrid.dense_score == pytest.approx(dense.score)
     assert hybrid.bm25_score == pytest.approx(bm25.score)
 
@@ -126,3 +126,26 @@ def test_remove_pack_stops_searching_it(service, built_packs, embedder, backend)
     local.remove_pack("medical")
     with pytest.raises(PackNotFound):
         local.search("asthma", pack_ids={"medical"})
+
+
+def test_rrf_fusion_is_selectable(built_packs, embedder, backend) -> None:
+    from core.retrieval.search import SearchService
+    from core.retrieval.searcher import PackSearcher
+
+    from .conftest import make_manifest
+
+    rrf = SearchService(embedder, fusion="rrf")
+    rrf.add_pack(
+        "finance",
+        PackSearcher.load(built_packs["finance"], make_manifest("finance"), embedder, backend),
+    )
+    top = rrf.search(QUESTION, pack_ids={"finance"}, k=1)[0]
+    # Ranked first by both sides: RRF score 2 / (60 + 1).
+    assert top.document_id == "fin-dispute" and top.score == pytest.approx(2 / 61)
+
+
+def test_unknown_fusion_is_rejected(embedder) -> None:
+    from core.retrieval.search import SearchService
+
+    with pytest.raises(ValidationError, match="'max'"):
+        SearchService(embedder, fusion="max")
