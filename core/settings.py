@@ -52,6 +52,7 @@ class Settings(BaseSettings):
 
     # --- privacy -------------------------------------------------------------------------
     retention_days: int = Field(default=30, ge=1)  # stored turns older than this are deleted
+    retention_sweep_seconds: float = Field(default=3600.0, gt=0)  # how often the purge runs
     negative_sentiment_threshold: float = Field(default=-0.6, ge=-1.0, le=1.0)  # VADER compound
     # Fernet key for conversation text at rest; None: generated once at keys/conversations.key.
     conversation_key: SecretStr | None = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
+import core.conversations.models  # noqa: F401  (registers the conversation tables on Base)
 from core.ledger.models import Base
 
 connection = context.config.attributes.get("connection")

@@ -1,0 +1,112 @@
+"""SQL for conversations and turns. Runs inside a session the service opens; holds no keys.
+
+Rows go in and out as ORM objects with their text still encrypted: decryption and redaction are
+the service's job, so nothing here ever sees plaintext.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.conversations.models import Conversation, Turn
+
+
+class ConversationRepository:
+    """Queries over ``conversations`` and ``conversation_turns`` in one session."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def owned(
+        self, account_id: str, conversation_id: str, *, lock: bool = False
+    ) -> Conversation | None:
+        """The conversation when it exists *and* belongs to ``account_id``, else None.
+
+        Args:
+            lock: take a row lock (``FOR UPDATE`` on PostgreSQL; SQLite's write transaction is
+                already exclusive) so a concurrent purge or deletion waits for this transaction.
+        """
+        query = select(Conversation).where(
+            Conversation.conversation_id == conversation_id,
+            Conversation.account_id == account_id,
+        )
+        if lock:
+            query = query.with_for_update()
+        return (await self.session.execute(query)).scalar_one_or_none()
+
+    async def turns(self, conversation_id: str) -> Sequence[Turn]:
+        """Every turn of a conversation, oldest first."""
+        query = select(Turn).where(Turn.conversation_id == conversation_id).order_by(Turn.turn_id)
+        return (await self.session.execute(query)).scalars().all()
+
+    async def last_turns(self, conversation_id: str, count: int) -> list[Turn]:
+        """The newest ``count`` turns of a conversation, returned oldest first."""
+        query = (
+            select(Turn)
+            .where(Turn.conversation_id == conversation_id)
+            .order_by(Turn.turn_id.desc())
+            .limit(count)
+        )
+        rows = list((await self.session.execute(query)).scalars().all())
+        rows.reverse()
+        return rows
+
+    async def handoffs(self, account_id: str, limit: int) -> Sequence[Turn]:
+        """The account's turns flagged for handoff, newest first."""
+        query = (
+            select(Turn)
+            .where(Turn.account_id == account_id, Turn.handoff.is_(True))
+            .order_by(Turn.created_at.desc(), Turn.turn_id.desc())
+            .limit(limit)
+        )
+        return (await self.session.execute(query)).scalars().all()
+
+    def add_conversation(self, conversation: Conversation) -> None:
+        self.session.add(conversation)
+
+    async def add_turn(self, turn: Turn) -> Turn:
+        self.session.add(turn)
+        await self.session.flush()
+        return turn
+
+    async def touch(self, conversation_id: str, moment: datetime) -> None:
+        """Record that a conversation got a turn at ``moment``."""
+        await self.session.execute(
+            update(Conversation)
+            .where(Conversation.conversation_id == conversation_id)
+            .values(last_turn_at=moment)
+        )
+
+    async def delete_for_account(self, account_id: str) -> tuple[int, int]:
+        """Delete every turn and conversation of an account; returns (conversations, turns)."""
+        turns = await self.session.execute(delete(Turn).where(Turn.account_id == account_id))
+        conversations = await self.session.execute(
+            delete(Conversation).where(Conversation.account_id == account_id)
+        )
+        return _rowcount(conversations), _rowcount(turns)
+
+    async def delete_turns_before(self, cutoff: datetime) -> int:
+        """Delete every turn created before ``cutoff``; returns how many."""
+        result = await self.session.execute(delete(Turn).where(Turn.created_at < cutoff))
+        return _rowcount(result)
+
+    async def delete_conversations_idle_since(self, cutoff: datetime) -> int:
+        """Delete conversations whose newest turn is older than ``cutoff`` (and so expired)."""
+        result = await self.session.execute(
+            delete(Conversation).where(Conversation.last_turn_at < cutoff)
+        )
+        return _rowcount(result)
+
+    async def turn_batch(self, after_turn_id: int, size: int) -> Sequence[Turn]:
+        """Up to ``size`` turns with ``turn_id > after_turn_id``, in id order (key rotation)."""
+        query = select(Turn).where(Turn.turn_id > after_turn_id).order_by(Turn.turn_id).limit(size)
+        return (await self.session.execute(query)).scalars().all()
+
+
+def _rowcount(result: object) -> int:
+    # DML results of an async session are CursorResults; their rowcount is the rows affected.
+    return max(int(getattr(result, "rowcount", 0) or 0), 0)

@@ -1,0 +1,342 @@
+"""Stored conversations: record turns, read history and handoffs, delete, expire, re-encrypt.
+
+Every text that reaches the database goes through the :class:`~core.privacy.Redactor` and then
+the :class:`~core.privacy.TextCipher`: the ``question_token``/``answer_token`` columns hold
+Fernet tokens of redacted text, never plaintext. Callers may pass already-redacted text;
+redacting twice is harmless (placeholders are not personal data).
+
+A conversation belongs to one account. Asking for a conversation of another account gives the
+same :class:`~core.errors.NotFound` as asking for one that does not exist, so ids do not leak.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from core.conversations.models import Conversation, Turn
+from core.conversations.repository import ConversationRepository
+from core.errors import NotFound, ValidationError
+from core.ledger.common import as_utc, audit, utcnow_
+from core.privacy import Redactor, TextCipher, TurnSignal
+
+if TYPE_CHECKING:
+    from core.assistant.answer import Answer
+    from core.ledger.db import Database
+
+logger = logging.getLogger("packdesk.conversations")
+
+OUT_OF_SCOPE = "out_of_scope"
+CONTEXT_TURNS = 5  # earlier turns handed to the assistant; the handoff rule needs only the last
+MAX_HANDOFFS = 200
+ROTATION_BATCH = 500
+
+
+@dataclass(frozen=True)
+class NewTurn:
+    """One exchange to store. ``question``/``answer`` may be raw: the service redacts them."""
+
+    question: str
+    answer: str
+    intent_label: str
+    intent_confidence: float
+    sentiment_compound: float
+    sentiment_label: str
+    out_of_scope: bool = False
+    handoff: bool = False
+    handoff_reason: str | None = None
+    citations: list[dict[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    def from_answer(cls, question: str, answer: Answer) -> NewTurn:
+        """The turn for ``question`` and the assistant's ``answer`` (intent, sentiment, handoff)."""
+        sentiment = answer.sentiment or {"compound": 0.0, "label": "neutral"}
+        return cls(
+            question=question,
+            answer=answer.text,
+            intent_label=answer.intent.label,
+            intent_confidence=float(answer.intent.confidence),
+            sentiment_compound=float(sentiment["compound"]),
+            sentiment_label=str(sentiment["label"]),
+            out_of_scope=answer.out_of_scope,
+            handoff=answer.handoff.handoff,
+            handoff_reason=answer.handoff.reason,
+            citations=[
+                {
+                    "pack_id": c.pack_id,
+                    "document_id": c.document_id,
+                    "title": c.title,
+                    "source_url": c.source_url,
+                    "score": c.score,
+                }
+                for c in answer.citations
+            ],
+        )
+
+
+@dataclass(frozen=True)
+class StoredTurn:
+    """A stored turn, decrypted: the text is the redacted text that was stored."""
+
+    turn_id: int
+    conversation_id: str
+    created_at: datetime
+    question: str
+    answer: str
+    intent_label: str
+    intent_confidence: float
+    out_of_scope: bool
+    citations: list[dict[str, Any]]
+    sentiment_compound: float
+    sentiment_label: str
+    handoff: bool
+    handoff_reason: str | None
+
+
+@dataclass(frozen=True)
+class ConversationHistory:
+    conversation_id: str
+    created_at: datetime
+    turns: list[StoredTurn]
+
+
+@dataclass(frozen=True)
+class DeletedData:
+    """What ``DELETE /v1/me/data`` removed."""
+
+    conversations: int
+    turns: int
+
+
+def new_conversation_id() -> str:
+    return f"conv_{secrets.token_hex(12)}"
+
+
+class ConversationService:
+    """Stores redacted, encrypted conversation turns per account.
+
+    Args:
+        db: the ledger database (the conversation tables are in its migrations).
+        cipher: encrypts stored text (``load_conversation_cipher(settings)``).
+        redactor: the process's one redactor.
+        retention_days: turns older than this are deleted by :meth:`purge_expired`.
+    """
+
+    def __init__(
+        self, db: Database, cipher: TextCipher, redactor: Redactor, *, retention_days: int
+    ) -> None:
+        if retention_days < 1:
+            raise ValidationError(f"retention_days must be >= 1, got {retention_days!r}")
+        self.db = db
+        self.cipher = cipher
+        self.redactor = redactor
+        self.retention = timedelta(days=retention_days)
+
+    async def previous_turns(self, account_id: str, conversation_id: str) -> list[TurnSignal]:
+        """The last turns of the caller's conversation, oldest first (context for handoff).
+
+        Raises:
+            NotFound: no such conversation for this account (also when another account owns it).
+        """
+        async with self.db.read() as session:
+            repo = ConversationRepository(session)
+            if await repo.owned(account_id, conversation_id) is None:
+                raise _not_found(conversation_id)
+            turns = await repo.last_turns(conversation_id, CONTEXT_TURNS)
+        # A turn answered "can't help" counts as out of scope, as it did when it was decided.
+        return [
+            TurnSignal(OUT_OF_SCOPE if t.out_of_scope else t.intent_label, t.intent_confidence)
+            for t in turns
+        ]
+
+    async def record_turn(
+        self, account_id: str, conversation_id: str | None, turn: NewTurn
+    ) -> StoredTurn:
+        """Store one turn, in a new conversation when ``conversation_id`` is None.
+
+        Returns:
+            The stored turn (redacted text) with its conversation id.
+        Raises:
+            NotFound: ``conversation_id`` is not one of this account's conversations (it may
+                also have just expired or been deleted).
+        """
+        question, answer = await asyncio.to_thread(self._seal, turn.question, turn.answer)
+        async with self.db.write() as session:
+            repo = ConversationRepository(session)
+            now = utcnow_()
+            if conversation_id is None:
+                conversation_id = new_conversation_id()
+                repo.add_conversation(
+                    Conversation(
+                        conversation_id=conversation_id,
+                        account_id=account_id,
+                        created_at=now,
+                        last_turn_at=now,
+                    )
+                )
+            else:
+                if await repo.owned(account_id, conversation_id, lock=True) is None:
+                    raise _not_found(conversation_id)
+                await repo.touch(conversation_id, now)
+            row = await repo.add_turn(
+                Turn(
+                    conversation_id=conversation_id,
+                    account_id=account_id,
+                    created_at=now,
+                    question_token=question,
+                    answer_token=answer,
+                    intent_label=turn.intent_label,
+                    intent_confidence=turn.intent_confidence,
+                    out_of_scope=turn.out_of_scope,
+                    citations=list(turn.citations),
+                    sentiment_compound=turn.sentiment_compound,
+                    sentiment_label=turn.sentiment_label,
+                    handoff=turn.handoff,
+                    handoff_reason=turn.handoff_reason,
+                )
+            )
+            return self._open(row)
+
+    async def history(self, account_id: str, conversation_id: str) -> ConversationHistory:
+        """The caller's conversation with every stored turn, oldest first.
+
+        Raises:
+            NotFound: no such conversation for this account.
+        """
+        async with self.db.read() as session:
+            repo = ConversationRepository(session)
+            conversation = await repo.owned(account_id, conversation_id)
+            if conversation is None:
+                raise _not_found(conversation_id)
+            rows = await repo.turns(conversation_id)
+        return ConversationHistory(
+            conversation_id=conversation.conversation_id,
+            created_at=as_utc(conversation.created_at),  # type: ignore[arg-type]
+            turns=[self._open(row) for row in rows],
+        )
+
+    async def handoffs(self, account_id: str, *, limit: int = 50) -> list[StoredTurn]:
+        """The account's turns flagged for a human, newest first.
+
+        Raises:
+            ValidationError: ``limit`` outside 1..200.
+        """
+        if not 1 <= limit <= MAX_HANDOFFS:
+            raise ValidationError(f"limit must be between 1 and {MAX_HANDOFFS}, got {limit!r}")
+        async with self.db.read() as session:
+            rows = await ConversationRepository(session).handoffs(account_id, limit)
+        return [self._open(row) for row in rows]
+
+    async def delete_account_data(self, account_id: str) -> DeletedData:
+        """Delete all of an account's conversations and turns in one transaction."""
+        async with self.db.write() as session:
+            conversations, turns = await ConversationRepository(session).delete_for_account(
+                account_id
+            )
+            audit(
+                session,
+                "privacy.data_deleted",
+                account_id=account_id,
+                conversations=conversations,
+                turns=turns,
+            )
+        return DeletedData(conversations=conversations, turns=turns)
+
+    async def purge_expired(self, now: datetime | None = None) -> int:
+        """Delete turns older than the retention period, and conversations left with none.
+
+        Args:
+            now: the current time (tests pass a later one); default the real UTC now.
+        Returns:
+            The number of turns deleted.
+        """
+        cutoff = (now or utcnow_()) - self.retention
+        async with self.db.write() as session:
+            repo = ConversationRepository(session)
+            turns = await repo.delete_turns_before(cutoff)
+            conversations = await repo.delete_conversations_idle_since(cutoff)
+        if turns or conversations:
+            logger.info(
+                "retention: deleted %d turns and %d conversations older than %s",
+                turns,
+                conversations,
+                cutoff.isoformat(),
+            )
+        return turns
+
+    async def rotate_conversation_keys(self, *, batch_size: int = ROTATION_BATCH) -> int:
+        """Re-encrypt every stored turn under the cipher's current key (key rotation step 2).
+
+        Works in batches, each its own transaction, so it can run while the server serves.
+        Returns:
+            The number of turns re-encrypted.
+        Raises:
+            DecryptionError: a token no configured key can decrypt (nothing after it is changed
+                in that batch).
+        """
+        done, last_id = 0, 0
+        while True:
+            async with self.db.write() as session:
+                rows = await ConversationRepository(session).turn_batch(last_id, batch_size)
+                for row in rows:
+                    row.question_token = self.cipher.rotate(row.question_token)
+                    row.answer_token = self.cipher.rotate(row.answer_token)
+            if not rows:
+                return done
+            done += len(rows)
+            last_id = rows[-1].turn_id
+
+    def _seal(self, question: str, answer: str) -> tuple[str, str]:
+        return (
+            self.cipher.encrypt(self.redactor.redact(question).text),
+            self.cipher.encrypt(self.redactor.redact(answer).text),
+        )
+
+    def _open(self, row: Turn) -> StoredTurn:
+        return StoredTurn(
+            turn_id=row.turn_id,
+            conversation_id=row.conversation_id,
+            created_at=as_utc(row.created_at),  # type: ignore[arg-type]
+            question=self.cipher.decrypt(row.question_token),
+            answer=self.cipher.decrypt(row.answer_token),
+            intent_label=row.intent_label,
+            intent_confidence=row.intent_confidence,
+            out_of_scope=row.out_of_scope,
+            citations=list(row.citations or []),
+            sentiment_compound=row.sentiment_compound,
+            sentiment_label=row.sentiment_label,
+            handoff=row.handoff,
+            handoff_reason=row.handoff_reason,
+        )
+
+
+def _not_found(conversation_id: str) -> NotFound:
+    return NotFound(f"conversation {conversation_id!r} not found")
+
+
+async def run_retention_sweeps(service: ConversationService, interval_s: float) -> None:
+    """Call :meth:`ConversationService.purge_expired` every ``interval_s`` seconds, forever.
+
+    Runs until cancelled (the app's lifespan cancels it on shutdown). A failed sweep is logged
+    and retried at the next interval rather than ending the loop.
+    """
+    while True:
+        try:
+            await service.purge_expired()
+        except Exception:  # CancelledError is a BaseException: cancellation still ends the loop
+            logger.exception("retention sweep failed; retrying in %.0f s", interval_s)
+        await asyncio.sleep(interval_s)
+
+
+__all__ = [
+    "ConversationHistory",
+    "ConversationService",
+    "DeletedData",
+    "NewTurn",
+    "StoredTurn",
+    "run_retention_sweeps",
+]
