@@ -6,6 +6,7 @@ downloaded at run time. Vectors are float32 and L2-normalised, so inner product 
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from pathlib import Path
@@ -79,19 +80,7 @@ class SentenceTransformerEmbedder:
         with self._lock:
             if self._model is not None:
                 return
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
-            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-            from sentence_transformers import SentenceTransformer
-
-            try:
-                model = SentenceTransformer(
-                    str(self.model_path), device=self.device, local_files_only=True
-                )
-            except Exception as exc:  # any loader failure means the configured model is unusable
-                raise ConfigError(
-                    f"cannot load embedding model from {self.model_path}: {exc}"
-                ) from exc
-            model.eval()
+            model = _load_model(str(self.model_path), self.device)
             # Renamed in sentence-transformers 6; keep both spellings working.
             get_dimension = (
                 getattr(model, "get_embedding_dimension", None)
@@ -139,6 +128,22 @@ class SentenceTransformerEmbedder:
             verbose=False,  # long documents are chunked by the caller; no length warning
         )
         return [(int(start), int(end)) for start, end in encoded["offset_mapping"]]
+
+
+@functools.lru_cache(maxsize=4)
+def _load_model(model_path: str, device: str) -> Any:
+    """Load a model once per process and device: every embedder of that model shares it
+    (inference only, so sharing is safe), and a second instance costs no load time."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    from sentence_transformers import SentenceTransformer
+
+    try:
+        model = SentenceTransformer(model_path, device=device, local_files_only=True)
+    except Exception as exc:  # any loader failure means the configured model is unusable
+        raise ConfigError(f"cannot load embedding model from {model_path}: {exc}") from exc
+    model.eval()
+    return model
 
 
 def _model_id_of(path: Path) -> str:
