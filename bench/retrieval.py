@@ -94,6 +94,25 @@ def latency(service: SearchService, pack_id: str, questions: list[str], mode: st
     }
 
 
+MARKDOWN_COLUMNS = [
+    ("pack", "pack"), ("chunks", "chunks"), ("questions", "questions"), ("mode", "mode"),
+    ("recall@1", "R@1"), ("recall@5", "R@5"), ("recall@10", "R@10"), ("mrr@10", "MRR@10"),
+    ("ndcg@10", "nDCG@10"), ("build_s", "build s"), ("index_mb", "index MB"),
+    ("p50_ms", "p50 ms"), ("p99_ms", "p99 ms"), ("batch_qps", "batch q/s"),
+]  # fmt: skip
+
+
+def markdown(result: dict) -> str:
+    """The table of a result JSON as Markdown (for BENCHMARKS.md)."""
+    lines = [
+        "| " + " | ".join(header for _, header in MARKDOWN_COLUMNS) + " |",
+        "|" + "|".join("---" for _ in MARKDOWN_COLUMNS) + "|",
+    ]
+    for row in result["rows"]:
+        lines.append("| " + " | ".join(str(row[key]) for key, _ in MARKDOWN_COLUMNS) + " |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     from knowledge_packs.prepare import BUILTIN_PACKS
 
@@ -106,7 +125,13 @@ def main() -> None:
     parser.add_argument("--dense-weight", type=float, default=0.8, help="convex fusion weight")
     parser.add_argument("--weights", default="1,1", help="RRF weights dense,bm25")
     parser.add_argument("--out", type=Path, default=HERE / "retrieval.json")
+    parser.add_argument(
+        "--markdown", type=Path, help="only print this result JSON as a Markdown table"
+    )
     args = parser.parse_args()
+    if args.markdown:
+        print(markdown(json.loads(args.markdown.read_text())))
+        return
     overrides = {
         key: value
         for key, value in (
@@ -157,12 +182,7 @@ def main() -> None:
         service.remove_pack(pack_id)
 
     table = Table(title="PackDesk retrieval benchmark")
-    columns = [
-        ("pack", "pack"), ("chunks", "chunks"), ("questions", "questions"), ("mode", "mode"),
-        ("recall@1", "R@1"), ("recall@5", "R@5"), ("recall@10", "R@10"), ("mrr@10", "MRR@10"),
-        ("ndcg@10", "nDCG@10"), ("build_s", "build s"), ("index_mb", "index MB"),
-        ("p50_ms", "p50 ms"), ("p99_ms", "p99 ms"), ("batch_qps", "batch q/s"),
-    ]  # fmt: skip
+    columns = MARKDOWN_COLUMNS
     for _, header in columns:
         table.add_column(header, justify="left" if header in ("pack", "mode") else "right")
     for row in rows:
