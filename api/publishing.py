@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +50,13 @@ async def accept_upload(services: Any, account_id: str, upload_path: str) -> dic
             f"{embedder.model_id} ({embedder.dimension}): rebuild the pack"
         )
     digest = hashlib.sha256(Path(upload_path).read_bytes()).hexdigest()[:16]
-    stored = services.settings.data_dir / "uploads" / f"{manifest.id}-{manifest.version}-{digest}.kpack"
+    # Unique per upload: a refused duplicate must never overwrite (then delete) the archive
+    # of the version it duplicates.
+    stored = (
+        services.settings.data_dir
+        / "uploads"
+        / f"{manifest.id}-{manifest.version}-{digest}-{secrets.token_hex(4)}.kpack"
+    )
     os.replace(upload_path, stored)
     try:
         info = await services.catalog.submit_version(account_id, manifest, str(stored))
@@ -77,7 +84,10 @@ async def approve_version(services: Any, pack_id: str, version: str, admin_id: s
         from core.errors import Conflict
 
         raise Conflict(f"pack {pack_id} version {version} is {info.status}, not pending")
-    publisher_keys = await services.accounts.publisher_public_keys(info.publisher)
+    publisher_account = await services.catalog.publisher_of(pack_id)
+    publisher_keys = (
+        await services.accounts.publisher_public_keys(publisher_account) if publisher_account else {}
+    )
     trust = TrustStore.from_keys(public_key_from_pem_or_raw(raw) for raw in publisher_keys.values())
     archive = Path(info.archive_path)
     verified = await asyncio.to_thread(verify_pack, archive, trust, services.settings.archive_limits)

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Controller, Request, post
+from litestar import Request, post
 
-from api.auth import require_scope
+from api.auth import AdminRoutes
 from api.schemas import AccountCreated, CreateAccountRequest, RejectRequest
 
 
-class AdminController(Controller):
+class AdminController(AdminRoutes):
     path = "/v1/admin"
     tags = ["admin"]
-    dependencies = {"principal": require_scope("admin")}
 
     @post("/accounts", operation_id="createAccount", status_code=201)
     async def create_account(

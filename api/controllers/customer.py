@@ -5,17 +5,16 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from litestar import Controller, Request, get, post
+from litestar import Request, get, post
 
-from api.auth import require_scope
+from api.auth import CustomerRoutes
 from api.schemas import CheckoutRequestBody, CheckoutResponse, SearchHitOut, SearchRequest
 from core.errors import PackNotFound
 
 
-class CustomerController(Controller):
+class CustomerController(CustomerRoutes):
     path = "/v1"
     tags = ["customer"]
-    dependencies = {"principal": require_scope("customer")}
 
     @post("/checkout", operation_id="startCheckout", status_code=201)
     async def checkout(

@@ -7,17 +7,16 @@ import os
 import tempfile
 from typing import Any
 
-from litestar import Controller, Request, get, post
+from litestar import Request, get, post
 
-from api.auth import require_scope
+from api.auth import PublisherRoutes
 from api.schemas import PublisherKeyRequest
 from core.errors import ArchiveTooLarge, ValidationError
 
 
-class PublisherController(Controller):
+class PublisherController(PublisherRoutes):
     path = "/v1/publisher"
     tags = ["publisher"]
-    dependencies = {"principal": require_scope("publisher")}
 
     @post("/keys", operation_id="registerPublisherKey", status_code=201)
     async def register_key(
