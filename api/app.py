@@ -13,11 +13,12 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 
-from api.auth import PUBLIC, rate_limit_identifier
+from api.auth import PUBLIC, SECURITY_COMPONENTS, rate_limit_identifier
 from api.controllers.admin import AdminController
 from api.controllers.ask import AskController
 from api.controllers.billing import LocalCheckoutController, StripeWebhookController
 from api.controllers.catalog import CatalogController
+from api.controllers.conversations import ConversationsController
 from api.controllers.customer import CustomerController
 from api.controllers.health import healthz, readyz
 from api.controllers.publisher import PublisherController
@@ -47,6 +48,7 @@ def create_app(settings: Settings, *, start_options: dict[str, Any] | None = Non
         from api.services import start_services
 
         app.state.services = await start_services(settings, **(start_options or {}))
+        app.state.services.start_retention_sweeps()
         try:
             yield
         finally:
@@ -66,6 +68,7 @@ def create_app(settings: Settings, *, start_options: dict[str, Any] | None = Non
             CatalogController,
             CustomerController,
             AskController,
+            ConversationsController,
             StripeWebhookController,
             LocalCheckoutController,
             PublisherController,
@@ -80,6 +83,7 @@ def create_app(settings: Settings, *, start_options: dict[str, Any] | None = Non
             version="0.1.0",
             description="Ask, buy, activate and publish knowledge packs.",
             render_plugins=[SwaggerRenderPlugin()],
+            components=SECURITY_COMPONENTS,
         ),
         debug=False,
     )

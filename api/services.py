@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +36,9 @@ class AppServices:
     assistant: Assistant
     packs: dict[str, Manifest] = field(default_factory=dict)
     ready: bool = False
+    redactor: Any = None  # core.privacy.Redactor: the one per process
+    conversations: Any = None  # core.conversations.service.ConversationService
+    retention_task: asyncio.Task[None] | None = None
 
     async def load_pack(self, installed: Any) -> None:
         """Make an installed, approved pack searchable and routable (used at start-up and on
@@ -56,7 +60,23 @@ class AppServices:
 
         return wiring.vector_index_backend(self.settings, self.manager)
 
+    def start_retention_sweeps(self) -> None:
+        """Start the periodic purge of expired turns (every ``retention_sweep_seconds``)."""
+        from core.conversations.service import run_retention_sweeps
+
+        if self.retention_task is None:
+            self.retention_task = asyncio.create_task(
+                run_retention_sweeps(self.conversations, self.settings.retention_sweep_seconds),
+                name="packdesk-retention",
+            )
+
     async def close(self) -> None:
+        """Stop the retention task (waiting for a sweep in progress to roll back), then the DB."""
+        task, self.retention_task = self.retention_task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await self.db.dispose()
 
 
@@ -85,6 +105,7 @@ async def start_services(
         embedder: an already-built embedder (tests share one); else the plugin's.
     """
     from api import wiring
+    from core.conversations.service import ConversationService
     from core.ledger.accounts import AccountService
     from core.ledger.catalog import CatalogService
     from core.ledger.db import create_database
@@ -93,6 +114,8 @@ async def start_services(
     from core.packs.bootstrap import ensure_installation_key
     from core.packs.store import PackStore
     from core.plugin_manager import get_plugin_manager
+    from core.privacy import HandoffPolicy, Redactor, load_conversation_cipher
+    from core.privacy.sentiment import warm_up as warm_up_sentiment
     from core.retrieval.search import SearchService
 
     manager = manager or get_plugin_manager()
@@ -122,6 +145,16 @@ async def start_services(
     def postprocess(answer: dict[str, Any], manifests: list[Manifest]) -> None:
         manager.hook.packdesk_postprocess_answer(answer=answer, packs=manifests)
 
+    # Built once: the redactor's patterns and phone metadata, the key file, the VADER lexicon.
+    redactor = Redactor()
+    await asyncio.to_thread(warm_up_sentiment)
+    conversations = ConversationService(
+        db,
+        load_conversation_cipher(settings),
+        redactor,
+        retention_days=settings.retention_days,
+    )
+
     services = AppServices(
         settings=settings,
         manager=manager,
@@ -136,6 +169,8 @@ async def start_services(
         classifier=classifier,
         assistant=None,  # type: ignore[arg-type]  # set below, it needs `packs`
         packs=packs,
+        redactor=redactor,
+        conversations=conversations,
     )
     approved = {(entry.pack_id, entry.version) for entry in await catalog.catalog()}
     # Verified at load: installed() re-hashes every file against the signed manifest.
@@ -158,6 +193,7 @@ async def start_services(
         classifier=services.classifier,
         postprocess=postprocess,
         config=AssistantConfig(),
+        handoff_policy=HandoffPolicy(negative_threshold=settings.negative_sentiment_threshold),
     )
     manager.hook.packdesk_startup(settings=settings, services={"packs": packs, "search": search})
     services.ready = True

@@ -1,6 +1,7 @@
 """The answering pipeline of ``POST /v1/ask``, without HTTP.
 
-classify -> route -> entitlement check -> retrieve (active packs only) -> compose -> post-process.
+classify -> route -> entitlement check -> retrieve (active packs only) -> compose -> post-process
+-> sentiment and handoff (every answer, offers included).
 No text of a pack the caller may not read is ever put into an :class:`Answer`: routing uses
 per-pack scores only, and retrieval is restricted to the caller's active packs, which the
 entitlement service computes.
@@ -9,13 +10,15 @@ entitlement service computes.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from core.assistant.answer import Answer, Citation, HandoffInfo, IntentInfo, Offer
 from core.assistant.routing import OUT_OF_SCOPE, Route, route_question
 from core.packs.manifest import Manifest
+from core.privacy import HandoffPolicy, TurnSignal, score_sentiment
+from core.privacy.handoff import COMPLAINT_INTENT, HUMAN_AGENT_INTENT
 
 GENERIC_PACK_IDS = frozenset({"support-basics"})
 PASSAGES_IN_ANSWER = 2
@@ -59,6 +62,7 @@ class Assistant:
         classifier: Classifier | None = None,
         postprocess: Callable[[dict[str, Any], list[Manifest]], None] | None = None,
         config: AssistantConfig = AssistantConfig(),
+        handoff_policy: HandoffPolicy | None = None,
     ) -> None:
         self._packs = packs
         self._search = search
@@ -67,8 +71,32 @@ class Assistant:
         self._classifier = classifier
         self._postprocess = postprocess
         self._config = config
+        self._handoff_policy = handoff_policy or HandoffPolicy()
 
-    async def ask(self, account_id: str, question: str) -> Answer:
+    async def ask(
+        self, account_id: str, question: str, *, previous_turns: Sequence[TurnSignal] = ()
+    ) -> Answer:
+        """Answer ``question`` for ``account_id``, with its sentiment and handoff decision.
+
+        Args:
+            question: the customer's original text (classification and retrieval need it as
+                written; redaction is for what is logged or stored).
+            previous_turns: the earlier turns of the same conversation, oldest first; they feed
+                the "two low-confidence turns in a row" handoff rule.
+        """
+        answer = await self._answer(account_id, question)
+        sentiment = score_sentiment(question)
+        answer.sentiment = {"compound": sentiment.compound, "label": sentiment.label}
+        decision = self._handoff_policy.decide(
+            intent_label=handoff_label(answer),
+            confidence=answer.intent.confidence,
+            sentiment_compound=sentiment.compound,
+            previous_turns=previous_turns,
+        )
+        answer.handoff = HandoffInfo(handoff=decision.handoff, reason=decision.reason)
+        return answer
+
+    async def _answer(self, account_id: str, question: str) -> Answer:
         prediction = await self._classify(question)
         intent = IntentInfo(
             label=prediction.label if prediction else OUT_OF_SCOPE,
@@ -195,4 +223,16 @@ class Assistant:
         return None
 
 
-__all__ = ["Assistant", "AssistantConfig", "HandoffInfo"]
+def handoff_label(answer: Answer) -> str:
+    """The label the handoff rules see: an unanswerable turn counts as out of scope.
+
+    A confident intent whose answer still came out empty ("Sorry, I can't help") is as much a
+    failed turn as a low-confidence one; a request for a human or a complaint keeps its label.
+    """
+    label = answer.intent.label
+    if answer.out_of_scope and label not in (HUMAN_AGENT_INTENT, COMPLAINT_INTENT):
+        return OUT_OF_SCOPE
+    return label
+
+
+__all__ = ["Assistant", "AssistantConfig", "HandoffInfo", "handoff_label"]

@@ -1,0 +1,113 @@
+"""Customer privacy routes: conversation history, handoffs to pick up, deleting one's data.
+
+Every route serves the caller's own data only. Another account's conversation is answered with
+404, exactly like one that does not exist, so conversation ids do not leak.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from litestar import Request, delete, get
+from litestar.params import Parameter
+from pydantic import BaseModel
+
+from api.auth import CustomerRoutes
+from core.conversations.service import MAX_HANDOFFS, StoredTurn
+
+
+class IntentOut(BaseModel):
+    label: str
+    confidence: float
+
+
+class SentimentOut(BaseModel):
+    compound: float
+    label: str
+
+
+class HandoffOut(BaseModel):
+    handoff: bool
+    reason: str | None
+
+
+class TurnOut(BaseModel):
+    """One stored turn. ``question`` and ``answer`` are the redacted text that was stored."""
+
+    turn_id: int
+    conversation_id: str
+    created_at: datetime
+    question: str
+    answer: str
+    intent: IntentOut
+    out_of_scope: bool
+    citations: list[dict[str, Any]]
+    sentiment: SentimentOut
+    handoff: HandoffOut
+
+
+class ConversationOut(BaseModel):
+    conversation_id: str
+    created_at: datetime
+    turns: list[TurnOut]
+
+
+class DeletedDataOut(BaseModel):
+    conversations: int
+    turns: int
+
+
+def turn_out(turn: StoredTurn) -> TurnOut:
+    return TurnOut(
+        turn_id=turn.turn_id,
+        conversation_id=turn.conversation_id,
+        created_at=turn.created_at,
+        question=turn.question,
+        answer=turn.answer,
+        intent=IntentOut(label=turn.intent_label, confidence=turn.intent_confidence),
+        out_of_scope=turn.out_of_scope,
+        citations=turn.citations,
+        sentiment=SentimentOut(compound=turn.sentiment_compound, label=turn.sentiment_label),
+        handoff=HandoffOut(handoff=turn.handoff, reason=turn.handoff_reason),
+    )
+
+
+class ConversationsController(CustomerRoutes):
+    path = "/v1"
+    tags = ["privacy"]
+
+    @get("/conversations/{conversation_id:str}", operation_id="getConversation")
+    async def conversation(
+        self, request: Request, principal: Any, conversation_id: str
+    ) -> ConversationOut:
+        """The caller's conversation: redacted turns with intents, citations and handoff flags."""
+        history = await request.app.state.services.conversations.history(
+            principal.account_id, conversation_id
+        )
+        return ConversationOut(
+            conversation_id=history.conversation_id,
+            created_at=history.created_at,
+            turns=[turn_out(turn) for turn in history.turns],
+        )
+
+    @get("/handoffs", operation_id="listHandoffs")
+    async def handoffs(
+        self,
+        request: Request,
+        principal: Any,
+        limit: int = Parameter(default=50, ge=1, le=MAX_HANDOFFS),
+    ) -> list[TurnOut]:
+        """The caller's turns flagged for a human agent, newest first."""
+        turns = await request.app.state.services.conversations.handoffs(
+            principal.account_id, limit=limit
+        )
+        return [turn_out(turn) for turn in turns]
+
+    @delete("/me/data", operation_id="deleteMyData", status_code=200)
+    async def delete_my_data(self, request: Request, principal: Any) -> DeletedDataOut:
+        """Delete all of the caller's conversations and turns now; returns what was deleted."""
+        deleted = await request.app.state.services.conversations.delete_account_data(
+            principal.account_id
+        )
+        return DeletedDataOut(conversations=deleted.conversations, turns=deleted.turns)
