@@ -41,24 +41,8 @@ class AppServices:
     retention_task: asyncio.Task[None] | None = None
 
     async def load_pack(self, installed: Any) -> None:
-        """Make an installed, approved pack searchable and routable (used at start-up and on
-        approval)."""
-        from core.retrieval.searcher import PackSearcher
-
-        searcher = await asyncio.to_thread(
-            PackSearcher.load,
-            installed.root,
-            installed.manifest,
-            self.search.embedder,
-            self._backend(),
-        )
-        self.search.add_pack(installed.manifest.id, searcher)
-        self.packs[installed.manifest.id] = installed.manifest
-
-    def _backend(self) -> Any:
-        from api import wiring
-
-        return wiring.vector_index_backend(self.settings, self.manager)
+        """Make an approved pack searchable and routable (on approval, while serving)."""
+        await load_pack(self.settings, self.manager, self.search, self.packs, installed)
 
     def start_retention_sweeps(self) -> None:
         """Start the periodic purge of expired turns (every ``retention_sweep_seconds``)."""
@@ -78,6 +62,29 @@ class AppServices:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.db.dispose()
+
+
+async def load_pack(
+    settings: Settings,
+    manager: pluggy.PluginManager,
+    search: Any,
+    packs: dict[str, Manifest],
+    installed: Any,
+) -> None:
+    """Load an installed pack's index (checked against its signed checksums and the embedder's
+    model) into ``search`` and list its manifest in ``packs``, the routable catalog."""
+    from api import wiring
+    from core.retrieval.searcher import PackSearcher
+
+    searcher = await asyncio.to_thread(
+        PackSearcher.load,
+        installed.root,
+        installed.manifest,
+        search.embedder,
+        wiring.vector_index_backend(settings, manager),
+    )
+    search.add_pack(installed.manifest.id, searcher)
+    packs[installed.manifest.id] = installed.manifest
 
 
 def choose_billing_provider(settings: Settings, manager: pluggy.PluginManager) -> Any:
@@ -155,6 +162,29 @@ async def start_services(
         retention_days=settings.retention_days,
     )
 
+    approved = {(entry.pack_id, entry.version) for entry in await catalog.catalog()}
+    # Verified at load: installed() re-hashes every file against the signed manifest.
+    for installed in await asyncio.to_thread(store.installed):
+        manifest = installed.manifest
+        if installed.key_id == installation_key_id:
+            # Built here from a pack source (the built-in packs): approved by construction.
+            await catalog.register_builtin(manifest, archive_path=str(installed.root))
+        elif (manifest.id, manifest.version) not in approved:
+            logger.warning("skipping installed pack %s %s: not approved", manifest.id, manifest.version)
+            continue
+        await load_pack(settings, manager, search, packs, installed)
+    if classifier is None and load_classifier:
+        classifier = await asyncio.to_thread(_load_default_classifier, settings, packs)
+    assistant = Assistant(
+        packs=packs,
+        search=search,
+        active_packs=active_packs,
+        owned_packs=owned_packs,
+        classifier=classifier,
+        postprocess=postprocess,
+        config=AssistantConfig(),
+        handoff_policy=HandoffPolicy(negative_threshold=settings.negative_sentiment_threshold),
+    )
     services = AppServices(
         settings=settings,
         manager=manager,
@@ -167,33 +197,10 @@ async def start_services(
         store=store,
         search=search,
         classifier=classifier,
-        assistant=None,  # type: ignore[arg-type]  # set below, it needs `packs`
+        assistant=assistant,
         packs=packs,
         redactor=redactor,
         conversations=conversations,
-    )
-    approved = {(entry.pack_id, entry.version) for entry in await catalog.catalog()}
-    # Verified at load: installed() re-hashes every file against the signed manifest.
-    for installed in await asyncio.to_thread(store.installed):
-        manifest = installed.manifest
-        if installed.key_id == installation_key_id:
-            # Built here from a pack source (the built-in packs): approved by construction.
-            await catalog.register_builtin(manifest, archive_path=str(installed.root))
-        elif (manifest.id, manifest.version) not in approved:
-            logger.warning("skipping installed pack %s %s: not approved", manifest.id, manifest.version)
-            continue
-        await services.load_pack(installed)
-    if classifier is None and load_classifier:
-        services.classifier = await asyncio.to_thread(_load_default_classifier, settings, packs)
-    services.assistant = Assistant(
-        packs=packs,
-        search=search,
-        active_packs=active_packs,
-        owned_packs=owned_packs,
-        classifier=services.classifier,
-        postprocess=postprocess,
-        config=AssistantConfig(),
-        handoff_policy=HandoffPolicy(negative_threshold=settings.negative_sentiment_threshold),
     )
     manager.hook.packdesk_startup(settings=settings, services={"packs": packs, "search": search})
     services.ready = True
