@@ -39,6 +39,7 @@ class AppServices:
     redactor: Any = None  # core.privacy.Redactor: the one per process
     conversations: Any = None  # core.conversations.service.ConversationService
     retention_task: asyncio.Task[None] | None = None
+    batchers: list[Any] = field(default_factory=list)  # core.batching.MicroBatcher per model
 
     async def load_pack(self, installed: Any) -> None:
         """Make an approved pack searchable and routable (on approval, while serving)."""
@@ -61,6 +62,8 @@ class AppServices:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        for batcher in self.batchers:  # finishes the forward passes already queued
+            await batcher.aclose()
         await self.db.dispose()
 
 
@@ -175,6 +178,8 @@ async def start_services(
         await load_pack(settings, manager, search, packs, installed)
     if classifier is None and load_classifier:
         classifier = await asyncio.to_thread(_load_default_classifier, settings, packs)
+    await asyncio.to_thread(_warm_up_requests, search, classifier)
+    batchers = _model_batchers(settings, search, classifier)
     assistant = Assistant(
         packs=packs,
         search=search,
@@ -182,8 +187,11 @@ async def start_services(
         owned_packs=owned_packs,
         classifier=classifier,
         postprocess=postprocess,
-        config=AssistantConfig(),
+        config=AssistantConfig(generator_timeout_s=settings.generator_timeout_s),
+        generator=_generator(settings),
         handoff_policy=HandoffPolicy(negative_threshold=settings.negative_sentiment_threshold),
+        classify=batchers["classify"].submit if "classify" in batchers else None,
+        embed_query=batchers["embed"].submit,
     )
     services = AppServices(
         settings=settings,
@@ -201,10 +209,56 @@ async def start_services(
         packs=packs,
         redactor=redactor,
         conversations=conversations,
+        batchers=list(batchers.values()),
     )
     manager.hook.packdesk_startup(settings=settings, services={"packs": packs, "search": search})
     services.ready = True
     return services
+
+
+def _generator(settings: Settings) -> Any | None:
+    """The operator's answer generator, when ``PACKDESK_GENERATOR_URL`` is set."""
+    if not settings.generator_url:
+        return None
+    from plugins.openai_generator import OpenAICompatibleGenerator
+
+    api_key = settings.generator_api_key.get_secret_value() if settings.generator_api_key else None
+    return OpenAICompatibleGenerator(
+        settings.generator_url,
+        model=settings.generator_model,
+        api_key=api_key,
+        timeout_s=settings.generator_timeout_s,
+    )
+
+
+def _model_batchers(settings: Settings, search: Any, classifier: Any | None) -> dict[str, Any]:
+    """One micro-batcher per model on the ``/v1/ask`` path (direct calls when batching is off)."""
+    from core.batching import MicroBatcher
+
+    options = {
+        "max_batch_size": settings.batch_max_size,
+        "max_wait_ms": settings.batch_max_wait_ms,
+        "enabled": settings.batching_enabled,
+    }
+    batchers: dict[str, Any] = {
+        "embed": MicroBatcher(search.embed_queries, name="embed", **options)
+    }
+    if classifier is not None:
+        batchers["classify"] = MicroBatcher(classifier.predict, name="classify", **options)
+    return batchers
+
+
+def _warm_up_requests(search: Any, classifier: Any | None) -> None:
+    """Run one question through every model and index, so the first request pays no lazy
+    initialisation (torch kernels, tokenizers, the BM25 stemmer)."""
+    question = "How do I reset my password?"
+    if classifier is not None:
+        classifier.predict([question])
+    pack_ids = search.pack_ids()
+    vector = search.embed_queries([question])
+    if pack_ids:
+        search.pack_scores(question, pack_ids, query_vector=vector)
+        search.search(question, pack_ids=pack_ids, k=5, query_vector=vector)
 
 
 def _load_default_classifier(settings: Settings, packs: dict[str, Manifest]) -> Any | None:

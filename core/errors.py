@@ -44,6 +44,8 @@ message that names the bad value. Adapters wrap third-party exceptions into this
     │   ├── EntitlementRequired            pack content needs a purchase/activation
     │   ├── Conflict                       duplicate version, already exists
     │   └── NotFound
+    ├── GeneratorError                     the optional answer generator failed or timed out
+    ├── BatcherClosed                      a model batcher is shut down (server stopping)
     ├── BillingError
     │   ├── WebhookSignatureError          missing, malformed, wrong-secret, tampered, stale
     │   └── BillingProviderUnavailable
@@ -217,6 +219,16 @@ class Conflict(LedgerError):
 
 class NotFound(LedgerError):
     code = "not-found"
+
+
+# --- assistant -----------------------------------------------------------------------------
+class GeneratorError(PackDeskError):
+    code = "generator-failed"
+
+
+# --- performance -----------------------------------------------------------------------------
+class BatcherClosed(PackDeskError):
+    code = "service-shutting-down"
 
 
 # --- billing ---------------------------------------------------------------------------------

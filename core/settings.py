@@ -58,6 +58,20 @@ class Settings(BaseSettings):
     conversation_key: SecretStr | None = None
     conversation_old_keys: list[SecretStr] = []  # still decrypt, never encrypt (key rotation)
 
+    # --- assistant -------------------------------------------------------------------------
+    # An OpenAI-compatible endpoint (base URL ending in /v1) that writes answers from the
+    # retrieved passages; None: extractive answers only.
+    generator_url: str | None = None
+    generator_model: str = "gpt-4o-mini"
+    generator_api_key: SecretStr | None = None
+    generator_timeout_s: float = Field(default=10.0, gt=0, le=120)
+
+    # --- performance ---------------------------------------------------------------------
+    # Concurrent /v1/ask requests share one forward pass per model (core/batching.py).
+    batching_enabled: bool = True  # false: one forward per request (for comparison)
+    batch_max_size: int = Field(default=32, ge=1, le=1024)  # texts in one forward pass
+    batch_max_wait_ms: float = Field(default=2.0, ge=0, le=1000)  # wait for more after the first
+
     # --- HTTP ----------------------------------------------------------------------------
     host: str = "127.0.0.1"
     port: int = 8000

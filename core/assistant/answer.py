@@ -49,6 +49,7 @@ class Answer:
     offer: Offer | None = None
     routed_pack_id: str | None = None
     out_of_scope: bool = False
+    composed_by: str = "none"  # "extractive" | "template" | a generator's name | "none" (offers)
     sentiment: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:

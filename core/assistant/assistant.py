@@ -10,19 +10,25 @@ entitlement service computes.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from core.assistant.answer import Answer, Citation, HandoffInfo, IntentInfo, Offer
+from core.assistant.generator import AnswerGenerator, Passage
 from core.assistant.routing import OUT_OF_SCOPE, Route, route_question
+from core.errors import GeneratorError
 from core.packs.manifest import Manifest
 from core.privacy import HandoffPolicy, TurnSignal, score_sentiment
 from core.privacy.handoff import COMPLAINT_INTENT, HUMAN_AGENT_INTENT
 
+logger = logging.getLogger("packdesk.assistant")
+
 GENERIC_PACK_IDS = frozenset({"support-basics"})
 PASSAGES_IN_ANSWER = 2
 PASSAGE_CHARS = 700
+GENERATOR_PASSAGES = 4
 
 
 class Classifier(Protocol):
@@ -30,9 +36,20 @@ class Classifier(Protocol):
 
 
 class Searcher(Protocol):
-    def search(self, query: str, *, pack_ids: Collection[str], k: int, mode: str) -> list[Any]: ...
+    def search(
+        self, query: str, *, pack_ids: Collection[str], k: int, mode: str, query_vector: Any = None
+    ) -> list[Any]: ...
 
-    def pack_scores(self, query: str, pack_ids: Collection[str]) -> dict[str, float]: ...
+    def pack_scores(
+        self, query: str, pack_ids: Collection[str], *, query_vector: Any = None
+    ) -> dict[str, float]: ...
+
+    def embed_queries(self, queries: Sequence[str]) -> Any: ...
+
+
+OneText = Callable[[str], Awaitable[Any]]
+"""``text -> its result``: a model call for one question, batched with concurrent ones
+(a :class:`core.batching.MicroBatcher`'s ``submit``)."""
 
 
 ReadablePacks = Callable[[str], Awaitable[set[str]]]
@@ -47,6 +64,7 @@ class AssistantConfig:
     min_retrieval_score: float = 0.45
     top_k: int = 5
     mode: str = "hybrid"
+    generator_timeout_s: float = 10.0
 
 
 class Assistant:
@@ -63,7 +81,15 @@ class Assistant:
         postprocess: Callable[[dict[str, Any], list[Manifest]], None] | None = None,
         config: AssistantConfig = AssistantConfig(),
         handoff_policy: HandoffPolicy | None = None,
+        generator: AnswerGenerator | None = None,
+        classify: OneText | None = None,
+        embed_query: OneText | None = None,
     ) -> None:
+        """``classify`` (question -> Prediction) and ``embed_query`` (question -> its vector)
+        replace the direct ``classifier.predict`` / ``search.embed_queries`` calls; the server
+        passes micro-batchers here so concurrent questions share forward passes."""
+        self._classify_one = classify
+        self._embed_query = embed_query
         self._packs = packs
         self._search = search
         self._active_packs = active_packs
@@ -72,6 +98,7 @@ class Assistant:
         self._postprocess = postprocess
         self._config = config
         self._handoff_policy = handoff_policy or HandoffPolicy()
+        self._generator = generator
 
     async def ask(
         self, account_id: str, question: str, *, previous_turns: Sequence[TurnSignal] = ()
@@ -97,13 +124,17 @@ class Assistant:
         return answer
 
     async def _answer(self, account_id: str, question: str) -> Answer:
-        prediction = await self._classify(question)
+        # Both models only need the question: run them side by side; the query is embedded
+        # once and its vector serves routing (pack_scores) and retrieval (search).
+        prediction, vector = await asyncio.gather(self._classify(question), self._embed(question))
         intent = IntentInfo(
             label=prediction.label if prediction else OUT_OF_SCOPE,
             confidence=round(float(prediction.confidence), 4) if prediction else 0.0,
         )
         catalog_ids = list(self._packs)
-        pack_scores = await asyncio.to_thread(self._search.pack_scores, question, catalog_ids)
+        pack_scores = await asyncio.to_thread(
+            self._search.pack_scores, question, catalog_ids, query_vector=vector
+        )
         route = route_question(
             prediction,
             pack_scores,
@@ -115,12 +146,20 @@ class Assistant:
             return await self._offer(account_id, route, intent)
         template = self._reply_template(intent.label)
         if route.by in ("platform", "generic") and template:
-            return self._finish(Answer(text=template, intent=intent), cited=[])
+            return self._finish(Answer(text=template, intent=intent, composed_by="template"), cited=[])
         if route.pack_id is None and route.by in ("none", "platform"):
             return self._out_of_scope(intent, active)
-        return await self._answer_from_packs(question, intent, route, active, template)
+        return await self._answer_from_packs(question, vector, intent, route, active, template)
+
+    async def _embed(self, question: str) -> Any:
+        if self._embed_query is not None:
+            return await self._embed_query(question)
+        vectors = await asyncio.to_thread(self._search.embed_queries, [question])
+        return vectors[0]
 
     async def _classify(self, question: str) -> Any | None:
+        if self._classify_one is not None:
+            return await self._classify_one(question)
         if self._classifier is None:
             return None
         predictions = await asyncio.to_thread(self._classifier.predict, [question])
@@ -162,6 +201,7 @@ class Assistant:
     async def _answer_from_packs(
         self,
         question: str,
+        vector: Any,
         intent: IntentInfo,
         route: Route,
         active: set[str],
@@ -178,14 +218,19 @@ class Assistant:
                 pack_ids=searchable,
                 k=self._config.top_k,
                 mode=self._config.mode,
+                query_vector=vector,
             )
         if not hits:
             return self._out_of_scope(intent, active)
+        composed_by = "template" if template else "extractive"
         if template:
             text = template
         else:
             passages = [hit.text.strip()[:PASSAGE_CHARS] for hit in hits[:PASSAGES_IN_ANSWER]]
             text = "\n\n".join(passages)
+            generated = await self._generate(question, hits)
+            if generated is not None:
+                text, composed_by = generated, self._generator.name  # type: ignore[union-attr]
         citations = [
             Citation(
                 pack_id=hit.pack_id,
@@ -197,9 +242,30 @@ class Assistant:
             for hit in hits
         ]
         answer = Answer(
-            text=text, intent=intent, citations=citations, routed_pack_id=route.pack_id
+            text=text,
+            intent=intent,
+            citations=citations,
+            routed_pack_id=route.pack_id,
+            composed_by=composed_by,
         )
         return self._finish(answer, cited=sorted({c.pack_id for c in citations}))
+
+    async def _generate(self, question: str, hits: list[Any]) -> str | None:
+        """The generator's answer from the retrieved passages, or None to stay extractive."""
+        if self._generator is None:
+            return None
+        passages = [
+            Passage(pack_id=h.pack_id, document_id=h.document_id, title=h.title, text=h.text)
+            for h in hits[:GENERATOR_PASSAGES]
+        ]
+        try:
+            return await asyncio.wait_for(
+                self._generator.compose(question, passages),
+                timeout=self._config.generator_timeout_s,
+            )
+        except (GeneratorError, TimeoutError) as exc:
+            logger.warning("generator failed, answering extractively: %s", exc)
+            return None
 
     def _finish(self, answer: Answer, *, cited: list[str]) -> Answer:
         manifests = [self._packs[p] for p in cited if p in self._packs]

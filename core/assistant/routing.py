@@ -55,4 +55,8 @@ def route_question(
     if prediction is not None and prediction.label != OUT_OF_SCOPE:
         # A confident generic intent (cancel an order, track a refund): its template answers.
         return Route(pack_id=None, by="generic", score=prediction.confidence)
+    generic_scores = [s for p, s in pack_scores.items() if p in generic_pack_ids]
+    if generic_scores and max(generic_scores) >= min_retrieval_score:
+        # No intent, but the generic packs' passages match: answer from the active packs.
+        return Route(pack_id=None, by="generic", score=max(generic_scores))
     return Route(pack_id=None, by="none", score=0.0)
