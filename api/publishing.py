@@ -86,11 +86,15 @@ async def approve_version(services: Any, pack_id: str, version: str, admin_id: s
         raise Conflict(f"pack {pack_id} version {version} is {info.status}, not pending")
     publisher_account = await services.catalog.publisher_of(pack_id)
     publisher_keys = (
-        await services.accounts.publisher_public_keys(publisher_account) if publisher_account else {}
+        await services.accounts.publisher_public_keys(publisher_account)
+        if publisher_account
+        else {}
     )
     trust = TrustStore.from_keys(public_key_from_pem_or_raw(raw) for raw in publisher_keys.values())
     archive = Path(info.archive_path)
-    verified = await asyncio.to_thread(verify_pack, archive, trust, services.settings.archive_limits)
+    verified = await asyncio.to_thread(
+        verify_pack, archive, trust, services.settings.archive_limits
+    )
     # Approval is the operator trusting this publisher key for installed packs: the store
     # re-verifies every installed pack against the trust directory at each load.
     trusted = services.settings.trust_dir / f"publisher-{verified.key_id}.pub"

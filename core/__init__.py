@@ -6,24 +6,6 @@ Plugins and packs use only the names exported here.
 from core.errors import *  # noqa: F403 - the exception tree is part of the public surface
 from core.hookspecs import hookimpl
 
-# --- packs (exports added by the pack-format work) ---
-from core.packs.archive import ArchiveEntry, extract_archive, read_archive, scan_archive
-from core.packs.builder import build_pack
-from core.packs.documents import Document
-from core.packs.documents_io import read_documents
-from core.packs.manifest import Intent, Manifest, Pricing, parse_manifest
-from core.packs.signing import (
-    TrustStore,
-    generate_keypair,
-    key_id_of,
-    load_private_key,
-    public_key_from_pem_or_raw,
-)
-from core.packs.store import InstalledPack, PackStore
-from core.packs.verify import VerifiedPack, verify_directory, verify_pack
-
-# --- retrieval (exports added by the retrieval work) ---
-from core.retrieval.search import SearchHit, SearchService  # noqa: E402
 # --- intents (exports added by the intent work) ---
 from core.intents import (  # noqa: E402
     OUT_OF_SCOPE,
@@ -54,9 +36,28 @@ from core.ledger.billing import (  # noqa: E402
     period_end,
     price_lookup_key,
 )
+
+# --- packs (exports added by the pack-format work) ---
+from core.packs.archive import ArchiveEntry, extract_archive, read_archive, scan_archive
+from core.packs.builder import build_pack
+from core.packs.documents import Document
+from core.packs.documents_io import read_documents
+from core.packs.manifest import Intent, Manifest, Pricing, parse_manifest
+from core.packs.signing import (
+    TrustStore,
+    generate_keypair,
+    key_id_of,
+    load_private_key,
+    public_key_from_pem_or_raw,
+)
 from core.packs.sources import PackSource
+from core.packs.store import InstalledPack, PackStore
+from core.packs.verify import VerifiedPack, verify_directory, verify_pack
 from core.plugin_manager import get_plugin_manager
 from core.retrieval.protocols import Embedder, VectorIndex, VectorIndexBackend
+
+# --- retrieval (exports added by the retrieval work) ---
+from core.retrieval.search import SearchHit, SearchService  # noqa: E402
 from core.settings import ArchiveLimits, Settings
 
 __version__ = "0.1.0"

@@ -11,8 +11,7 @@ from typing import Any
 from core import hookimpl
 
 EMERGENCY_NOTICE = (
-    "If you think you may have a medical emergency, call your local emergency number "
-    "immediately."
+    "If you think you may have a medical emergency, call your local emergency number immediately."
 )
 
 

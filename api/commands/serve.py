@@ -106,7 +106,7 @@ async def _ensure_demo_accounts(obj: CliContext) -> None:
         fd = os.open(keys_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as out:
             json.dump(keys, out, indent=2)
-        console.print("  demo accounts created (keys shown once here, kept in " f"{keys_file}):")
+        console.print(f"  demo accounts created (keys shown once here, kept in {keys_file}):")
     for scope, key in keys.items():
         console.print(f"    {scope:9} {key}")
     base = f"http://{settings.host}:{settings.port}"

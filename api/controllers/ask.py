@@ -24,9 +24,7 @@ class AskController(CustomerRoutes):
     tags = ["assistant"]
 
     @post("/", operation_id="ask", status_code=200)
-    async def ask(
-        self, request: Request, principal: Any, data: AskRequest
-    ) -> Response[Any]:
+    async def ask(self, request: Request, principal: Any, data: AskRequest) -> Response[Any]:
         """Answer a question from the caller's active packs, or offer the pack that would.
 
         The assistant sees the question as written; the log line and the stored turn get only
@@ -38,9 +36,7 @@ class AskController(CustomerRoutes):
         redacted = (await asyncio.to_thread(services.redactor.redact, data.question)).text
         previous = []
         if data.conversation_id is not None:
-            previous = await services.conversations.previous_turns(
-                account_id, data.conversation_id
-            )
+            previous = await services.conversations.previous_turns(account_id, data.conversation_id)
         answer = await services.assistant.ask(account_id, data.question, previous_turns=previous)
         stored = await services.conversations.record_turn(
             account_id, data.conversation_id, NewTurn.from_answer(redacted, answer)

@@ -42,7 +42,7 @@ class LocalCheckoutController(Controller):
         amount = f"{order['amount'] / 100:.2f} {order['currency'].upper()}"
         body = f"""<!doctype html><html><head><title>PackDesk test checkout</title></head>
 <body><p><strong>{TEST_MODE_BANNER}</strong></p>
-<h1>Buy {pack}</h1><p>Price: {html.escape(amount)} ({html.escape(order['pricing_model'])})</p>
+<h1>Buy {pack}</h1><p>Price: {html.escape(amount)} ({html.escape(order["pricing_model"])})</p>
 <form method="post" action="/v1/billing/local/checkout/{html.escape(session_id)}">
 <button type="submit">Confirm test purchase</button></form></body></html>"""
         return Response(body, media_type="text/html")
@@ -61,7 +61,7 @@ class LocalCheckoutController(Controller):
         pack = html.escape(order["pack_name"])
         body = f"""<!doctype html><html><head><title>Purchase complete</title></head>
 <body><p><strong>{TEST_MODE_BANNER}</strong></p><h1>You now own {pack}</h1>
-<p>Activate it with <code>POST /v1/packs/{html.escape(order['pack_id'])}/activate</code>.</p>
+<p>Activate it with <code>POST /v1/packs/{html.escape(order["pack_id"])}/activate</code>.</p>
 </body></html>"""
         return Response(body, media_type="text/html")
 

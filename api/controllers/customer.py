@@ -30,9 +30,7 @@ class CustomerController(CustomerRoutes):
     @get("/entitlements", operation_id="listEntitlements")
     async def entitlements(self, request: Request, principal: Any) -> list[dict[str, Any]]:
         """The packs the caller owns, with source, status, period end and activation."""
-        rows = await request.app.state.services.entitlements.list_entitlements(
-            principal.account_id
-        )
+        rows = await request.app.state.services.entitlements.list_entitlements(principal.account_id)
         return [_plain(row) for row in rows]
 
     @post("/packs/{pack_id:str}/activate", operation_id="activatePack", status_code=200)

@@ -1,4 +1,4 @@
-"""Deciding which pack a question belongs to, from the intent and, failing that, retrieval scores."""
+"""Which pack a question belongs to: from the intent, failing that from retrieval scores."""
 
 from __future__ import annotations
 

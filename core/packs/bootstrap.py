@@ -1,4 +1,4 @@
-"""Preparing an installation: its signing key, and every discovered pack built, signed and installed.
+"""Preparing an installation: its signing key, then every discovered pack built and installed.
 
 The built-in packs are shipped as sources, never as signed archives: each installation
 generates its own Ed25519 key on first run, trusts it, and signs the packs it builds with it,
@@ -89,11 +89,17 @@ def prepare_packs(
         built = False
         if path.is_dir():
             manifest = load_manifest(path / "manifest.json")
-            archive = builds_dir / f"{manifest.id}-{manifest.version}-{source_fingerprint(path)[:16]}.kpack"
+            archive = (
+                builds_dir
+                / f"{manifest.id}-{manifest.version}-{source_fingerprint(path)[:16]}.kpack"
+            )
             if not archive.exists():
                 progress(f"building pack {manifest.id} {manifest.version}")
                 build_pack(
-                    path, private_key_path=private_key, out_path=archive, index_builder=index_builder
+                    path,
+                    private_key_path=private_key,
+                    out_path=archive,
+                    index_builder=index_builder,
                 )
                 built = True
                 _remove_stale_builds(builds_dir, manifest.id, keep=archive)
@@ -120,8 +126,8 @@ def _install(store, archive: Path, *, replace: bool, progress: Callable[[str], N
             raise
         # The same version was rebuilt from a changed source (new chunking, fixed data):
         # the freshly built archive replaces the installed copy.
-        from core.packs.verify import verify_pack
         from core.packs.signing import TrustStore
+        from core.packs.verify import verify_pack
 
         manifest = verify_pack(archive, TrustStore.load(store.trust_dir), store.limits).manifest
         progress(f"replacing installed {manifest.id} {manifest.version} (source changed)")

@@ -24,7 +24,9 @@ INDEX_DIR = "index"
 
 PACK_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}[a-z0-9]$"
 INTENT_NAME_PATTERN = r"^[a-z0-9][a-z0-9_]{0,79}$"
-SEMVER_PATTERN = r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$"
+SEMVER_PATTERN = (
+    r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$"
+)
 SHA256_PATTERN = r"^[0-9a-f]{64}$"
 PLATFORM_PREFIX = "platform"
 
@@ -105,7 +107,7 @@ class IndexSettings(_Strict):
 class Manifest(_Strict):
     """A pack's manifest. ``files`` maps every other file's POSIX path to its SHA-256."""
 
-    format_version: Literal[1] = FORMAT_VERSION
+    format_version: Literal[1] = 1
     id: str = Field(pattern=PACK_ID_PATTERN)
     name: str = Field(min_length=1, max_length=120)
     version: str = Field(pattern=SEMVER_PATTERN)
@@ -174,7 +176,9 @@ def parse_manifest(raw: bytes | str | dict[str, Any], *, source: str = MANIFEST_
             text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
             data = json.loads(text)
         except UnicodeDecodeError as exc:
-            raise ManifestInvalid(f"{source}: not UTF-8 text ({exc.reason} at byte {exc.start})")
+            raise ManifestInvalid(
+                f"{source}: not UTF-8 text ({exc.reason} at byte {exc.start})"
+            ) from exc
         except json.JSONDecodeError as exc:
             raise ManifestInvalid(
                 f"{source}: malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"

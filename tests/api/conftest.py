@@ -73,8 +73,9 @@ def built_packs(tmp_path_factory: pytest.TempPathFactory, shared_embedder: Any) 
         source = prepare_pack(pack_id, root / "sources" / pack_id)
         _shrink(source, pack_id)
         archives[pack_id] = root / f"{pack_id}.kpack"
-        build_pack(source, private_key_path=private_key, out_path=archives[pack_id],
-                   index_builder=indexer)
+        build_pack(
+            source, private_key_path=private_key, out_path=archives[pack_id], index_builder=indexer
+        )
         documents[pack_id] = [
             json.loads(line) for line in (source / "documents.jsonl").read_text().splitlines()
         ]

@@ -83,7 +83,9 @@ def test_oversized_json_body_is_413(client, accounts) -> None:
 
 def test_buying_an_unknown_pack_is_404_and_a_free_one_409(client, accounts) -> None:
     customer = bearer(accounts.create("customer"))
-    assert client.post("/v1/checkout", json={"pack_id": "nope"}, headers=customer).status_code == 404
+    assert (
+        client.post("/v1/checkout", json={"pack_id": "nope"}, headers=customer).status_code == 404
+    )
     free = client.post("/v1/checkout", json={"pack_id": "support-basics"}, headers=customer)
     assert free.status_code == 409
 
@@ -135,18 +137,24 @@ def limited_client(api_settings, built_packs, shared_embedder, small_classifier)
 
     settings = api_settings.model_copy(update={"rate_limit_per_minute": 3})
     install_built_packs(settings, built_packs, ["support-basics"])
-    app = create_app(settings, start_options={"embedder": shared_embedder,
-                                              "classifier": small_classifier})
+    app = create_app(
+        settings, start_options={"embedder": shared_embedder, "classifier": small_classifier}
+    )
     with TestClient(app, base_url="http://testserver.local") as test_client:
         yield test_client
 
 
 def test_rate_limit_is_per_key_with_retry_after(limited_client) -> None:
     services = limited_client.app.state.services
-    _, first = limited_client.blocking_portal.call(services.accounts.create_account, "a", "customer")
-    _, second = limited_client.blocking_portal.call(services.accounts.create_account, "b", "customer")
-    statuses = [limited_client.get("/v1/entitlements", headers=bearer(first)).status_code
-                for _ in range(4)]
+    _, first = limited_client.blocking_portal.call(
+        services.accounts.create_account, "a", "customer"
+    )
+    _, second = limited_client.blocking_portal.call(
+        services.accounts.create_account, "b", "customer"
+    )
+    statuses = [
+        limited_client.get("/v1/entitlements", headers=bearer(first)).status_code for _ in range(4)
+    ]
     assert statuses[:3] == [200, 200, 200]
     limited = limited_client.get("/v1/entitlements", headers=bearer(first))
     assert limited.status_code == 429

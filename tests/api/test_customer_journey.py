@@ -94,8 +94,11 @@ def test_streaming_sends_intent_pieces_citations_done(client, accounts) -> None:
     ) as response:
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
-        events = [line.split(":", 1)[1].strip() for line in response.iter_lines()
-                  if line.startswith("event:")]
+        events = [
+            line.split(":", 1)[1].strip()
+            for line in response.iter_lines()
+            if line.startswith("event:")
+        ]
     assert events[0] == "intent"
     assert "answer" in events
     assert events[-2:] == ["citations", "done"]

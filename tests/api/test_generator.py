@@ -27,8 +27,9 @@ def generator_client(api_settings, built_packs, shared_embedder, chat_server):  
         update={"generator_url": chat_server.url, "generator_timeout_s": 0.5}
     )
     install_built_packs(settings, built_packs, ["support-basics"])
-    app = create_app(settings, start_options={"embedder": shared_embedder,
-                                              "load_classifier": False})
+    app = create_app(
+        settings, start_options={"embedder": shared_embedder, "load_classifier": False}
+    )
     with TestClient(app, base_url="http://testserver.local") as client:
         services = client.app.state.services
         _, key = client.blocking_portal.call(services.accounts.create_account, "c", "customer")

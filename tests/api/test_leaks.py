@@ -48,8 +48,14 @@ def test_locked_pack_text_never_leaves_the_server(client, accounts, built_packs)
         assert all(hit["pack_id"] not in LOCKED for hit in search.json())
     offers = [b for b in bodies if '"offer":{"pack_id":"finance"' in b.replace(" ", "")]
     assert offers, "questions aimed at the finance pack should at least get an offer"
-    for path in ("/v1/packs", "/v1/packs/finance", "/v1/packs/legal", "/v1/entitlements",
-                 f"/v1/conversations/{conversation_id}", "/v1/handoffs"):
+    for path in (
+        "/v1/packs",
+        "/v1/packs/finance",
+        "/v1/packs/legal",
+        "/v1/entitlements",
+        f"/v1/conversations/{conversation_id}",
+        "/v1/handoffs",
+    ):
         bodies.append(client.get(path, headers=customer).text)
     leaked = [s for s in locked_text for body in bodies if s in body]
     assert leaked == []

@@ -14,19 +14,31 @@ from api.context import CliContext
 from tests.api.conftest import bearer
 
 PET_DOCUMENTS = [
-    ("dog-vaccines", "Core vaccines for dogs",
-     "Puppies need the core vaccines against canine distemper, parvovirus and adenovirus at "
-     "six to eight weeks of age, with boosters every three to four weeks until sixteen weeks. "
-     "Rabies vaccination is required by law in most places."),
-    ("cat-litter", "Litter box hygiene for cats",
-     "Scoop the litter box every day and replace all litter weekly. Cats avoid dirty boxes and "
-     "may start urinating elsewhere. Provide one box per cat plus one extra."),
-    ("puppy-teething", "Puppy teething and chewing",
-     "Teething puppies chew to relieve sore gums between three and six months of age. Offer "
-     "rubber chew toys and frozen washcloths, and redirect chewing away from furniture."),
-    ("fish-water", "Aquarium water changes",
-     "Change ten to fifteen percent of aquarium water weekly, treat tap water with a "
-     "dechlorinator and keep the temperature stable to keep fish healthy."),
+    (
+        "dog-vaccines",
+        "Core vaccines for dogs",
+        "Puppies need the core vaccines against canine distemper, parvovirus and adenovirus at "
+        "six to eight weeks of age, with boosters every three to four weeks until sixteen weeks. "
+        "Rabies vaccination is required by law in most places.",
+    ),
+    (
+        "cat-litter",
+        "Litter box hygiene for cats",
+        "Scoop the litter box every day and replace all litter weekly. Cats avoid dirty boxes and "
+        "may start urinating elsewhere. Provide one box per cat plus one extra.",
+    ),
+    (
+        "puppy-teething",
+        "Puppy teething and chewing",
+        "Teething puppies chew to relieve sore gums between three and six months of age. Offer "
+        "rubber chew toys and frozen washcloths, and redirect chewing away from furniture.",
+    ),
+    (
+        "fish-water",
+        "Aquarium water changes",
+        "Change ten to fifteen percent of aquarium water weekly, treat tap water with a "
+        "dechlorinator and keep the temperature stable to keep fish healthy.",
+    ),
 ]
 PET_QUESTION = "Which vaccines does my puppy need against distemper and parvovirus?"
 
@@ -74,10 +86,23 @@ def publisher_kit(cli, api_settings, tmp_path: Path) -> dict[str, Path]:  # type
     run_cli(cli, api_settings, "keys", "generate", "--out", tmp_path / "pub", "--name", "pets")
     source = write_pet_pack(tmp_path / "pet-src")
     kpack = tmp_path / "pet-care.kpack"
-    run_cli(cli, api_settings, "pack", "build", source, "--key", tmp_path / "pub/pets.key",
-            "--out", kpack)
-    return {"kpack": kpack, "public": tmp_path / "pub/pets.pub", "private": tmp_path / "pub/pets.key",
-            "source": source}
+    run_cli(
+        cli,
+        api_settings,
+        "pack",
+        "build",
+        source,
+        "--key",
+        tmp_path / "pub/pets.key",
+        "--out",
+        kpack,
+    )
+    return {
+        "kpack": kpack,
+        "public": tmp_path / "pub/pets.pub",
+        "private": tmp_path / "pub/pets.key",
+        "source": source,
+    }
 
 
 def upload(client, key: str, body: bytes):  # type: ignore[no-untyped-def]
@@ -106,9 +131,7 @@ def test_publish_review_buy_and_ask(client, accounts, publisher_kit) -> None:
     statuses = client.get("/v1/publisher/packs", headers=bearer(publisher)).json()
     assert [(row["pack_id"], row["status"]) for row in statuses] == [("pet-care", "pending")]
 
-    approved = client.post(
-        "/v1/admin/packs/pet-care/versions/1.0.0/approve", headers=bearer(admin)
-    )
+    approved = client.post("/v1/admin/packs/pet-care/versions/1.0.0/approve", headers=bearer(admin))
     assert approved.status_code == 200, approved.text
     assert client.get("/v1/packs/pet-care").json()["price"]["amount"] == 500
 
@@ -130,8 +153,11 @@ def test_publish_review_buy_and_ask(client, accounts, publisher_kit) -> None:
 
 def test_rejected_version_stays_out_of_the_catalog(client, accounts, publisher_kit) -> None:
     publisher, admin = accounts.create("publisher"), accounts.create("admin")
-    client.post("/v1/publisher/keys", json={"public_key": publisher_kit["public"].read_text()},
-                headers=bearer(publisher))
+    client.post(
+        "/v1/publisher/keys",
+        json={"public_key": publisher_kit["public"].read_text()},
+        headers=bearer(publisher),
+    )
     assert upload(client, publisher, publisher_kit["kpack"].read_bytes()).status_code == 201
     rejected = client.post(
         "/v1/admin/packs/pet-care/versions/1.0.0/reject",
@@ -162,8 +188,11 @@ class TestUploadRejections:
         from tests.core.packs.helpers import flip_byte, rewrite_archive
 
         publisher = accounts.create("publisher")
-        client.post("/v1/publisher/keys", json={"public_key": publisher_kit["public"].read_text()},
-                    headers=bearer(publisher))
+        client.post(
+            "/v1/publisher/keys",
+            json={"public_key": publisher_kit["public"].read_text()},
+            headers=bearer(publisher),
+        )
 
         def change_one_byte(files: dict[str, bytes]) -> None:
             files["documents.jsonl"] = flip_byte(files["documents.jsonl"])
@@ -171,30 +200,48 @@ class TestUploadRejections:
         tampered = rewrite_archive(
             publisher_kit["kpack"], publisher_kit["kpack"].with_suffix(".bad"), change_one_byte
         )
-        _assert_rejected(upload(client, publisher, tampered.read_bytes()), 422,
-                         "checksum-mismatch", client)
+        _assert_rejected(
+            upload(client, publisher, tampered.read_bytes()), 422, "checksum-mismatch", client
+        )
 
     def test_unknown_key(self, client, accounts, publisher_kit) -> None:  # type: ignore[no-untyped-def]
         publisher = accounts.create("publisher")  # registers no key at all
-        _assert_rejected(upload(client, publisher, publisher_kit["kpack"].read_bytes()), 422,
-                         "signing-key-unknown", client)
+        _assert_rejected(
+            upload(client, publisher, publisher_kit["kpack"].read_bytes()),
+            422,
+            "signing-key-unknown",
+            client,
+        )
 
     def test_key_of_another_publisher(self, client, accounts, publisher_kit) -> None:  # type: ignore[no-untyped-def]
         owner, other = accounts.create("publisher"), accounts.create("publisher")
-        client.post("/v1/publisher/keys", json={"public_key": publisher_kit["public"].read_text()},
-                    headers=bearer(owner))
+        client.post(
+            "/v1/publisher/keys",
+            json={"public_key": publisher_kit["public"].read_text()},
+            headers=bearer(owner),
+        )
         from core.packs.signing import generate_keypair
 
         _, other_public, _ = generate_keypair(publisher_kit["source"].parent / "other")
-        client.post("/v1/publisher/keys", json={"public_key": other_public.read_text()},
-                    headers=bearer(other))
-        _assert_rejected(upload(client, other, publisher_kit["kpack"].read_bytes()), 422,
-                         "signing-key-unknown", client)
+        client.post(
+            "/v1/publisher/keys",
+            json={"public_key": other_public.read_text()},
+            headers=bearer(other),
+        )
+        _assert_rejected(
+            upload(client, other, publisher_kit["kpack"].read_bytes()),
+            422,
+            "signing-key-unknown",
+            client,
+        )
 
     def test_malformed_archive(self, client, accounts, publisher_kit) -> None:  # type: ignore[no-untyped-def]
         publisher = accounts.create("publisher")
-        client.post("/v1/publisher/keys", json={"public_key": publisher_kit["public"].read_text()},
-                    headers=bearer(publisher))
+        client.post(
+            "/v1/publisher/keys",
+            json={"public_key": publisher_kit["public"].read_text()},
+            headers=bearer(publisher),
+        )
         response = upload(client, publisher, b"this is not a gzip tar archive at all" * 10)
         assert response.status_code == 422, response.text
         assert _uploads_dir_files(client) == []
@@ -202,13 +249,17 @@ class TestUploadRejections:
     def test_oversized_upload(self, client, accounts) -> None:  # type: ignore[no-untyped-def]
         publisher = accounts.create("publisher")
         limit = client.app.state.services.settings.max_upload_bytes
-        _assert_rejected(upload(client, publisher, b"\0" * (limit + 1)), 413,
-                         "archive-too-large", client)
+        _assert_rejected(
+            upload(client, publisher, b"\0" * (limit + 1)), 413, "archive-too-large", client
+        )
 
     def test_duplicate_version(self, client, accounts, publisher_kit) -> None:  # type: ignore[no-untyped-def]
         publisher = accounts.create("publisher")
-        client.post("/v1/publisher/keys", json={"public_key": publisher_kit["public"].read_text()},
-                    headers=bearer(publisher))
+        client.post(
+            "/v1/publisher/keys",
+            json={"public_key": publisher_kit["public"].read_text()},
+            headers=bearer(publisher),
+        )
         body = publisher_kit["kpack"].read_bytes()
         assert upload(client, publisher, body).status_code == 201
         before = _uploads_dir_files(client)

@@ -29,7 +29,9 @@ def test_platform_intents_are_not_routed_to_a_pack() -> None:
 
 
 def test_out_of_scope_falls_back_to_the_best_domain_pack_score() -> None:
-    result = route(P(OUT_OF_SCOPE, None, 0.2), {"finance": 0.5, "legal": 0.7, "support-basics": 0.9})
+    result = route(
+        P(OUT_OF_SCOPE, None, 0.2), {"finance": 0.5, "legal": 0.7, "support-basics": 0.9}
+    )
     assert (result.pack_id, result.by) == ("legal", "retrieval")
 
 
