@@ -12,6 +12,8 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from core.errors import PackNotFound, ValidationError
 from core.retrieval.fusion import DENSE_WEIGHT, RRF_K, convex_fusion, reciprocal_rank_fusion
 from core.retrieval.protocols import Embedder
@@ -64,7 +66,12 @@ _Key = tuple[str, int]  # (pack_id, chunk_id)
 
 
 class SearchService:
-    """Searches loaded packs; the query is embedded once per search."""
+    """Searches loaded packs; the query is embedded once per search.
+
+    A caller that already holds the query's vector (the assistant embeds each question once,
+    in a batch with concurrent questions: :meth:`embed_queries`) passes it as ``query_vector``
+    and no embedding happens here.
+    """
 
     def __init__(
         self,
@@ -121,15 +128,27 @@ class SearchService:
 
     # --- search ----------------------------------------------------------------------------
     def search(
-        self, query: str, *, pack_ids: Collection[str], k: int = 5, mode: str = "hybrid"
+        self,
+        query: str,
+        *,
+        pack_ids: Collection[str],
+        k: int = 5,
+        mode: str = "hybrid",
+        query_vector: np.ndarray | None = None,
     ) -> list[SearchHit]:
         """The ``k`` best chunks for ``query`` from the packs in ``pack_ids`` only.
 
+        Args:
+            query_vector: ``query`` already embedded (``(dim,)`` or ``(1, dim)``), to skip
+                embedding it again.
         Raises:
-            ValidationError: empty or too long query, ``k`` outside 1..max_top_k, unknown mode.
+            ValidationError: empty or too long query, ``k`` outside 1..max_top_k, unknown mode,
+                a ``query_vector`` of the wrong shape.
             PackNotFound: a pack id that is not loaded.
         """
-        return self.search_batch([query], pack_ids=pack_ids, k=k, mode=mode)[0]
+        return self.search_batch(
+            [query], pack_ids=pack_ids, k=k, mode=mode, query_vectors=query_vector
+        )[0]
 
     def search_batch(
         self,
@@ -138,10 +157,18 @@ class SearchService:
         pack_ids: Collection[str],
         k: int = 5,
         mode: str = "hybrid",
+        query_vectors: np.ndarray | None = None,
     ) -> list[list[SearchHit]]:
-        """:meth:`search` for many queries, embedding them in one batch (throughput path)."""
+        """:meth:`search` for many queries, embedding them in one batch (throughput path).
+
+        Args:
+            query_vectors: the queries already embedded, one row per query (skips embedding).
+        """
         for query in queries:
             self._check_query(query)
+        vectors = None
+        if query_vectors is not None:
+            vectors = self._check_vectors(query_vectors, len(queries))
         self._check_k(k)
         if mode not in MODES:
             raise ValidationError(
@@ -151,7 +178,7 @@ class SearchService:
         if not packs or not queries:
             return [[] for _ in queries]
         depth = max(k, FUSION_DEPTH) if mode == "hybrid" else k
-        dense = self._dense(queries, packs, depth) if mode != "bm25" else None
+        dense = self._dense(queries, packs, depth, vectors) if mode != "bm25" else None
         lexical = self._lexical(queries, packs, depth) if mode != "dense" else None
         results = []
         for row in range(len(queries)):
@@ -160,25 +187,62 @@ class SearchService:
             results.append(self._hits(packs, mode, dense_row, lexical_row, k))
         return results
 
-    def pack_scores(self, query: str, pack_ids: Collection[str]) -> dict[str, float]:
+    def pack_scores(
+        self,
+        query: str,
+        pack_ids: Collection[str],
+        *,
+        query_vector: np.ndarray | None = None,
+    ) -> dict[str, float]:
         """Best dense (cosine) relevance of ``query`` per pack: scores only, never text.
 
         Used to route a question to a pack the caller may not own, so nothing of the pack's
         content is returned. Cosine similarity is comparable across packs (unlike BM25 or RRF
         scores, which depend on each pack's corpus and list lengths).
+
+        Args:
+            query_vector: ``query`` already embedded, to skip embedding it again.
         """
         self._check_query(query)
         packs = self._packs_for(pack_ids)
         if not packs:
             return {}
-        vector = self.embedder.embed([query], batch_size=1)
+        if query_vector is not None:
+            vector = self._check_vectors(query_vector, 1)
+        else:
+            vector = self.embedder.embed([query], batch_size=1)
         scores = {}
         for pack_id, searcher in packs.items():
             top_scores, top_ids = searcher.dense(vector, 1)
             scores[pack_id] = float(top_scores[0, 0]) if top_ids[0, 0] >= 0 else 0.0
         return scores
 
+    def embed_queries(self, queries: Sequence[str]) -> np.ndarray:
+        """Embed queries in one forward pass, for :meth:`search` / :meth:`pack_scores` later.
+
+        Returns:
+            float32 ``(len(queries), dim)``, unit rows: the ``query_vector`` of each query.
+        Raises:
+            ValidationError: an empty or too long query.
+        """
+        for query in queries:
+            self._check_query(query)
+        if not queries:
+            return np.zeros((0, self.embedder.dimension), dtype=np.float32)
+        return self.embedder.embed(list(queries), batch_size=len(queries))
+
     # --- internals -------------------------------------------------------------------------
+    def _check_vectors(self, vectors: np.ndarray, rows: int) -> np.ndarray:
+        matrix = np.asarray(vectors, dtype=np.float32)
+        if matrix.ndim == 1:
+            matrix = matrix.reshape(1, -1)
+        if matrix.shape != (rows, self.embedder.dimension):
+            raise ValidationError(
+                f"query vectors have shape {tuple(np.shape(vectors))}; expected "
+                f"({rows}, {self.embedder.dimension}) for {rows} queries"
+            )
+        return np.ascontiguousarray(matrix)
+
     def _check_query(self, query: str) -> None:
         if not isinstance(query, str) or not query.strip():
             raise ValidationError("the query is empty; ask a question with some words in it")
@@ -204,9 +268,14 @@ class SearchService:
         return {pack_id: loaded[pack_id] for pack_id in sorted(set(pack_ids))}
 
     def _dense(
-        self, queries: Sequence[str], packs: dict[str, PackSearcher], depth: int
+        self,
+        queries: Sequence[str],
+        packs: dict[str, PackSearcher],
+        depth: int,
+        vectors: np.ndarray | None = None,
     ) -> list[list[tuple[_Key, float]]]:
-        vectors = self.embedder.embed(list(queries), batch_size=min(64, len(queries)))
+        if vectors is None:
+            vectors = self.embedder.embed(list(queries), batch_size=min(64, len(queries)))
         rows: list[list[tuple[_Key, float]]] = [[] for _ in queries]
         for pack_id, searcher in packs.items():
             scores, ids = searcher.dense(vectors, depth)
