@@ -10,7 +10,8 @@ from rich.console import Console
 
 from api.context import CliContext
 
-console = Console(stderr=True)
+# soft_wrap: keys and the curl line must stay on one line to be copied.
+console = Console(stderr=True, soft_wrap=True)
 DEMO_KEYS_FILE = "demo_keys.json"
 
 
