@@ -33,6 +33,8 @@ lint: install
 
 bench: install
 	$(BIN)/python bench/retrieval.py
+	$(BIN)/packdesk prepare  # idempotent: the load benchmark serves the prepared packs and model
+	$(BIN)/python bench/load.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

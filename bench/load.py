@@ -1,0 +1,522 @@
+"""Load benchmark: the real server under concurrent ``POST /v1/ask``, batching on and off.
+
+For each batching mode it starts ``packdesk serve`` on a free loopback port over a prepared data
+directory (``./var`` as ``packdesk prepare`` leaves it), measures start-to-ready (``/readyz``
+200), then drives ``/v1/ask`` with a fixed list of realistic questions (finance, medical,
+legal, customer support, greetings, out of scope) from N concurrent clients for a fixed time per
+level, and samples the server's CPU and memory. Prints a table, writes ``bench/load.json``,
+stops the server and removes what it made.
+
+    .venv/bin/python bench/load.py [--seconds 20] [--levels 1,8,32] [--modes on,off]
+    .venv/bin/python bench/load.py --markdown      # the BENCHMARKS.md table from load.json
+
+The account: a fresh customer created with the core ledger services in a temporary database
+(``PACKDESK_DATABASE_URL``; ``./var``'s own database is never touched), which then buys every
+paid built-in pack through the local test-mode checkout (the real fulfilment path) and activates
+it over HTTP. The per-key rate limit is lifted for the benchmark server only
+(``PACKDESK_RATE_LIMIT_PER_MINUTE``), since one key sends thousands of requests a minute.
+Exit status: 0 done, 2 no prepared data directory, 1 the server failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+from rich.console import Console
+from rich.table import Table
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(REPO))
+console = Console()
+
+# Mixed on purpose: answerable from each built-in pack, generic support questions with reply
+# templates, platform intents, and questions no pack covers. Fixed, so runs are comparable.
+QUESTIONS = [
+    "Can a debt collector contact me at work?",
+    "How long does a late payment stay on my credit report?",
+    "My card payment was declined, why?",
+    "How do I dispute a charge on my credit card?",
+    "What is an escrow account on a mortgage?",
+    "I was charged a fee for a cash withdrawal, is that normal?",
+    "What are the symptoms of type 2 diabetes?",
+    "How is high blood pressure treated?",
+    "What causes migraines and how can I prevent them?",
+    "Is asthma hereditary?",
+    "What are the side effects of chemotherapy?",
+    "What does habeas corpus mean?",
+    "What is the difference between a misdemeanor and a felony?",
+    "What is a power of attorney?",
+    "Define tort in civil law",
+    "How do I cancel my order?",
+    "I want a refund for my last purchase",
+    "How can I change my shipping address?",
+    "I forgot my password and cannot log in",
+    "Hello there!",
+    "I want to talk to a human agent",
+    "This is the worst service I have ever had, I am very angry",
+    "What's the weather like on Mars tomorrow?",
+    "Write me a poem about cats",
+    "Who won the football world cup in 1998?",
+    "Recommend a good pizza recipe",
+]
+WARMUP_REQUESTS = 24
+
+
+@dataclass
+class Level:
+    batching: bool
+    concurrency: int
+    seconds: float
+    requests: int = 0
+    errors: int = 0
+    error_kinds: dict[str, int] = field(default_factory=dict)
+    throughput_rps: float = 0.0
+    p50_ms: float = 0.0
+    p95_ms: float = 0.0
+    p99_ms: float = 0.0
+    mean_ms: float = 0.0
+    max_ms: float = 0.0
+    server_cpu_pct: float = 0.0  # % of one core; 200 = both cores of a 2-core machine
+    server_rss_mb: float = 0.0  # largest RSS sampled during the level
+    answers: dict[str, int] = field(default_factory=dict)  # answer / offer / out_of_scope
+
+
+@dataclass
+class ServerRun:
+    batching: bool
+    start_to_ready_s: float
+    rss_at_ready_mb: float
+    peak_rss_mb: float = 0.0  # VmHWM: the true peak over the whole run
+    levels: list[Level] = field(default_factory=list)
+
+
+# --- the server process ------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class ProcessProbe:
+    """CPU time and memory of one process: psutil when installed, else /proc."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        try:
+            import psutil
+
+            self._proc: Any = psutil.Process(pid)
+        except ImportError:
+            self._proc = None
+
+    def cpu_seconds(self) -> float:
+        if self._proc is not None:
+            times = self._proc.cpu_times()
+            return float(times.user + times.system)
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def rss_mb(self) -> float:
+        if self._proc is not None:
+            return float(self._proc.memory_info().rss) / 2**20
+        return self._status_kb("VmRSS") / 1024
+
+    def peak_rss_mb(self) -> float:
+        """The kernel's high-water mark of resident memory (Linux); else 0."""
+        try:
+            return self._status_kb("VmHWM") / 1024
+        except (OSError, ValueError):
+            return 0.0
+
+    def _status_kb(self, key: str) -> float:
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return float(line.split()[1])
+        raise ValueError(f"{key} not in /proc/{self.pid}/status")
+
+
+class Sampler:
+    """Samples a process's RSS in a thread while a level runs; CPU from cpu-time deltas."""
+
+    def __init__(self, probe: ProcessProbe, interval: float = 0.2) -> None:
+        self.probe = probe
+        self.interval = interval
+        self.max_rss_mb = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> Sampler:
+        self._cpu0, self._t0 = self.probe.cpu_seconds(), time.perf_counter()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.cpu_pct = (
+            100 * (self.probe.cpu_seconds() - self._cpu0) / (time.perf_counter() - self._t0)
+        )
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            with contextlib.suppress(Exception):
+                self.max_rss_mb = max(self.max_rss_mb, self.probe.rss_mb())
+
+
+class Server:
+    """``packdesk serve`` as a subprocess on loopback; stopped (and killed if need be) on exit."""
+
+    def __init__(self, data_dir: Path, database_url: str, log_path: Path, *, batching: bool,
+                 extra_env: dict[str, str]) -> None:
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        env = {
+            **os.environ,
+            "PACKDESK_DATA_DIR": str(data_dir),
+            "PACKDESK_DATABASE_URL": database_url,
+            "PACKDESK_BATCHING_ENABLED": "true" if batching else "false",
+            "PACKDESK_RATE_LIMIT_PER_MINUTE": "100000000",
+            "PACKDESK_PUBLIC_BASE_URL": self.base_url,
+            "PACKDESK_HOST": "127.0.0.1",
+            "HF_HUB_OFFLINE": "1",
+            "TRANSFORMERS_OFFLINE": "1",
+            "TOKENIZERS_PARALLELISM": "false",
+            **extra_env,
+        }
+        packdesk = Path(sys.executable).parent / "packdesk"
+        command = [str(packdesk)] if packdesk.exists() else [sys.executable, "-m", "api.cli"]
+        self._log = log_path.open("wb")
+        self.started = time.perf_counter()
+        self.proc = subprocess.Popen(
+            [*command, "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            cwd=REPO,
+            start_new_session=True,  # our own process group: stopped as one
+        )
+        self.probe = ProcessProbe(self.proc.pid)
+
+    def wait_ready(self, timeout: float) -> float:
+        """Seconds from spawn to the first ``/readyz`` 200."""
+        deadline = self.started + timeout
+        with httpx.Client(timeout=2.0) as client:
+            while time.perf_counter() < deadline:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"the server exited with {self.proc.returncode}; "
+                                       f"see its log:\n{self.log_tail()}")
+                with contextlib.suppress(httpx.HTTPError):
+                    if client.get(self.base_url + "/readyz").status_code == 200:
+                        return time.perf_counter() - self.started
+                time.sleep(0.05)
+        raise RuntimeError(f"the server was not ready after {timeout:.0f} s:\n{self.log_tail()}")
+
+    def log_tail(self, lines: int = 30) -> str:
+        self._log.flush()
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=10)
+        self._log.close()
+
+
+# --- the account ---------------------------------------------------------------------------------
+async def create_customer(data_dir: Path, database_url: str) -> str:
+    """A new customer account in the benchmark's own database; returns its API key."""
+    from core.ledger.accounts import AccountService
+    from core.ledger.db import create_database
+    from core.settings import Settings
+
+    settings = Settings(_env_prefix="PACKDESK_BENCH_UNUSED_", data_dir=data_dir,
+                        database_url=database_url)
+    db = create_database(settings)
+    try:
+        await db.migrate()
+        _, api_key = await AccountService(db).create_account("load benchmark", "customer")
+    finally:
+        await db.dispose()
+    return api_key
+
+
+def buy_and_activate_all(base_url: str, api_key: str) -> list[str]:
+    """Buy every paid catalog pack through the local test-mode checkout, activate all packs."""
+    headers = {"Authorization": f"Bearer {api_key}"}
+    with httpx.Client(base_url=base_url, headers=headers, timeout=30.0) as client:
+        entitlements = client.get("/v1/entitlements").raise_for_status().json()
+        owned = {e["pack_id"] for e in entitlements if e["readable"]}
+        packs = [p["id"] for p in client.get("/v1/packs").raise_for_status().json()]
+        for pack_id in packs:
+            if pack_id not in owned:
+                session = client.post("/v1/checkout", json={"pack_id": pack_id})
+                session.raise_for_status()
+                confirm = client.post(
+                    f"/v1/billing/local/checkout/{session.json()['session_id']}"
+                )
+                if confirm.status_code not in (200, 303):
+                    confirm.raise_for_status()
+            client.post(f"/v1/packs/{pack_id}/activate").raise_for_status()
+        active = [e["pack_id"] for e in client.get("/v1/entitlements").json() if e["active"]]
+    return sorted(active)
+
+
+# --- the load ------------------------------------------------------------------------------------
+def percentile(sorted_values: list[float], q: float) -> float:
+    if not sorted_values:
+        return 0.0
+    index = min(len(sorted_values) - 1, max(0, round(q / 100 * len(sorted_values) + 0.5) - 1))
+    return sorted_values[index]
+
+
+def kind_of(body: dict[str, Any]) -> str:
+    if body.get("offer"):
+        return "offer"
+    if body.get("out_of_scope"):
+        return "out_of_scope"
+    return "answer"
+
+
+async def drive(base_url: str, api_key: str, concurrency: int, seconds: float,
+                level: Level) -> None:
+    """``concurrency`` clients, each sending one question after another, for ``seconds``."""
+    latencies: list[float] = []
+    headers = {"Authorization": f"Bearer {api_key}"}
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=base_url, headers=headers, limits=limits,
+                                 timeout=30.0) as client:
+        deadline = time.perf_counter() + seconds
+
+        async def client_loop(worker: int) -> None:
+            turn = worker
+            while time.perf_counter() < deadline:
+                question = QUESTIONS[(turn * 7) % len(QUESTIONS)]
+                turn += concurrency
+                start = time.perf_counter()
+                try:
+                    response = await client.post("/v1/ask", json={"question": question})
+                except httpx.HTTPError as exc:
+                    kind = type(exc).__name__
+                    level.errors += 1
+                    level.error_kinds[kind] = level.error_kinds.get(kind, 0) + 1
+                    continue
+                latencies.append(time.perf_counter() - start)
+                if response.status_code != 200:
+                    level.errors += 1
+                    kind = str(response.status_code)
+                    level.error_kinds[kind] = level.error_kinds.get(kind, 0) + 1
+                    continue
+                answer = kind_of(response.json())
+                level.answers[answer] = level.answers.get(answer, 0) + 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(client_loop(w) for w in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    ordered = sorted(latencies)
+    transport_errors = sum(v for k, v in level.error_kinds.items() if not k.isdigit())
+    level.requests = len(latencies) + transport_errors
+    # Throughput counts answered requests only (HTTP 200); latencies cover every response.
+    level.throughput_rps = (level.requests - level.errors) / elapsed
+    level.p50_ms = 1000 * percentile(ordered, 50)
+    level.p95_ms = 1000 * percentile(ordered, 95)
+    level.p99_ms = 1000 * percentile(ordered, 99)
+    level.mean_ms = 1000 * statistics.fmean(ordered) if ordered else 0.0
+    level.max_ms = 1000 * ordered[-1] if ordered else 0.0
+
+
+async def warm(base_url: str, api_key: str) -> None:
+    """Each question once, so connection set-up and first-use costs stay out of the numbers."""
+    headers = {"Authorization": f"Bearer {api_key}"}
+    async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=60.0) as client:
+        for question in QUESTIONS[:WARMUP_REQUESTS]:
+            (await client.post("/v1/ask", json={"question": question})).raise_for_status()
+
+
+def run_server(args: argparse.Namespace, work: Path, database_url: str, api_key: str,
+               batching: bool) -> ServerRun:
+    label = "on" if batching else "off"
+    console.print(f"[bold]batching {label}[/bold]: starting the server ...")
+    server = Server(args.data_dir, database_url, work / f"server-{label}.log",
+                    batching=batching, extra_env={})
+    try:
+        ready_s = server.wait_ready(args.ready_timeout)
+        run = ServerRun(batching=batching, start_to_ready_s=round(ready_s, 2),
+                        rss_at_ready_mb=round(server.probe.rss_mb(), 1))
+        console.print(f"  ready in {ready_s:.2f} s (RSS {run.rss_at_ready_mb:.0f} MiB)")
+        active = buy_and_activate_all(server.base_url, api_key)
+        console.print(f"  account's active packs: {', '.join(active)}")
+        asyncio.run(warm(server.base_url, api_key))
+        for concurrency in args.levels:
+            level = Level(batching=batching, concurrency=concurrency, seconds=args.seconds)
+            with Sampler(server.probe) as sampler:
+                asyncio.run(drive(server.base_url, api_key, concurrency, args.seconds, level))
+            level.server_cpu_pct = round(sampler.cpu_pct, 1)
+            level.server_rss_mb = round(sampler.max_rss_mb, 1)
+            for name in ("throughput_rps", "p50_ms", "p95_ms", "p99_ms", "mean_ms", "max_ms"):
+                setattr(level, name, round(getattr(level, name), 1))
+            console.print(
+                f"  N={concurrency:>2}: {level.throughput_rps:6.1f} req/s, p50 {level.p50_ms:.0f} "
+                f"ms, p99 {level.p99_ms:.0f} ms, errors {level.errors} {level.error_kinds or ''}"
+            )
+            run.levels.append(level)
+            if server.proc.poll() is not None:
+                raise RuntimeError(f"the server exited with {server.proc.returncode} under load; "
+                                   f"its log:\n{server.log_tail()}")
+        run.peak_rss_mb = round(max(server.probe.peak_rss_mb(),
+                                    *(lv.server_rss_mb for lv in run.levels)), 1)
+        return run
+    finally:
+        server.stop()
+
+
+# --- report --------------------------------------------------------------------------------------
+def targets(runs: list[ServerRun]) -> dict[str, Any]:
+    """The issue's targets, each with the measured value and whether it is met."""
+    by = {(r.batching, lv.concurrency): lv for r in runs for lv in r.levels}
+    result: dict[str, Any] = {}
+    if (True, 1) in by:
+        value = by[(True, 1)].p50_ms
+        result["c1_p50_under_40ms"] = {"value": value, "met": value < 40}
+    if (True, 32) in by:
+        top = by[(True, 32)]
+        result["c32_at_least_60_rps"] = {"value": top.throughput_rps,
+                                         "met": top.throughput_rps >= 60}
+        result["c32_zero_errors"] = {"value": top.errors, "met": top.errors == 0}
+        result["c32_p99_under_1s"] = {"value": top.p99_ms, "met": top.p99_ms < 1000}
+        if (False, 32) in by and by[(False, 32)].throughput_rps:
+            ratio = top.throughput_rps / by[(False, 32)].throughput_rps
+            result["c32_batching_2x"] = {"value": round(ratio, 2), "met": ratio >= 2}
+    for run in runs:
+        label = "on" if run.batching else "off"
+        result[f"ready_under_15s_batching_{label}"] = {
+            "value": run.start_to_ready_s, "met": run.start_to_ready_s < 15
+        }
+        result[f"peak_rss_under_2GB_batching_{label}"] = {
+            "value": run.peak_rss_mb, "met": run.peak_rss_mb < 2048
+        }
+    return result
+
+
+def print_table(report: dict[str, Any]) -> None:
+    table = Table(title=f"POST /v1/ask under load ({report['seconds_per_level']:.0f} s per level)")
+    for column in ("batching", "N", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors",
+                   "server CPU %", "server RSS MiB"):
+        table.add_column(column, justify="right")
+    for run in report["runs"]:
+        for lv in run["levels"]:
+            table.add_row("on" if lv["batching"] else "off", str(lv["concurrency"]),
+                          f"{lv['throughput_rps']:.1f}", f"{lv['p50_ms']:.0f}",
+                          f"{lv['p95_ms']:.0f}", f"{lv['p99_ms']:.0f}", str(lv["errors"]),
+                          f"{lv['server_cpu_pct']:.0f}", f"{lv['server_rss_mb']:.0f}")
+    console.print(table)
+    for run in report["runs"]:
+        console.print(f"batching {'on' if run['batching'] else 'off'}: ready in "
+                      f"{run['start_to_ready_s']:.2f} s, peak RSS {run['peak_rss_mb']:.0f} MiB")
+    for name, target in report["targets"].items():
+        mark = "[green]met[/green]" if target["met"] else "[red]missed[/red]"
+        console.print(f"  {name}: {target['value']} {mark}")
+
+
+def markdown(report: dict[str, Any]) -> str:
+    lines = [
+        "| batching | N | req/s | p50 ms | p95 ms | p99 ms | errors | server CPU % | "
+        "server RSS MiB |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for run in report["runs"]:
+        for lv in run["levels"]:
+            lines.append(
+                f"| {'on' if lv['batching'] else 'off'} | {lv['concurrency']} | "
+                f"{lv['throughput_rps']:.1f} | {lv['p50_ms']:.0f} | {lv['p95_ms']:.0f} | "
+                f"{lv['p99_ms']:.0f} | {lv['errors']} | {lv['server_cpu_pct']:.0f} | "
+                f"{lv['server_rss_mb']:.0f} |"
+            )
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data-dir", type=Path, default=REPO / "var",
+                        help="a data directory prepared by `packdesk prepare` (default ./var)")
+    parser.add_argument("--seconds", type=float, default=20.0, help="per concurrency level")
+    parser.add_argument("--levels", default="1,8,32", help="concurrency levels, comma-separated")
+    parser.add_argument("--modes", default="on,off", help="batching modes to run: on, off or both")
+    parser.add_argument("--ready-timeout", type=float, default=180.0)
+    parser.add_argument("--out", type=Path, default=HERE / "load.json")
+    parser.add_argument("--markdown", action="store_true",
+                        help="print the BENCHMARKS.md table of --out and exit")
+    args = parser.parse_args()
+    if args.markdown:
+        print(markdown(json.loads(args.out.read_text())))
+        return 0
+    args.levels = [int(n) for n in args.levels.split(",")]
+    modes = [m.strip() for m in args.modes.split(",")]
+    if not set(modes) <= {"on", "off"}:
+        parser.error(f"--modes takes on and/or off, got {args.modes!r}")
+    args.data_dir = args.data_dir.resolve()
+    packs_dir = args.data_dir / "packs"
+    if not packs_dir.is_dir() or not any(packs_dir.iterdir()):
+        console.print(f"[red]no prepared packs in {packs_dir}[/red]: run `packdesk prepare` "
+                      "(or `make run`) first, or pass --data-dir")
+        return 2
+    if not (args.data_dir / "models" / "intents" / "current").exists():
+        console.print("[yellow]no default intent model in the data directory: the server "
+                      "routes by retrieval only (one model forward per request)[/yellow]")
+
+    work = Path(tempfile.mkdtemp(prefix="packdesk-load-"))
+    database_url = f"sqlite+aiosqlite:///{work / 'bench.db'}"
+    runs: list[ServerRun] = []
+    try:
+        api_key = asyncio.run(create_customer(args.data_dir, database_url))
+        for mode in modes:
+            runs.append(run_server(args, work, database_url, api_key, batching=mode == "on"))
+    except RuntimeError as exc:
+        console.print(f"[red]{exc}[/red]")
+        return 1
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    report = {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d"),
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
+                    "python": platform.python_version(), "processor": platform.processor()},
+        "command": "python bench/load.py " + " ".join(sys.argv[1:]),
+        "seconds_per_level": args.seconds,
+        "questions": len(QUESTIONS),
+        "runs": [asdict(run) for run in runs],
+    }
+    report["targets"] = targets(runs)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print_table(report)
+    console.print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
