@@ -62,6 +62,7 @@ OwnedPacks = Callable[[str], Awaitable[set[str]]]
 @dataclass(frozen=True)
 class AssistantConfig:
     min_retrieval_score: float = 0.45
+    min_platform_confidence: float = 0.5
     top_k: int = 5
     mode: str = "hybrid"
     generator_timeout_s: float = 10.0
@@ -140,6 +141,7 @@ class Assistant:
             pack_scores,
             generic_pack_ids=GENERIC_PACK_IDS,
             min_retrieval_score=self._config.min_retrieval_score,
+            min_platform_confidence=self._config.min_platform_confidence,
         )
         active = await self._active_packs(account_id)
         if route.pack_id is not None and route.pack_id not in active:

@@ -23,9 +23,16 @@ def test_a_confident_pack_intent_decides() -> None:
     assert (result.pack_id, result.by) == ("finance", "intent")
 
 
-def test_platform_intents_are_not_routed_to_a_pack() -> None:
+def test_confident_platform_intents_are_not_routed_to_a_pack() -> None:
     result = route(P("platform:greeting", None, 0.95), {"finance": 0.9})
     assert (result.pack_id, result.by) == (None, "platform")
+
+
+def test_a_weak_platform_intent_yields_to_a_matching_pack() -> None:
+    matched = route(P("platform:human_agent", None, 0.22), {"pet-care": 0.7})
+    assert (matched.pack_id, matched.by) == ("pet-care", "retrieval")
+    unmatched = route(P("platform:human_agent", None, 0.22), {"pet-care": 0.1})
+    assert (unmatched.pack_id, unmatched.by) == (None, "platform")
 
 
 def test_out_of_scope_falls_back_to_the_best_domain_pack_score() -> None:
