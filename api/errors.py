@@ -31,6 +31,7 @@ STATUS_BY_ERROR: list[tuple[type[errors.PackDeskError], int]] = [
     (errors.ValidationError, 422),
     (errors.WebhookSignatureError, 400),
     (errors.BillingProviderUnavailable, 503),
+    (errors.BatcherClosed, 503),  # shutting down: retry on another instance
     (errors.ConfigError, 500),
 ]
 
