@@ -25,6 +25,8 @@ run: install
 
 test: install
 	$(BIN)/lint-imports
+	$(BIN)/ruff check core plugins knowledge_packs api tests bench
+	$(BIN)/mypy core
 	$(BIN)/python -m pytest -q
 
 lint: install

@@ -91,7 +91,9 @@ async def load_pack(
 
 
 def choose_billing_provider(settings: Settings, manager: pluggy.PluginManager) -> Any:
-    providers = [p for group in manager.hook.packdesk_billing_providers(settings=settings) for p in group]
+    providers = [
+        p for group in manager.hook.packdesk_billing_providers(settings=settings) for p in group
+    ]
     wanted = "stripe" if settings.stripe_api_key else "local"
     for provider in providers:
         if provider.name == wanted:
@@ -173,7 +175,9 @@ async def start_services(
             # Built here from a pack source (the built-in packs): approved by construction.
             await catalog.register_builtin(manifest, archive_path=str(installed.root))
         elif (manifest.id, manifest.version) not in approved:
-            logger.warning("skipping installed pack %s %s: not approved", manifest.id, manifest.version)
+            logger.warning(
+                "skipping installed pack %s %s: not approved", manifest.id, manifest.version
+            )
             continue
         await load_pack(settings, manager, search, packs, installed)
     if classifier is None and load_classifier:

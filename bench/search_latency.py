@@ -45,7 +45,9 @@ def main() -> None:
     rows = []
     for pack_id in pack_ids:
         pack = installed[pack_id]
-        service.add_pack(pack_id, PackSearcher.load(pack.root, pack.manifest, embedder, FaissBackend()))
+        service.add_pack(
+            pack_id, PackSearcher.load(pack.root, pack.manifest, embedder, FaissBackend())
+        )
         questions = [
             q for doc in pack.documents() for q in doc.metadata.get("eval_questions", [])[:1]
         ][: args.questions]
@@ -57,21 +59,25 @@ def main() -> None:
                 service.search(question, pack_ids=[pack_id], k=10, mode=mode)
                 timings.append((time.perf_counter() - started) * 1000)
             timings.sort()
-            rows.append({
-                "pack": pack_id,
-                "mode": mode,
-                "questions": len(timings),
-                "p50_ms": round(statistics.median(timings), 2),
-                "p99_ms": round(timings[min(len(timings) - 1, int(len(timings) * 0.99))], 2),
-            })
+            rows.append(
+                {
+                    "pack": pack_id,
+                    "mode": mode,
+                    "questions": len(timings),
+                    "p50_ms": round(statistics.median(timings), 2),
+                    "p99_ms": round(timings[min(len(timings) - 1, int(len(timings) * 0.99))], 2),
+                }
+            )
     table = Table("pack", "mode", "questions", "p50 ms", "p99 ms", title="embed + search, k=10")
     for row in rows:
-        table.add_row(row["pack"], row["mode"], str(row["questions"]), str(row["p50_ms"]),
-                      str(row["p99_ms"]))
+        table.add_row(
+            row["pack"], row["mode"], str(row["questions"]), str(row["p50_ms"]), str(row["p99_ms"])
+        )
     Console().print(table)
     load = os.getloadavg()
-    args.out.write_text(json.dumps({"rows": rows, "loadavg_at_end": load,
-                                    "cpu_count": os.cpu_count()}, indent=2))
+    args.out.write_text(
+        json.dumps({"rows": rows, "loadavg_at_end": load, "cpu_count": os.cpu_count()}, indent=2)
+    )
     print(f"load average at end: {load[0]:.2f}; wrote {args.out}")
 
 

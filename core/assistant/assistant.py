@@ -148,7 +148,9 @@ class Assistant:
             return await self._offer(account_id, route, intent)
         template = self._reply_template(intent.label)
         if route.by in ("platform", "generic") and template:
-            return self._finish(Answer(text=template, intent=intent, composed_by="template"), cited=[])
+            return self._finish(
+                Answer(text=template, intent=intent, composed_by="template"), cited=[]
+            )
         if route.pack_id is None and route.by in ("none", "platform"):
             return self._out_of_scope(intent, active)
         return await self._answer_from_packs(question, vector, intent, route, active, template)
@@ -273,10 +275,13 @@ class Assistant:
         manifests = [self._packs[p] for p in cited if p in self._packs]
         answer.disclaimers = [m.disclaimer for m in manifests if m.disclaimer]
         if self._postprocess is not None:
-            payload = {"text": answer.text, "disclaimers": list(answer.disclaimers)}
+            payload: dict[str, Any] = {
+                "text": answer.text,
+                "disclaimers": list(answer.disclaimers),
+            }
             self._postprocess(payload, manifests)
-            answer.text = payload["text"]
-            answer.disclaimers = payload["disclaimers"]
+            answer.text = str(payload["text"])
+            answer.disclaimers = list(payload["disclaimers"])
         return answer
 
     def _reply_template(self, label: str) -> str | None:
