@@ -49,7 +49,8 @@ async def accept_upload(services: Any, account_id: str, upload_path: str) -> dic
             f"({manifest.embedding_model.dimension} dimensions); this server uses "
             f"{embedder.model_id} ({embedder.dimension}): rebuild the pack"
         )
-    digest = hashlib.sha256(Path(upload_path).read_bytes()).hexdigest()[:16]
+    with open(upload_path, "rb") as upload:  # streamed: uploads may be hundreds of megabytes
+        digest = hashlib.file_digest(upload, "sha256").hexdigest()[:16]
     # Unique per upload: a refused duplicate must never overwrite (then delete) the archive
     # of the version it duplicates.
     stored = (

@@ -114,7 +114,8 @@ async def _ensure_demo_accounts(obj: CliContext) -> None:
     console.print(
         "\nAsk the assistant:\n"
         f"  curl -s {base}/v1/ask -H 'Authorization: Bearer {keys['customer']}' "
-        "-H 'Content-Type: application/json' -d '{\"question\": \"I need to change my shipping address\"}'\n"
+        "-H 'Content-Type: application/json' "
+        "-d '{\"question\": \"I need to change my shipping address\"}'\n"
     )
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import tempfile
 from typing import Any
@@ -57,7 +56,7 @@ class PublisherController(PublisherRoutes):
                 raise ValidationError("empty upload: send the .kpack file as the request body")
             from api.publishing import accept_upload
 
-            return await asyncio.shield(accept_upload(services, principal.account_id, name))
+            return await accept_upload(services, principal.account_id, name)
         finally:
             if os.path.exists(name):
                 os.unlink(name)
