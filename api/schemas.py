@@ -81,3 +81,17 @@ def pack_summary(manifest: Any) -> PackSummary:
         price=manifest.pricing.model_dump(),
         publisher=manifest.publisher,
     )
+
+
+def to_json_dict(row: Any) -> dict[str, Any]:
+    """A service result (dataclass, pydantic model or dict) as a JSON-ready dict."""
+    from dataclasses import asdict, is_dataclass
+
+    if isinstance(row, dict):
+        return row
+    if hasattr(row, "model_dump"):
+        return dict(row.model_dump(mode="json"))
+    if is_dataclass(row) and not isinstance(row, type):
+        data = asdict(row)
+        return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in data.items()}
+    raise TypeError(f"cannot serialise {type(row).__name__}")

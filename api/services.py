@@ -11,7 +11,6 @@ from typing import Any
 import pluggy
 
 from core.assistant.assistant import Assistant, AssistantConfig
-from core.errors import ConfigError
 from core.packs.manifest import Manifest
 from core.settings import Settings
 
@@ -91,14 +90,11 @@ async def load_pack(
 
 
 def choose_billing_provider(settings: Settings, manager: pluggy.PluginManager) -> Any:
-    providers = [
-        p for group in manager.hook.packdesk_billing_providers(settings=settings) for p in group
-    ]
-    wanted = "stripe" if settings.stripe_api_key else "local"
-    for provider in providers:
-        if provider.name == wanted:
-            return provider
-    raise ConfigError(f"no billing provider named {wanted!r} is available")
+    """The provider the ledger picks among every plugin's (Stripe when configured, else local)."""
+    from core.ledger.billing import choose_billing_provider as choose
+
+    groups = manager.hook.packdesk_billing_providers(settings=settings)
+    return choose([provider for group in groups for provider in group])
 
 
 async def start_services(

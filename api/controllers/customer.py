@@ -8,7 +8,13 @@ from typing import Any
 from litestar import Request, get, post
 
 from api.auth import CustomerRoutes
-from api.schemas import CheckoutRequestBody, CheckoutResponse, SearchHitOut, SearchRequest
+from api.schemas import (
+    CheckoutRequestBody,
+    CheckoutResponse,
+    SearchHitOut,
+    SearchRequest,
+    to_json_dict,
+)
 from core.errors import PackNotFound
 
 
@@ -31,7 +37,7 @@ class CustomerController(CustomerRoutes):
     async def entitlements(self, request: Request, principal: Any) -> list[dict[str, Any]]:
         """The packs the caller owns, with source, status, period end and activation."""
         rows = await request.app.state.services.entitlements.list_entitlements(principal.account_id)
-        return [_plain(row) for row in rows]
+        return [to_json_dict(row) for row in rows]
 
     @post("/packs/{pack_id:str}/activate", operation_id="activatePack", status_code=200)
     async def activate(self, request: Request, principal: Any, pack_id: str) -> dict[str, Any]:
@@ -71,16 +77,3 @@ class CustomerController(CustomerRoutes):
             )
             for hit in hits
         ]
-
-
-def _plain(row: Any) -> dict[str, Any]:
-    if isinstance(row, dict):
-        return row
-    if hasattr(row, "model_dump"):
-        return row.model_dump(mode="json")
-    from dataclasses import asdict, is_dataclass
-
-    if is_dataclass(row):
-        data = asdict(row)
-        return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in data.items()}
-    raise TypeError(f"cannot serialise {type(row).__name__}")

@@ -9,7 +9,7 @@ from typing import Any
 from litestar import Request, get, post
 
 from api.auth import PublisherRoutes
-from api.schemas import PublisherKeyRequest
+from api.schemas import PublisherKeyRequest, to_json_dict
 from core.errors import ArchiveTooLarge, ValidationError
 
 
@@ -65,6 +65,4 @@ class PublisherController(PublisherRoutes):
     async def list_packs(self, request: Request, principal: Any) -> list[dict[str, Any]]:
         """The status of each version this publisher uploaded."""
         rows = await request.app.state.services.catalog.list_versions(principal.account_id)
-        from api.controllers.customer import _plain
-
-        return [_plain(row) for row in rows]
+        return [to_json_dict(row) for row in rows]
