@@ -8,6 +8,7 @@ to a fresh ``tmp_path``).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -42,6 +43,9 @@ class Settings(BaseSettings):
 
     # --- intents -------------------------------------------------------------------------
     intent_model_dir: Path | None = None  # None: <data_dir>/models/intents/current
+    # How the query embedder and the intent classifier run: torch, or ONNX Runtime exported
+    # from the same weights (fp32, or int8 dynamic quantisation). docs/performance.md.
+    inference_backend: Literal["torch", "onnx", "onnx-int8"] = "torch"
 
     # --- ledger & billing ----------------------------------------------------------------
     database_url: str | None = None  # None: SQLite file in data_dir
@@ -71,6 +75,9 @@ class Settings(BaseSettings):
     batching_enabled: bool = True  # false: one forward per request (for comparison)
     batch_max_size: int = Field(default=32, ge=1, le=1024)  # texts in one forward pass
     batch_max_wait_ms: float = Field(default=2.0, ge=0, le=1000)  # wait for more after the first
+    # How long an API key's principal and an account's readable packs are reused. Any ledger
+    # write in this process invalidates them at once; another process's after at most this.
+    access_cache_seconds: float = Field(default=2.0, ge=0, le=60)
 
     # --- HTTP ----------------------------------------------------------------------------
     host: str = "127.0.0.1"
@@ -94,6 +101,11 @@ class Settings(BaseSettings):
     @property
     def models_dir(self) -> Path:
         return self.data_dir / "models"
+
+    @property
+    def onnx_cache_dir(self) -> Path:
+        """ONNX exports of the models, keyed by their weights (core.onnx_backend)."""
+        return self.models_dir / "onnx"
 
     def resolved_database_url(self) -> str:
         if self.database_url:

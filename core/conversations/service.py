@@ -165,7 +165,7 @@ class ConversationService:
                 also have just expired or been deleted).
         """
         question, answer = await asyncio.to_thread(self._seal, turn.question, turn.answer)
-        async with self.db.write() as session:
+        async with self.db.write(changes_access=False) as session:
             repo = ConversationRepository(session)
             now = utcnow_()
             if conversation_id is None:
@@ -233,7 +233,7 @@ class ConversationService:
 
     async def delete_account_data(self, account_id: str) -> DeletedData:
         """Delete all of an account's conversations and turns in one transaction."""
-        async with self.db.write() as session:
+        async with self.db.write(changes_access=False) as session:
             conversations, turns = await ConversationRepository(session).delete_for_account(
                 account_id
             )
@@ -255,7 +255,7 @@ class ConversationService:
             The number of turns deleted.
         """
         cutoff = (now or utcnow_()) - self.retention
-        async with self.db.write() as session:
+        async with self.db.write(changes_access=False) as session:
             repo = ConversationRepository(session)
             turns = await repo.delete_turns_before(cutoff)
             conversations = await repo.delete_conversations_idle_since(cutoff)
@@ -280,7 +280,7 @@ class ConversationService:
         """
         done, last_id = 0, 0
         while True:
-            async with self.db.write() as session:
+            async with self.db.write(changes_access=False) as session:
                 rows = await ConversationRepository(session).turn_batch(last_id, batch_size)
                 for row in rows:
                     row.question_token = self.cipher.rotate(row.question_token)

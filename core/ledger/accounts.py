@@ -13,6 +13,7 @@ from typing import Literal, cast
 from sqlalchemy import select
 
 from core.errors import AuthenticationError, Conflict, NotFound, SigningKeyError, ValidationError
+from core.ledger.access_cache import AccessCache
 from core.ledger.common import as_utc, audit, utcnow_
 from core.ledger.db import Database
 from core.ledger.models import Account, ApiKey, PublisherKey
@@ -49,6 +50,11 @@ class AccountService:
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        # Valid keys only, by hash (never the key itself); any ledger write (a revocation
+        # included) invalidates them at once in this process.
+        self._principals: AccessCache[Principal] = AccessCache(
+            db, db.settings.access_cache_seconds
+        )
 
     async def create_account(self, name: str, scope: str) -> tuple[AccountInfo, str]:
         """Create an account with one API key.
@@ -107,10 +113,13 @@ class AccountService:
         match = KEY_PATTERN.match(api_key.strip())
         if match is None:
             raise AuthenticationError("malformed API key: expected pd_<prefix>_<secret>")
-        prefix = match.group(1)
+        prefix, key_hash = match.group(1), hash_key(api_key.strip())
+        return await self._principals.get(key_hash, lambda: self._lookup(prefix, key_hash))
+
+    async def _lookup(self, prefix: str, key_hash: str) -> Principal:
         async with self.db.read() as session:
             row = (await session.execute(select(ApiKey).where(ApiKey.prefix == prefix))).scalar()
-        if row is None or not hmac.compare_digest(row.key_hash, hash_key(api_key.strip())):
+        if row is None or not hmac.compare_digest(row.key_hash, key_hash):
             raise AuthenticationError(f"unknown API key (prefix {prefix})")
         if row.revoked_at is not None:
             raise AuthenticationError(f"API key {prefix} was revoked")

@@ -214,6 +214,24 @@ class CatalogService:
                     newest[version.pack_id] = (version, pack)
         return [_entry(*newest[pack_id]) for pack_id in sorted(newest)]
 
+    async def free_pack_ids(self) -> frozenset[str]:
+        """Packs whose newest approved version is free (everyone owns them).
+
+        Reads three small columns, not the manifests: it runs whenever an account's access is
+        (re)computed.
+        """
+        async with self.db.read() as session:
+            rows = await session.execute(
+                select(PackVersion.pack_id, PackVersion.version, PackVersion.pricing_model)
+                .where(PackVersion.status == "approved")
+            )
+            newest: dict[str, tuple[str, str]] = {}
+            for pack_id, version, pricing_model in rows:
+                held = newest.get(pack_id)
+                if held is None or _semver_key(version) > _semver_key(held[0]):
+                    newest[pack_id] = (version, pricing_model)
+        return frozenset(pack_id for pack_id, (_, model) in newest.items() if model == "free")
+
     async def get(self, pack_id: str) -> CatalogEntry:
         """The catalog entry of one pack.
 

@@ -6,6 +6,8 @@ several processes. SQLAlchemy is imported here, not at ``import core`` time.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -33,6 +35,10 @@ class Database:
     ``write()`` opens a transaction that takes the write lock at once on SQLite
     (``BEGIN IMMEDIATE``); a deferred transaction that reads first and writes later could fail
     with "database is locked" under concurrent writers instead of waiting its turn.
+
+    ``access_generation`` counts this process's committed writes that may change who may read
+    what; :class:`core.ledger.access_cache.AccessCache` entries from an older generation are
+    stale.
     """
 
     def __init__(self, engine: AsyncEngine, settings: Settings) -> None:
@@ -42,6 +48,12 @@ class Database:
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
         writer = engine.execution_options(packdesk_write=True) if self.is_sqlite else engine
         self._writers = async_sessionmaker(writer, expire_on_commit=False)
+        self.access_generation = 0
+        # SQLite has one writer at a time. Writers of this process queue here, first come first
+        # served, instead of in SQLite's busy handler, which retries with growing sleeps and
+        # let unlucky writers wait seconds under load (p99). Other processes still meet the
+        # busy timeout.
+        self._write_turn = asyncio.Lock() if self.is_sqlite else None
 
     @property
     def is_sqlite(self) -> bool:
@@ -54,10 +66,23 @@ class Database:
             yield session
 
     @asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncSession]:
-        """A session inside one transaction: committed on success, rolled back on error."""
-        async with self._writers() as session, session.begin():
-            yield session
+    async def write(self, *, changes_access: bool = True) -> AsyncIterator[AsyncSession]:
+        """A session inside one transaction: committed on success, rolled back on error.
+
+        Args:
+            changes_access: False only for a writer that provably touches no row an access
+                decision reads (keys, accounts, entitlements, activations, the catalog). After
+                every other commit the access caches are invalidated, so forgetting the flag
+                costs cache hits, never correctness.
+        """
+        queue = self._write_turn or contextlib.nullcontext()
+        try:
+            async with queue, self._writers() as session, session.begin():
+                yield session
+        finally:
+            # Also after a failed commit: whether it reached the database is unknown.
+            if changes_access:
+                self.access_generation += 1
 
     async def migrate(self) -> None:
         """Bring the schema to the newest Alembic revision (``upgrade head``)."""

@@ -14,10 +14,30 @@ from datetime import datetime
 from sqlalchemy import select
 
 from core.errors import EntitlementRequired
+from core.ledger.access_cache import AccessCache
 from core.ledger.catalog import CatalogService
 from core.ledger.common import as_utc, audit, insert_for, utcnow_
 from core.ledger.db import Database
 from core.ledger.models import Activation, Entitlement
+
+
+@dataclass(frozen=True)
+class _Holdings:
+    """What one account's access decisions are made of, read in one go (and cached)."""
+
+    free: frozenset[str]  # catalog packs everyone owns
+    paid_until: dict[str, datetime | None]  # live entitlement -> its period end (None: none)
+    switches: dict[str, bool]  # pack id -> activated (rows the account wrote)
+
+    def owned(self) -> dict[str, bool]:
+        """Owned pack ids -> whether owned because free. Period ends are checked now, at
+        every use, so a cached entry never outlives a subscription period."""
+        owned = dict.fromkeys(self.free, True)
+        now = utcnow_()
+        for pack_id, end in self.paid_until.items():
+            if end is None or end > now:
+                owned.setdefault(pack_id, False)
+        return owned
 
 
 @dataclass(frozen=True)
@@ -36,6 +56,10 @@ class EntitlementService:
     def __init__(self, db: Database) -> None:
         self.db = db
         self.catalog = CatalogService(db)
+        # Reused across asks for at most access_cache_seconds, dropped on any ledger write.
+        self._holdings: AccessCache[_Holdings] = AccessCache(
+            db, db.settings.access_cache_seconds
+        )
 
     async def may_read(
         self, account_id: str, pack_id: str, *, require_active: bool = False
@@ -45,40 +69,43 @@ class EntitlementService:
 
     async def readable_pack_ids(self, account_id: str, *, active_only: bool = True) -> set[str]:
         """Every pack the account owns (``active_only``: and has activated)."""
-        owned = await self._owned(account_id)
+        holdings = await self._holdings.get(account_id, lambda: self._read_holdings(account_id))
+        owned = holdings.owned()
         if not active_only:
             return set(owned)
-        switches = await self._activation_switches(account_id)
         return {
             pack_id
             for pack_id, free in owned.items()
-            if switches.get(pack_id, free)  # no row: free packs default to active
+            if holdings.switches.get(pack_id, free)  # no row: free packs default to active
         }
 
     async def _owned(self, account_id: str) -> dict[str, bool]:
-        """Owned pack ids -> whether owned because free."""
-        owned = {entry.pack_id: True for entry in await self.catalog.catalog() if entry.is_free}
-        now = utcnow_()
+        """Owned pack ids -> whether owned because free (read now, never cached)."""
+        return (await self._read_holdings(account_id)).owned()
+
+    async def _read_holdings(self, account_id: str) -> _Holdings:
+        """The free catalog packs, the account's live entitlements and its activation rows."""
+        free = await self.catalog.free_pack_ids()
+        paid_until: dict[str, datetime | None] = {}
         async with self.db.read() as session:
-            rows = (
+            entitlements = (
                 await session.execute(
                     select(Entitlement).where(
                         Entitlement.account_id == account_id, Entitlement.status == "active"
                     )
                 )
             ).scalars()
-            for row in rows:
+            for row in entitlements:
                 end = as_utc(row.current_period_end)
-                if end is None or end > now:
-                    owned.setdefault(row.pack_id, False)
-        return owned
-
-    async def _activation_switches(self, account_id: str) -> dict[str, bool]:
-        async with self.db.read() as session:
-            rows = (
+                if row.pack_id in paid_until:  # several active rows: the latest end wins
+                    held = paid_until[row.pack_id]
+                    end = None if held is None or end is None else max(held, end)
+                paid_until[row.pack_id] = end
+            activations = (
                 await session.execute(select(Activation).where(Activation.account_id == account_id))
             ).scalars()
-            return {row.pack_id: row.active for row in rows}
+            switches = {row.pack_id: row.active for row in activations}
+        return _Holdings(free=free, paid_until=paid_until, switches=switches)
 
     async def activate(self, account_id: str, pack_id: str) -> None:
         """Use an owned pack in the account's assistant.
