@@ -90,11 +90,12 @@ def baseline(train: list[Example], test: list[Example]) -> dict:
 
 def fine_tune(
     train: list[Example], test: list[Example], out: Path, epochs: int, lr: float,
-    probe_init: bool = False,
+    probe_init: bool = False, pooling: str = "mean", label_smoothing: float = 0.0,
 ) -> dict:
     result = train_intent_model(
         train, out_dir=out, epochs=epochs, learning_rate=lr, batch_size=32, max_length=64,
-        early_stopping_patience=2, test_examples=test, probe_init=probe_init,
+        early_stopping_patience=2, test_examples=test, probe_init=probe_init, pooling=pooling,
+        label_smoothing=label_smoothing,
     )
     test_metrics = result.metrics["test"]
     return {
@@ -108,7 +109,8 @@ def fine_tune(
 
 
 def out_of_scope(train: list[Example], test: list[Example], out: Path, epochs: int,
-                 lr: float) -> dict:
+                 lr: float, pooling: str = "mean", probe_init: bool = False,
+                 label_smoothing: float = 0.0) -> dict:
     from core.intents.classifier import IntentClassifier
     from core.intents.labels import OUT_OF_SCOPE
 
@@ -119,7 +121,8 @@ def out_of_scope(train: list[Example], test: list[Example], out: Path, epochs: i
     unseen_test = [e for e in test if e.label in unseen]
     result = train_intent_model(
         seen_train, out_dir=out, epochs=epochs, learning_rate=lr, batch_size=32, max_length=64,
-        early_stopping_patience=2, test_examples=seen_test,
+        early_stopping_patience=2, test_examples=seen_test, pooling=pooling,
+        probe_init=probe_init, label_smoothing=label_smoothing,
     )
     classifier = IntentClassifier(out)
     classifier.warm_up()
@@ -139,7 +142,8 @@ def out_of_scope(train: list[Example], test: list[Example], out: Path, epochs: i
 def table(results: dict) -> str:
     lines = ["| model | test accuracy | macro-F1 | training time |", "|---|---|---|---|"]
     for key, name in (("baseline", "frozen embeddings + logistic regression"),
-                      ("fine_tune", "full fine-tune (MiniLM-L6, Trainer)")):
+                      ("fine_tune", "full fine-tune (MiniLM-L6, Trainer, "
+                                    f"{results.get('args', {}).get('pooling', 'cls')} pooling)")):
         if key in results:
             r = results[key]
             lines.append(f"| {name} | {r['accuracy']:.2%} | {r['macro_f1']:.4f} | "
@@ -173,12 +177,15 @@ def write_benchmarks_md(results: dict, command: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--epochs", type=int, default=7)
     parser.add_argument("--oos-epochs", type=int, default=3)
-    parser.add_argument("--lr", type=float, default=2e-4)
+    parser.add_argument("--lr", type=float, default=1e-4)
     parser.add_argument("--skip", nargs="*", default=[], choices=["baseline", "fine_tune", "oos"])
-    parser.add_argument("--probe-init", action="store_true",
-                        help="start the fine-tune's head from a linear probe (LP-FT)")
+    parser.add_argument("--probe-init", action=argparse.BooleanOptionalAction, default=True,
+                        help="start the heads from a linear probe (LP-FT), both fine-tunes")
+    parser.add_argument("--label-smoothing", type=float, default=0.1)
+    parser.add_argument("--pooling", choices=["mean", "cls"], default="mean",
+                        help="what the head classifies: mean of token vectors, or BERT's [CLS]")
     args = parser.parse_args()
     command = "python bench/intents.py " + " ".join(sys.argv[1:])
     train, test = read_split("train"), read_split("test")
@@ -191,9 +198,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="packdesk-intents-bench-") as scratch:
         phases = [("baseline", lambda: baseline(train, test)),
                   ("fine_tune", lambda: fine_tune(train, test, Path(scratch) / "full",
-                                                  args.epochs, args.lr, args.probe_init)),
+                                                  args.epochs, args.lr, args.probe_init,
+                                                  args.pooling, args.label_smoothing)),
                   ("out_of_scope", lambda: out_of_scope(train, test, Path(scratch) / "oos",
-                                                        args.oos_epochs, args.lr))]
+                                                        args.oos_epochs, args.lr,
+                                                        args.pooling, args.probe_init,
+                                                        args.label_smoothing))]
         skipped = {{"oos": "out_of_scope"}.get(name, name) for name in args.skip}
         for name, run in phases:
             if name in skipped:

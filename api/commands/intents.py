@@ -25,15 +25,21 @@ def intents_group() -> None:
 @click.option("--freeze-layers", type=click.IntRange(min=0), default=0, show_default=True,
               help="Freeze the embeddings and the lower N encoder layers.")
 @click.option("--lora", is_flag=True, help="Train LoRA adapters (merged into the saved model).")
-@click.option("--probe-init", is_flag=True,
+@click.option("--probe-init/--no-probe-init", default=True, show_default=True,
               help="Start the head from a linear probe of the frozen features (LP-FT).")
+@click.option("--pooling", type=click.Choice(["mean", "cls"]), default="mean", show_default=True,
+              help="What the head classifies: the mean of the token vectors (what the bundled "
+                   "sentence model was trained for) or BERT's [CLS] pooler output.")
+@click.option("--label-smoothing", type=click.FloatRange(0.0, 1.0, max_open=True), default=0.1,
+              show_default=True, help="Spread this share of each target over the other labels.")
 @click.option("--learning-rate", type=float, default=1e-4, show_default=True)
 @click.option("--seed", type=int, default=42, show_default=True)
 @click.option("--out", "out_dir", type=click.Path(path_type=Path),
               help="Model directory. Default: the configured intent model directory.")
 @click.pass_obj
 def train(obj: CliContext, data_path: Path | None, epochs: int, max_per_label: int | None,
-          freeze_layers: int, lora: bool, probe_init: bool, learning_rate: float, seed: int,
+          freeze_layers: int, lora: bool, probe_init: bool, pooling: str,
+          label_smoothing: float, learning_rate: float, seed: int,
           out_dir: Path | None) -> None:
     """Fine-tune the bundled MiniLM on intent data and write a calibrated model directory."""
     from core.intents import default_model_dir, examples_from_manifests, load_examples
@@ -49,7 +55,8 @@ def train(obj: CliContext, data_path: Path | None, epochs: int, max_per_label: i
     result = train_intent_model(
         examples, out_dir=out_dir or default_model_dir(obj.settings), epochs=epochs,
         learning_rate=learning_rate, max_per_label=max_per_label,
-        freeze_layers=freeze_layers, lora=lora, probe_init=probe_init, seed=seed,
+        freeze_layers=freeze_layers, lora=lora, probe_init=probe_init, pooling=pooling,
+        label_smoothing=label_smoothing, seed=seed,
     )
     test = result.metrics["test"]
     at = test.get("at_threshold", {})

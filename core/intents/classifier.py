@@ -44,7 +44,23 @@ class IntentClassifier:
         *,
         expected_labels: Collection[str] | None = None,
         device: str | None = None,
+        backend: str = "torch",
+        onnx_cache: Path | None = None,
     ) -> None:
+        """Args:
+        expected_labels: the installed packs' labels; a model trained for others is refused.
+        device: torch device (torch backend).
+        backend: ``torch``, ``onnx`` or ``onnx-int8`` (core.onnx_backend; the ONNX graph is
+            exported from this model's weights on first load and cached in ``onnx_cache``).
+        """
+        from core.onnx_backend.export import BACKENDS
+
+        if backend not in BACKENDS:
+            raise ValidationError(f"unknown inference backend {backend!r}; expected {BACKENDS}")
+        if backend != "torch" and onnx_cache is None:
+            raise ValidationError(f"the {backend} backend needs an onnx_cache directory")
+        self.backend = backend
+        self._onnx_cache = onnx_cache
         self.model_dir = Path(model_dir)
         self.expected_labels = set(expected_labels) if expected_labels is not None else None
         self.device = device
@@ -104,11 +120,7 @@ class IntentClassifier:
         self.warm_up()
         if not texts:
             return []
-        from core.intents.inference import predict_proba
-
-        with self._lock:
-            probs = predict_proba(self._model, self._tokenizer, list(texts),
-                                  max_length=self._max_length)
+        probs = self._probabilities(list(texts))
         k = min(top_k, len(self._labels))
         predictions = []
         for row in probs:
@@ -119,6 +131,20 @@ class IntentClassifier:
             predictions.append(Prediction(label=label, pack_id=pack_id_of(label),
                                           confidence=confidence, top_k=ranked))
         return predictions
+
+    def _probabilities(self, texts: list[str]) -> Any:
+        if self.backend != "torch":  # self._model is an OnnxRunner (thread-safe itself)
+            import numpy as np
+
+            from core.onnx_backend.runner import softmax
+
+            chunks = [softmax(self._model.run(texts[start : start + 64])[0])
+                      for start in range(0, len(texts), 64)]
+            return np.concatenate(chunks)
+        from core.intents.inference import predict_proba
+
+        with self._lock:
+            return predict_proba(self._model, self._tokenizer, texts, max_length=self._max_length)
 
     def _check_label_map(self) -> list[str]:
         """Read the label map (no weights) and compare it with ``expected_labels``."""
@@ -161,6 +187,11 @@ class IntentClassifier:
     def _load_weights(self) -> tuple[Any, Any]:
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+        import core.intents.modeling  # noqa: F401  registers the mean-pooling model type
+
+        if self.backend != "torch":
+            runner = self._load_onnx()
+            return runner, runner.tokenizer
         try:
             tokenizer = AutoTokenizer.from_pretrained(self.model_dir)
             model = AutoModelForSequenceClassification.from_pretrained(self.model_dir)
@@ -174,6 +205,32 @@ class IntentClassifier:
         if self.device:
             model.to(self.device)
         return model, tokenizer
+
+    def _load_onnx(self) -> Any:
+        """An ONNX Runtime runner of this model (exported on first use, then cached)."""
+        from transformers import AutoConfig, AutoModelForSequenceClassification
+
+        from core.onnx_backend import OnnxRunner, onnx_model
+
+        try:
+            classes = AutoConfig.from_pretrained(self.model_dir).num_labels
+            path = onnx_model(
+                self.model_dir,
+                output="logits",
+                load_model=lambda: AutoModelForSequenceClassification.from_pretrained(
+                    self.model_dir
+                ),
+                cache_root=self._onnx_cache,  # type: ignore[arg-type]  # checked in __init__
+                quantized=self.backend == "onnx-int8",
+            )
+            runner = OnnxRunner(path, self.model_dir, max_length=self._read_max_length())
+        except (OSError, ValueError) as exc:
+            raise IntentModelError(f"cannot load intent model from {self.model_dir}: {exc}; "
+                                   f"{RETRAIN_HINT}") from exc
+        if classes != len(self._read_labels()):
+            raise IntentModelError(f"{self.model_dir}: weights have {classes} classes but the "
+                                   f"label map has {len(self._read_labels())}")
+        return runner
 
 
 def _few(labels: list[str], limit: int = 10) -> str:

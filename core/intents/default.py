@@ -15,11 +15,11 @@ log = logging.getLogger(__name__)
 
 # Small on purpose: `make run` trains this on first start on a 2-core CPU in a few minutes
 # (the four built-in packs have ~140 labels: ~3,400 examples, ~700 steps at about 4 steps/s
-# on an idle machine). 4 epochs at 2e-4 stopped at 60% validation accuracy with every
-# confidence under 0.15, so the first-run model takes 8 epochs at a higher learning rate.
+# on an idle machine). The head starts from a linear probe (train_intent_model's default), so
+# a moderate learning rate refines it; a high one first undoes the probe (docs/intents.md).
 DEFAULT_MAX_PER_LABEL = 24
 DEFAULT_EPOCHS = 8
-DEFAULT_LEARNING_RATE = 3e-4
+DEFAULT_LEARNING_RATE = 1e-4
 
 
 def default_model_dir(settings: Settings) -> Path:

@@ -92,7 +92,8 @@ def test_lora_training_saves_a_plain_model(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("options", "message"),
     [({"epochs": 0}, "epochs"), ({"max_per_label": 1}, "max_per_label"),
-     ({"freeze_layers": -1}, "freeze_layers"), ({"freeze_layers": 2, "lora": True}, "either")],
+     ({"freeze_layers": -1}, "freeze_layers"), ({"freeze_layers": 2, "lora": True}, "either"),
+     ({"pooling": "max"}, "pooling"), ({"label_smoothing": 1.0}, "label_smoothing")],
 )
 def test_bad_options_leave_nothing(tmp_path: Path, options: dict, message: str) -> None:
     with pytest.raises(ValidationError, match=message):
@@ -113,3 +114,41 @@ def test_probe_init_starts_the_head_from_a_linear_probe(tmp_path: Path) -> None:
     texts = ["open account number 3", "close card number 3", "where is my parcel 3"]
     predicted = [p.top_k[0][0] for p in classifier.predict(texts)]
     assert predicted == ["bank:open_account", "bank:close_card", "bank:track_parcel"]
+
+
+def test_mean_pooling_head_sees_the_sentence_embedding() -> None:
+    """Before fine-tuning, the mean-pooling classifier's features are exactly the bundled
+    sentence model's (unnormalised) embeddings, which is why it starts from good features."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+    from transformers import AutoTokenizer
+
+    from core.intents.modeling import load_for_training, pooled_features
+
+    texts = ["I lost my card yesterday", "how do I top up by bank transfer?", "hi"]
+    model = load_for_training(str(base_model_path()), "mean", num_labels=3).eval()
+    tokenizer = AutoTokenizer.from_pretrained(base_model_path())
+    with torch.no_grad():
+        features = pooled_features(model, dict(tokenizer(texts, padding=True,
+                                                         return_tensors="pt")))
+    encoder = SentenceTransformer(str(base_model_path()), device="cpu")
+    expected = encoder.encode(texts, convert_to_tensor=True, normalize_embeddings=False)
+    # The bundled pipeline L2-normalises after pooling; compare directions.
+    cosine = torch.nn.functional.cosine_similarity(features, expected)
+    assert torch.all(cosine > 0.9999)
+
+
+def test_saved_models_load_through_the_auto_class(tmp_path: Path) -> None:
+    from transformers import AutoModelForSequenceClassification, BertForSequenceClassification
+
+    from core.intents.modeling import BertMeanPoolingForSequenceClassification
+
+    for pooling, expected in (("mean", BertMeanPoolingForSequenceClassification),
+                              ("cls", BertForSequenceClassification)):
+        result = train_intent_model(_two_labels(), out_dir=tmp_path / pooling, epochs=1,
+                                    pooling=pooling, show_progress=False)
+        assert json.loads((result.model_dir / "training_config.json").read_text())[
+            "pooling"] == pooling
+        model = AutoModelForSequenceClassification.from_pretrained(result.model_dir)
+        assert type(model) is expected
+        assert IntentClassifier(result.model_dir).predict(["open account number 1"])[0].top_k
