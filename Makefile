@@ -36,6 +36,7 @@ lint: install
 bench: install
 	$(BIN)/python bench/retrieval.py
 	$(BIN)/packdesk prepare  # idempotent: the load benchmark serves the prepared packs and model
+	$(BIN)/python bench/onnx_backend.py
 	$(BIN)/python bench/load.py
 
 clean:

@@ -270,6 +270,11 @@ def _load_default_classifier(settings: Settings, packs: dict[str, Manifest]) -> 
         logger.warning("no intent model at %s: routing by retrieval only", model_dir)
         return None
     labels = {label for manifest in packs.values() for label in manifest.intent_labels()}
-    classifier = IntentClassifier(model_dir, expected_labels=labels)
+    classifier = IntentClassifier(
+        model_dir,
+        expected_labels=labels,
+        backend=settings.inference_backend,
+        onnx_cache=settings.onnx_cache_dir,
+    )
     classifier.warm_up()
     return classifier

@@ -7,7 +7,7 @@ legal, customer support, greetings, out of scope) from N concurrent clients for 
 level, and samples the server's CPU and memory. Prints a table, writes ``bench/load.json``,
 stops the server and removes what it made.
 
-    .venv/bin/python bench/load.py [--seconds 20] [--levels 1,8,32] [--modes on,off]
+    .venv/bin/python bench/load.py [--seconds 20] [--levels 1,8,32] [--modes on,off] [--backend B]
     .venv/bin/python bench/load.py --markdown      # the BENCHMARKS.md table from load.json
 
 The account: a fresh customer created with the core ledger services in a temporary database
@@ -364,7 +364,8 @@ def run_server(args: argparse.Namespace, work: Path, database_url: str, api_key:
     label = "on" if batching else "off"
     console.print(f"[bold]batching {label}[/bold]: starting the server ...")
     server = Server(args.data_dir, database_url, work / f"server-{label}.log",
-                    batching=batching, extra_env={})
+                    batching=batching,
+                    extra_env={"PACKDESK_INFERENCE_BACKEND": args.backend})
     try:
         ready_s = server.wait_ready(args.ready_timeout)
         run = ServerRun(batching=batching, start_to_ready_s=round(ready_s, 2),
@@ -425,7 +426,8 @@ def targets(runs: list[ServerRun]) -> dict[str, Any]:
 
 
 def print_table(report: dict[str, Any]) -> None:
-    table = Table(title=f"POST /v1/ask under load ({report['seconds_per_level']:.0f} s per level)")
+    table = Table(title=f"POST /v1/ask under load ({report['seconds_per_level']:.0f} s per level, "
+                        f"{report.get('inference_backend', 'torch')} inference)")
     for column in ("batching", "N", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors",
                    "server CPU %", "server RSS MiB"):
         table.add_column(column, justify="right")
@@ -468,6 +470,9 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=20.0, help="per concurrency level")
     parser.add_argument("--levels", default="1,8,32", help="concurrency levels, comma-separated")
     parser.add_argument("--modes", default="on,off", help="batching modes to run: on, off or both")
+    parser.add_argument("--backend", default="torch", choices=["torch", "onnx", "onnx-int8"],
+                        help="PACKDESK_INFERENCE_BACKEND of the server (ONNX exports are made "
+                             "on its first start and cached in the data directory)")
     parser.add_argument("--ready-timeout", type=float, default=180.0)
     parser.add_argument("--out", type=Path, default=HERE / "load.json")
     parser.add_argument("--markdown", action="store_true",
@@ -508,6 +513,7 @@ def main() -> int:
                     "python": platform.python_version(), "processor": platform.processor()},
         "command": "python bench/load.py " + " ".join(sys.argv[1:]),
         "seconds_per_level": args.seconds,
+        "inference_backend": args.backend,
         "questions": len(QUESTIONS),
         "runs": [asdict(run) for run in runs],
     }

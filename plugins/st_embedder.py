@@ -2,6 +2,9 @@
 
 The model is loaded by path only (never by hub id) with ``HF_HUB_OFFLINE=1``, so nothing is
 downloaded at run time. Vectors are float32 and L2-normalised, so inner product is cosine.
+With ``backend="onnx"``/``"onnx-int8"`` the same weights run through ONNX Runtime
+(core.onnx_backend): tokenise, encoder graph, mean pooling, L2 normalisation, exactly the
+sentence-transformers pipeline of the bundled model.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from core import ConfigError, hookimpl
+from core.onnx_backend.export import BACKENDS
 
 if TYPE_CHECKING:
     from core import Settings
@@ -48,11 +52,28 @@ class SentenceTransformerEmbedder:
     ``__init__`` is cheap; :meth:`warm_up` loads the weights once (thread-safe, idempotent).
     """
 
-    def __init__(self, model_path: Path | None = None, device: str | None = None) -> None:
+    def __init__(
+        self,
+        model_path: Path | None = None,
+        device: str | None = None,
+        *,
+        backend: str = "torch",
+        onnx_cache: Path | None = None,
+    ) -> None:
         """Args:
         model_path: a sentence-transformers model directory; ``None`` for the bundled model.
-        device: ``"cpu"``, ``"cuda"``, ...; ``None`` picks CUDA when available, else CPU.
+        device: ``"cpu"``, ``"cuda"``, ...; ``None`` picks CUDA when available, else CPU
+            (torch backend only: ONNX Runtime runs on the CPU).
+        backend: ``torch``, ``onnx`` or ``onnx-int8`` (see ``core.onnx_backend``).
+        onnx_cache: where ONNX exports are kept (required for the ONNX backends).
         """
+        if backend not in BACKENDS:
+            raise ConfigError(f"unknown inference backend {backend!r}; expected {BACKENDS}")
+        if backend != "torch" and onnx_cache is None:
+            raise ConfigError(f"the {backend} backend needs an onnx_cache directory")
+        self.backend = backend
+        self._onnx_cache = onnx_cache
+        self._runner: Any = None
         self._bundled = model_path is None
         self.model_path = Path(model_path) if model_path is not None else bundled_model_path()
         if not (self.model_path / "config.json").is_file():
@@ -75,10 +96,13 @@ class SentenceTransformerEmbedder:
 
     def warm_up(self) -> None:
         """Load the weights (once); later calls return at once."""
-        if self._model is not None:
+        if self._model is not None or self._runner is not None:
             return
         with self._lock:
-            if self._model is not None:
+            if self._model is not None or self._runner is not None:
+                return
+            if self.backend != "torch":
+                self._runner = self._onnx_runner()
                 return
             model = _load_model(str(self.model_path), self.device)
             # Renamed in sentence-transformers 6; keep both spellings working.
@@ -91,10 +115,34 @@ class SentenceTransformerEmbedder:
                 self.dimension = int(dimension)
             self._model = model
 
+    def _onnx_runner(self) -> Any:
+        from core.onnx_backend import OnnxRunner, onnx_model
+
+        if _pooling_modes(self.model_path) - {"mean_tokens"}:
+            raise ConfigError(
+                f"the ONNX backend supports mean-pooling sentence models only; "
+                f"{self.model_path} pools with {sorted(_pooling_modes(self.model_path))}"
+            )
+        assert self._onnx_cache is not None
+
+        def load() -> Any:
+            from transformers import AutoModel
+
+            return AutoModel.from_pretrained(self.model_path)
+
+        path = onnx_model(
+            self.model_path,
+            output="last_hidden_state",
+            load_model=load,
+            cache_root=self._onnx_cache,
+            quantized=self.backend == "onnx-int8",
+        )
+        return OnnxRunner(path, self.model_path, max_length=_max_seq_length(self.model_path))
+
     @property
     def _tokenizer(self) -> Any:
         self.warm_up()
-        return self._model.tokenizer
+        return self._runner.tokenizer if self._runner is not None else self._model.tokenizer
 
     def embed(self, texts: list[str], *, batch_size: int = 64) -> np.ndarray:
         """Embed ``texts`` in batches.
@@ -105,6 +153,8 @@ class SentenceTransformerEmbedder:
         self.warm_up()
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
+        if self._runner is not None:
+            return self._embed_onnx(list(texts), batch_size)
         vectors = self._model.encode(
             list(texts),
             batch_size=batch_size,
@@ -113,6 +163,17 @@ class SentenceTransformerEmbedder:
             show_progress_bar=False,
         )
         return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def _embed_onnx(self, texts: list[str], batch_size: int) -> np.ndarray:
+        from core.onnx_backend.runner import mean_pool
+
+        chunks = []
+        for start in range(0, len(texts), batch_size):
+            hidden, mask = self._runner.run(texts[start : start + batch_size])
+            pooled = mean_pool(hidden, mask)
+            norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+            chunks.append(pooled / np.clip(norms, 1e-12, None))
+        return np.ascontiguousarray(np.concatenate(chunks), dtype=np.float32)
 
     def count_tokens(self, text: str) -> int:
         """Number of model tokens in ``text`` (no special tokens)."""
@@ -151,6 +212,31 @@ def _model_id_of(path: Path) -> str:
     return f"local/{path.resolve().name}"
 
 
+def _pooling_modes(path: Path) -> set[str]:
+    """The sentence-transformers pooling modes switched on (``{"mean_tokens"}`` for ours)."""
+    import json
+
+    config = path / "1_Pooling" / "config.json"
+    if not config.is_file():
+        return {"mean_tokens"}  # a plain transformers directory: ST defaults to mean pooling
+    settings = json.loads(config.read_text())
+    return {
+        key.removeprefix("pooling_mode_")
+        for key, value in settings.items()
+        if key.startswith("pooling_mode_") and value is True
+    }
+
+
+def _max_seq_length(path: Path) -> int:
+    """The token limit sentence-transformers applies (``sentence_bert_config.json``)."""
+    import json
+
+    config = path / "sentence_bert_config.json"
+    if config.is_file():
+        return int(json.loads(config.read_text()).get("max_seq_length", 256))
+    return 256
+
+
 def _dimension_of(path: Path) -> int:
     import json
 
@@ -162,5 +248,10 @@ def _dimension_of(path: Path) -> int:
 
 @hookimpl
 def packdesk_embedder(settings: Settings) -> SentenceTransformerEmbedder:
-    """The built-in embedder (bundled model unless ``settings.embedder_model_path`` is set)."""
-    return SentenceTransformerEmbedder(model_path=settings.embedder_model_path)
+    """The built-in embedder (bundled model unless ``settings.embedder_model_path`` is set),
+    run by ``settings.inference_backend``."""
+    return SentenceTransformerEmbedder(
+        model_path=settings.embedder_model_path,
+        backend=settings.inference_backend,
+        onnx_cache=settings.onnx_cache_dir,
+    )

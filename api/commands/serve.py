@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from typing import Any
 
 import click
 from rich.console import Console
@@ -82,7 +83,23 @@ def _prepare(obj: CliContext, *, skip_intents: bool) -> None:
         manifests = [installed.manifest for installed in PackStore(settings).installed()]
         model_dir = ensure_default_model(settings, manifests)
         console.print(f"  intent model: {model_dir}")
+    if settings.inference_backend != "torch":
+        _export_onnx(settings, wiring.embedder(settings, manager), skip_intents=skip_intents)
     asyncio.run(_ensure_demo_accounts(obj))
+
+
+def _export_onnx(settings: Any, embedder: Any, *, skip_intents: bool) -> None:
+    """Export (once; cached by weights) the ONNX graphs the server will run, so its start
+    stays fast."""
+    from core.intents.classifier import IntentClassifier
+    from core.intents.default import default_model_dir
+
+    embedder.warm_up()
+    model_dir = default_model_dir(settings)
+    if not skip_intents and model_dir.exists():
+        IntentClassifier(model_dir, backend=settings.inference_backend,
+                         onnx_cache=settings.onnx_cache_dir).warm_up()
+    console.print(f"  {settings.inference_backend} models ready in {settings.onnx_cache_dir}")
 
 
 async def _ensure_demo_accounts(obj: CliContext) -> None:

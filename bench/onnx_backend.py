@@ -1,0 +1,219 @@
+"""ONNX Runtime against torch: the quality change next to the speed change.
+
+For each inference backend (torch, onnx, onnx-int8) on the prepared installation (``./var``, as
+``packdesk prepare`` leaves it):
+
+- retrieval: nDCG@10 (hybrid, the mode ``/v1/ask`` uses) on every installed pack's own
+  questions, the pack indexes as built (by torch) and the *queries* embedded by the backend:
+  exactly what switching ``PACKDESK_INFERENCE_BACKEND`` on a running installation does;
+- intents: accuracy of the default intent model on the BANKING77 official test split (3,080
+  messages, the finance pack's ``finance:*`` labels; top trained label, no threshold);
+- speed: milliseconds per call of the query embedder and of the classifier for 1 text and for
+  a batch of 32 (median of repeated calls, after warm-up).
+
+Prints a table, writes ``bench/onnx_backend.json`` and the "ONNX Runtime" section of
+BENCHMARKS.md. Run: ``.venv/bin/python bench/onnx_backend.py [--data-dir var]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import statistics
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(REPO))
+
+from rich.console import Console  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+BACKENDS = ("torch", "onnx", "onnx-int8")
+QUALITY_TOLERANCE = 0.005  # "keep it off by default unless quality holds within 0.5 points"
+SPEED_TEXTS = [
+    "Can a debt collector contact me at work?",
+    "What are the symptoms of glaucoma?",
+    "My card payment was declined, why?",
+    "What does habeas corpus mean?",
+    "hi",
+    "I want to speak to a human",
+    "How long does a late payment stay on my credit report?",
+    "what is the weather in Paris tomorrow",
+]
+
+
+def timed_ms(call, repeats: int) -> float:
+    call()  # warm-up
+    samples = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        call()
+        samples.append(1000 * (time.perf_counter() - started))
+    return round(statistics.median(samples), 2)
+
+
+def retrieval_quality(settings, embedder) -> dict[str, float]:
+    from core.packs.store import PackStore
+    from core.retrieval.evaluation import cases_from_documents, evaluate
+    from core.retrieval.search import SearchService
+    from core.retrieval.searcher import PackSearcher, read_documents
+    from plugins.faiss_index import FaissBackend
+
+    service = SearchService(embedder, settings=settings)
+    scores = {}
+    for installed in PackStore(settings).installed():
+        pack_id = installed.manifest.id
+        searcher = PackSearcher.load(installed.root, installed.manifest, embedder,
+                                     FaissBackend(use_gpu=False), verify=False)
+        service.add_pack(pack_id, searcher)
+        cases = cases_from_documents(read_documents(installed.root / "documents.jsonl"))
+        if cases:
+            report = evaluate(service, pack_id, cases, mode="hybrid")
+            scores[pack_id] = round(report.metrics["ndcg@10"], 4)
+        service.remove_pack(pack_id)
+    return scores
+
+
+def intent_accuracy(classifier) -> float:
+    from bench.intents import read_split
+
+    test = read_split("test")
+    labels = set(classifier.labels)
+    rows = [row for row in test if row.label in labels]
+    predictions = classifier.predict([row.text for row in rows])
+    hits = sum(p.top_k[0][0] == row.label for p, row in zip(predictions, rows, strict=True))
+    return round(hits / len(rows), 4)
+
+
+def measure(backend: str, settings, model_dir: Path) -> dict:
+    from core.intents.classifier import IntentClassifier
+    from plugins.st_embedder import SentenceTransformerEmbedder
+
+    started = time.perf_counter()
+    embedder = SentenceTransformerEmbedder(device="cpu", backend=backend,
+                                           onnx_cache=settings.onnx_cache_dir)
+    embedder.warm_up()
+    classifier = IntentClassifier(model_dir, device="cpu", backend=backend,
+                                  onnx_cache=settings.onnx_cache_dir)
+    classifier.warm_up()
+    load_s = time.perf_counter() - started
+    batch = (SPEED_TEXTS * 4)[:32]
+    result = {
+        "backend": backend,
+        "load_s": round(load_s, 1),
+        "embed_1_ms": timed_ms(lambda: embedder.embed(SPEED_TEXTS[:1]), 100),
+        "embed_32_ms": timed_ms(lambda: embedder.embed(batch), 20),
+        "classify_1_ms": timed_ms(lambda: classifier.predict(SPEED_TEXTS[:1]), 100),
+        "classify_32_ms": timed_ms(lambda: classifier.predict(batch), 20),
+        "intent_accuracy": intent_accuracy(classifier),
+        "ndcg@10": retrieval_quality(settings, embedder),
+    }
+    print(json.dumps(result), flush=True)
+    return result
+
+
+def verdicts(rows: list[dict]) -> dict[str, dict]:
+    """Per ONNX backend: the largest quality drop against torch, and whether it is within 0.5."""
+    reference = rows[0]
+    out = {}
+    for row in rows[1:]:
+        drops = {"intent_accuracy": reference["intent_accuracy"] - row["intent_accuracy"]}
+        for pack, score in row["ndcg@10"].items():
+            drops[f"ndcg@10 {pack}"] = reference["ndcg@10"][pack] - score
+        worst = max(drops.values())
+        out[row["backend"]] = {"worst_drop_points": round(100 * worst, 2),
+                               "within_half_point": worst <= QUALITY_TOLERANCE}
+    return out
+
+
+def markdown(report: dict) -> str:
+    rows = report["rows"]
+    packs = sorted(rows[0]["ndcg@10"])
+    head = ["backend", "embed 1 / 32 (ms)", "classify 1 / 32 (ms)", "intent acc.",
+            *[f"nDCG@10 {p}" for p in packs]]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for row in rows:
+        lines.append("| " + " | ".join([
+            row["backend"],
+            f"{row['embed_1_ms']} / {row['embed_32_ms']}",
+            f"{row['classify_1_ms']} / {row['classify_32_ms']}",
+            f"{row['intent_accuracy']:.2%}",
+            *[f"{row['ndcg@10'][p]:.4f}" for p in packs],
+        ]) + " |")
+    return "\n".join(lines)
+
+
+def write_benchmarks_md(report: dict) -> None:
+    verdict = "; ".join(
+        f"{name}: worst quality drop {v['worst_drop_points']} points "
+        f"({'within' if v['within_half_point'] else 'outside'} 0.5)"
+        for name, v in report["verdicts"].items()
+    )
+    section = (
+        "## ONNX Runtime\n\n"
+        f"Machine: {report['machine']}, date: {report['date']}, command: `{report['command']}`. "
+        "Queries embedded and intents classified by each backend; pack indexes as built by "
+        "torch; intent accuracy of the default model on BANKING77's official test split.\n\n"
+        f"{markdown(report)}\n\n{verdict}.\n"
+    )
+    path = REPO / "BENCHMARKS.md"
+    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
+    pattern = re.compile(r"## ONNX Runtime\n.*?(?=\n## |\Z)", re.S)
+    text = pattern.sub(section.rstrip("\n"), text) if pattern.search(text) else (
+        text.rstrip("\n") + "\n\n" + section)
+    path.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+
+
+def main() -> int:
+    from core.intents.default import default_model_dir
+    from core.settings import Settings
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", type=Path, default=REPO / "var")
+    parser.add_argument("--backends", default=",".join(BACKENDS))
+    parser.add_argument("--out", type=Path, default=HERE / "onnx_backend.json")
+    args = parser.parse_args()
+    settings = Settings(_env_prefix="PACKDESK_BENCH_UNUSED_", data_dir=args.data_dir)
+    model_dir = default_model_dir(settings)
+    if not model_dir.exists():
+        print(f"no intent model in {args.data_dir}: run `packdesk prepare` first", file=sys.stderr)
+        return 2
+    rows = [measure(backend, settings, model_dir) for backend in args.backends.split(",")]
+    report = {
+        "date": date.today().isoformat(),
+        "machine": f"{os.cpu_count()}-core CPU ({platform.machine()})",
+        "command": "python bench/onnx_backend.py " + " ".join(sys.argv[1:]),
+        "rows": rows,
+        "verdicts": verdicts(rows) if rows and rows[0]["backend"] == "torch" else {},
+    }
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    table = Table(title="ONNX Runtime vs torch")
+    for column in ("backend", "embed 1/32 ms", "classify 1/32 ms", "intent acc.", "nDCG@10"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(row["backend"], f"{row['embed_1_ms']} / {row['embed_32_ms']}",
+                      f"{row['classify_1_ms']} / {row['classify_32_ms']}",
+                      f"{row['intent_accuracy']:.2%}",
+                      " ".join(f"{k} {v:.4f}" for k, v in sorted(row["ndcg@10"].items())))
+    Console(width=200).print(table)
+    for name, verdict in report["verdicts"].items():
+        print(f"{name}: worst drop {verdict['worst_drop_points']} points, "
+              f"within 0.5: {verdict['within_half_point']}")
+    if report["verdicts"]:
+        write_benchmarks_md(report)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

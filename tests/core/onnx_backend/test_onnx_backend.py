@@ -1,0 +1,75 @@
+"""The ONNX Runtime path computes what torch computes, from the same weights, and caches its
+exports by those weights."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("onnxruntime", reason="the onnx extra is not installed")
+
+from core.errors import ConfigError, ValidationError  # noqa: E402
+from core.intents import IntentClassifier  # noqa: E402
+from core.onnx_backend import onnx_model  # noqa: E402
+from plugins.st_embedder import SentenceTransformerEmbedder, bundled_model_path  # noqa: E402
+
+TEXTS = [
+    "Can a debt collector contact me at work?",
+    "hi",
+    "What are the symptoms of glaucoma and how is it treated in older adults?",
+    "My card payment was declined, why?",
+]
+
+
+@pytest.fixture(scope="module")
+def onnx_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("onnx-cache")
+
+
+@pytest.fixture(scope="module")
+def torch_vectors() -> np.ndarray:
+    return SentenceTransformerEmbedder(device="cpu").embed(TEXTS)
+
+
+def test_onnx_embeddings_equal_torch(onnx_cache: Path, torch_vectors: np.ndarray) -> None:
+    embedder = SentenceTransformerEmbedder(backend="onnx", onnx_cache=onnx_cache)
+    vectors = embedder.embed(TEXTS, batch_size=3)  # two batches, padded differently
+    assert vectors.shape == torch_vectors.shape and vectors.dtype == np.float32
+    assert np.abs(vectors - torch_vectors).max() < 1e-4
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    # Chunking relies on the tokenizer: the same spans whichever backend runs the model.
+    torch_spans = SentenceTransformerEmbedder(device="cpu").tokenize_spans(TEXTS[2])
+    assert embedder.tokenize_spans(TEXTS[2]) == torch_spans
+
+
+def test_int8_embeddings_stay_close(onnx_cache: Path, torch_vectors: np.ndarray) -> None:
+    vectors = SentenceTransformerEmbedder(backend="onnx-int8", onnx_cache=onnx_cache).embed(TEXTS)
+    cosine = (vectors * torch_vectors).sum(axis=1)
+    assert cosine.min() > 0.97
+
+
+def test_exports_are_cached_by_weights(onnx_cache: Path) -> None:
+    SentenceTransformerEmbedder(backend="onnx", onnx_cache=onnx_cache).warm_up()
+    (export,) = onnx_cache.glob("model-last_hidden_state-*/model.onnx")
+    stamp = export.stat().st_mtime_ns
+
+    def must_not_load() -> None:
+        raise AssertionError("a cached export was exported again")
+
+    path = onnx_model(bundled_model_path(), output="last_hidden_state",
+                      load_model=must_not_load, cache_root=onnx_cache)
+    assert path == export and export.stat().st_mtime_ns == stamp
+    assert not [p for p in onnx_cache.rglob("*") if ".tmp-" in p.name]  # no staging left
+
+
+def test_unknown_backend_and_missing_cache_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="unknown inference backend"):
+        SentenceTransformerEmbedder(backend="tensorrt")
+    with pytest.raises(ConfigError, match="onnx_cache"):
+        SentenceTransformerEmbedder(backend="onnx")
+    with pytest.raises(ValidationError, match="unknown inference backend"):
+        IntentClassifier(tmp_path, backend="tensorrt")
+    with pytest.raises(ValidationError, match="onnx_cache"):
+        IntentClassifier(tmp_path, backend="onnx-int8")
