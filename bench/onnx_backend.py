@@ -193,7 +193,7 @@ def main() -> int:
     report = {
         "date": date.today().isoformat(),
         "machine": f"{os.cpu_count()}-core CPU ({platform.machine()})",
-        "command": "python bench/onnx_backend.py " + " ".join(sys.argv[1:]),
+        "command": " ".join(["python bench/onnx_backend.py", *sys.argv[1:]]),
         "rows": rows,
         "verdicts": verdicts(rows) if rows and rows[0]["backend"] == "torch" else {},
     }
