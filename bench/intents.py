@@ -22,7 +22,6 @@ import json
 import os
 import platform
 import random
-import re
 import sys
 import tempfile
 import time
@@ -36,6 +35,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench.benchmarks_md import replace_section  # noqa: E402
 from core.intents.dataset import Example  # noqa: E402
 from core.intents.inference import base_model_path  # noqa: E402
 from core.intents.training import train_intent_model  # noqa: E402
@@ -43,7 +43,6 @@ from core.intents.training import train_intent_model  # noqa: E402
 PROJECT_DATA = REPO / "knowledge_packs" / "finance" / "data"
 SHARED_DATA = REPO.parent / "shared" / "data" / "banking77"
 RESULTS = REPO / "bench" / "intents.json"
-BENCHMARKS = REPO / "BENCHMARKS.md"
 PREFIX = "finance:"
 
 
@@ -168,11 +167,7 @@ def write_benchmarks_md(results: dict, command: str) -> None:
         f"({platform.machine()}), date: {date.today().isoformat()}, command: `{command}`.\n\n"
         f"{table(results)}\n"
     )
-    text = BENCHMARKS.read_text(encoding="utf-8") if BENCHMARKS.exists() else "# Benchmarks\n"
-    pattern = re.compile(r"## Intents\n.*?(?=\n## |\Z)", re.S)
-    text = pattern.sub(section.rstrip("\n"), text) if pattern.search(text) else (
-        text.rstrip("\n") + "\n\n" + section)
-    BENCHMARKS.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+    replace_section("Intents", section)
 
 
 def main() -> None:

@@ -21,7 +21,6 @@ import argparse
 import json
 import os
 import platform
-import re
 import statistics
 import sys
 import time
@@ -38,6 +37,8 @@ sys.path.insert(0, str(REPO))
 
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
+
+from bench.benchmarks_md import replace_section  # noqa: E402
 
 BACKENDS = ("torch", "onnx", "onnx-int8")
 QUALITY_TOLERANCE = 0.005  # "keep it off by default unless quality holds within 0.5 points"
@@ -167,12 +168,7 @@ def write_benchmarks_md(report: dict) -> None:
         "torch; intent accuracy of the default model on BANKING77's official test split.\n\n"
         f"{markdown(report)}\n\n{verdict}.\n"
     )
-    path = REPO / "BENCHMARKS.md"
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(r"## ONNX Runtime\n.*?(?=\n## |\Z)", re.S)
-    text = pattern.sub(section.rstrip("\n"), text) if pattern.search(text) else (
-        text.rstrip("\n") + "\n\n" + section)
-    path.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+    replace_section("ONNX Runtime", section)
 
 
 def main() -> int:

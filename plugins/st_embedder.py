@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from core import ConfigError, hookimpl
-from core.onnx_backend.export import BACKENDS
+from core.onnx_backend.export import backend_problem
 
 if TYPE_CHECKING:
     from core import Settings
@@ -67,10 +67,9 @@ class SentenceTransformerEmbedder:
         backend: ``torch``, ``onnx`` or ``onnx-int8`` (see ``core.onnx_backend``).
         onnx_cache: where ONNX exports are kept (required for the ONNX backends).
         """
-        if backend not in BACKENDS:
-            raise ConfigError(f"unknown inference backend {backend!r}; expected {BACKENDS}")
-        if backend != "torch" and onnx_cache is None:
-            raise ConfigError(f"the {backend} backend needs an onnx_cache directory")
+        problem = backend_problem(backend, onnx_cache)
+        if problem:
+            raise ConfigError(problem)
         self.backend = backend
         self._onnx_cache = onnx_cache
         self._runner: Any = None

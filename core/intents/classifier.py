@@ -53,12 +53,11 @@ class IntentClassifier:
         backend: ``torch``, ``onnx`` or ``onnx-int8`` (core.onnx_backend; the ONNX graph is
             exported from this model's weights on first load and cached in ``onnx_cache``).
         """
-        from core.onnx_backend.export import BACKENDS
+        from core.onnx_backend.export import backend_problem
 
-        if backend not in BACKENDS:
-            raise ValidationError(f"unknown inference backend {backend!r}; expected {BACKENDS}")
-        if backend != "torch" and onnx_cache is None:
-            raise ValidationError(f"the {backend} backend needs an onnx_cache directory")
+        problem = backend_problem(backend, onnx_cache)
+        if problem:
+            raise ValidationError(problem)
         self.backend = backend
         self._onnx_cache = onnx_cache
         self.model_dir = Path(model_dir)

@@ -31,6 +31,16 @@ INT8_FILE = "model.int8.onnx"
 _HASHED_FILES = ("config.json", "model.safetensors", "pytorch_model.bin")
 
 
+def backend_problem(backend: str, onnx_cache: Path | None) -> str | None:
+    """Why ``backend`` with ``onnx_cache`` cannot work (callers raise their own error type),
+    or None."""
+    if backend not in BACKENDS:
+        return f"unknown inference backend {backend!r}; expected one of {', '.join(BACKENDS)}"
+    if backend != "torch" and onnx_cache is None:
+        return f"the {backend} backend needs an onnx_cache directory for its exports"
+    return None
+
+
 def require_onnxruntime() -> Any:
     """The ``onnxruntime`` module, or a ConfigError that says how to get it."""
     try:
