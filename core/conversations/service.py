@@ -5,6 +5,10 @@ the :class:`~core.privacy.TextCipher`: the ``question_token``/``answer_token`` c
 Fernet tokens of redacted text, never plaintext. Callers may pass already-redacted text;
 redacting twice is harmless (placeholders are not personal data).
 
+Every write here touches only the conversation tables (and the audit log), never a row an access
+decision reads, so it opens its transaction with ``changes_access=False`` and leaves the access
+cache (core.ledger.access_cache) warm.
+
 A conversation belongs to one account. Asking for a conversation of another account gives the
 same :class:`~core.errors.NotFound` as asking for one that does not exist, so ids do not leak.
 """
