@@ -117,10 +117,11 @@ class SentenceTransformerEmbedder:
     def _onnx_runner(self) -> Any:
         from core.onnx_backend import OnnxRunner, onnx_model
 
-        if _pooling_modes(self.model_path) - {"mean_tokens"}:
+        pooling = _pooling_modes(self.model_path)
+        if pooling != {"mean_tokens"}:
             raise ConfigError(
                 f"the ONNX backend supports mean-pooling sentence models only; "
-                f"{self.model_path} pools with {sorted(_pooling_modes(self.model_path))}"
+                f"{self.model_path} pools with {sorted(pooling)}"
             )
         assert self._onnx_cache is not None
 

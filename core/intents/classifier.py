@@ -226,9 +226,10 @@ class IntentClassifier:
         except (OSError, ValueError) as exc:
             raise IntentModelError(f"cannot load intent model from {self.model_dir}: {exc}; "
                                    f"{RETRAIN_HINT}") from exc
-        if classes != len(self._read_labels()):
+        labels = len(self._read_labels())
+        if classes != labels:
             raise IntentModelError(f"{self.model_dir}: weights have {classes} classes but the "
-                                   f"label map has {len(self._read_labels())}")
+                                   f"label map has {labels}")
         return runner
 
 

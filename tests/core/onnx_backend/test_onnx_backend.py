@@ -73,3 +73,13 @@ def test_unknown_backend_and_missing_cache_are_refused(tmp_path: Path) -> None:
         IntentClassifier(tmp_path, backend="tensorrt")
     with pytest.raises(ValidationError, match="onnx_cache"):
         IntentClassifier(tmp_path, backend="onnx-int8")
+
+
+def test_missing_onnxruntime_says_how_to_install(
+    onnx_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import fails as if not installed
+    with pytest.raises(ConfigError, match=r"packdesk\[onnx\]"):
+        SentenceTransformerEmbedder(backend="onnx", onnx_cache=onnx_cache).warm_up()
