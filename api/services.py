@@ -78,16 +78,9 @@ async def load_pack(
     """Load an installed pack's index (checked against its signed checksums and the embedder's
     model) into ``search`` and list its manifest in ``packs``, the routable catalog."""
     from api import wiring
-    from core.retrieval.searcher import PackSearcher
 
-    searcher = await asyncio.to_thread(
-        PackSearcher.load,
-        installed.root,
-        installed.manifest,
-        search.embedder,
-        wiring.vector_index_backend(settings, manager),
-    )
-    search.add_pack(installed.manifest.id, searcher)
+    backend = wiring.vector_index_backend(settings, manager)
+    await asyncio.to_thread(search.load_installed_pack, installed, backend)
     packs[installed.manifest.id] = installed.manifest
 
 

@@ -68,17 +68,15 @@ def retrieval_quality(settings, embedder) -> dict[str, float]:
     from core.packs.store import PackStore
     from core.retrieval.evaluation import cases_from_documents, evaluate
     from core.retrieval.search import SearchService
-    from core.retrieval.searcher import PackSearcher, read_documents
     from plugins.faiss_index import FaissBackend
 
     service = SearchService(embedder, settings=settings)
     scores = {}
     for installed in PackStore(settings).installed():
         pack_id = installed.manifest.id
-        searcher = PackSearcher.load(installed.root, installed.manifest, embedder,
-                                     FaissBackend(use_gpu=False), verify=False)
-        service.add_pack(pack_id, searcher)
-        cases = cases_from_documents(read_documents(installed.root / "documents.jsonl"))
+        # installed() verified every file against the signed manifest.
+        service.load_installed_pack(installed, FaissBackend(use_gpu=False), verify=False)
+        cases = cases_from_documents(installed.documents())
         if cases:
             report = evaluate(service, pack_id, cases, mode="hybrid")
             scores[pack_id] = round(report.metrics["ndcg@10"], 4)

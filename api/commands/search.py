@@ -31,7 +31,6 @@ def load_search_service(
     from api import wiring
     from core.packs.store import PackStore
     from core.retrieval.search import SearchService
-    from core.retrieval.searcher import PackSearcher
 
     settings = context.settings
     manager = context.plugin_manager()
@@ -52,15 +51,12 @@ def load_search_service(
             rebuild_dir = (
                 settings.data_dir / "index-cache" / pack_id / pack.manifest.version / "index"
             )
-        searcher = PackSearcher.load(
-            pack.root,
-            pack.manifest,
-            embedder,
+        service.load_installed_pack(
+            pack,
             backend,
             rebuild_dir=rebuild_dir,
             verify=False,  # PackStore.get verified every file against the signed manifest
         )
-        service.add_pack(pack_id, searcher)
     return service, installed
 
 

@@ -10,15 +10,17 @@ from __future__ import annotations
 import threading
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from core.errors import PackNotFound, ValidationError
 from core.retrieval.fusion import DENSE_WEIGHT, RRF_K, convex_fusion, reciprocal_rank_fusion
-from core.retrieval.protocols import Embedder
+from core.retrieval.protocols import Embedder, VectorIndexBackend
 
 if TYPE_CHECKING:
+    from core.packs.store import InstalledPack
     from core.retrieval.searcher import PackSearcher
     from core.settings import Settings
 
@@ -117,6 +119,45 @@ class SearchService:
             )
         with self._lock:
             self._packs = {**self._packs, pack_id: searcher}
+
+    def load_installed_pack(
+        self,
+        installed: InstalledPack,
+        backend: VectorIndexBackend,
+        *,
+        rebuild_dir: Path | None = None,
+        verify: bool = True,
+    ) -> PackSearcher:
+        """Load an installed pack's index with this service's embedder and make it searchable.
+
+        The one way an installed pack becomes searchable (the HTTP app and the CLI both call it).
+
+        Args:
+            installed: the pack, as :class:`~core.packs.store.PackStore` returned it.
+            backend: the vector index backend that reads the pack's ``vectors.faiss``.
+            rebuild_dir: if the index was made with another embedding model, build one here
+                (outside the signed pack) and load it instead of failing.
+            verify: re-check the index files against the signed manifest's checksums first;
+                ``False`` when the caller has just verified the whole pack.
+        Returns:
+            The loaded searcher (already added).
+        Raises:
+            IndexMismatch: the index was made with another model and no ``rebuild_dir``.
+            ChecksumMismatch, FileSetMismatch, PackFormatError: see
+                :meth:`~core.retrieval.searcher.PackSearcher.load`.
+        """
+        from core.retrieval.searcher import PackSearcher
+
+        searcher = PackSearcher.load(
+            installed.root,
+            installed.manifest,
+            self.embedder,
+            backend,
+            rebuild_dir=rebuild_dir,
+            verify=verify,
+        )
+        self.add_pack(installed.manifest.id, searcher)
+        return searcher
 
     def remove_pack(self, pack_id: str) -> None:
         """Stop searching a pack (no error when it was not loaded)."""
