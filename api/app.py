@@ -24,6 +24,7 @@ from api.controllers.health import healthz, readyz
 from api.controllers.publisher import PublisherController
 from api.errors import EXCEPTION_HANDLERS
 from api.logging import RequestLogMiddleware
+from core import __version__
 from core.settings import Settings
 
 logger = logging.getLogger("packdesk.api")
@@ -80,7 +81,7 @@ def create_app(settings: Settings, *, start_options: dict[str, Any] | None = Non
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(
             title="PackDesk",
-            version="0.1.0",
+            version=__version__,
             description="Ask, buy, activate and publish knowledge packs.",
             render_plugins=[SwaggerRenderPlugin()],
             components=SECURITY_COMPONENTS,

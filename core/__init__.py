@@ -60,4 +60,16 @@ from core.retrieval.protocols import Embedder, VectorIndex, VectorIndexBackend
 from core.retrieval.search import SearchHit, SearchService  # noqa: E402
 from core.settings import ArchiveLimits, Settings
 
-__version__ = "0.1.0"
+
+def _installed_version() -> str:
+    # pyproject.toml is the one place the version is written; the installed distribution's
+    # metadata carries it. A source tree that was never installed says so instead of guessing.
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("packdesk")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+__version__ = _installed_version()

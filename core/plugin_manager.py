@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from importlib.metadata import version as package_version
 from typing import Any
 
 import pluggy
@@ -55,7 +54,6 @@ def describe_plugins(manager: pluggy.PluginManager) -> list[dict[str, Any]]:
 
 
 def _own_version() -> str:
-    try:
-        return package_version("packdesk")
-    except Exception:
-        return "unknown"
+    from core import __version__  # at call time: core/__init__ imports this module
+
+    return __version__
