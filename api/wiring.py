@@ -9,7 +9,8 @@ from core.errors import PluginError
 if TYPE_CHECKING:
     import pluggy
 
-    from core.retrieval.protocols import Embedder, PackIndexBuilder, VectorIndexBackend
+    from core.packs.builder import PackIndexBuilder
+    from core.retrieval.protocols import Embedder, VectorIndexBackend
     from core.settings import Settings
 
 

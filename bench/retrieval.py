@@ -30,11 +30,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
+from core.packs.documents_io import read_documents  # noqa: E402
 from core.packs.manifest import load_manifest  # noqa: E402
 from core.retrieval.evaluation import cases_from_documents, evaluate, leaked_questions  # noqa: E402
 from core.retrieval.pack_index import IndexMeta, PackIndexer  # noqa: E402
 from core.retrieval.search import MODES, SearchService  # noqa: E402
-from core.retrieval.searcher import PackSearcher, read_documents  # noqa: E402
+from core.retrieval.searcher import PackSearcher  # noqa: E402
 from plugins.faiss_index import FaissBackend  # noqa: E402
 from plugins.st_embedder import SentenceTransformerEmbedder  # noqa: E402
 
@@ -53,7 +54,7 @@ def built_index(pack_id: str, work: Path, embedder, backend, overrides: dict) ->
         manifest = manifest.model_copy(
             update={"index": manifest.index.model_copy(update=overrides)}
         )
-    documents = read_documents(source / "documents.jsonl")
+    documents = read_documents(source / "documents.jsonl", source=f"{pack_id}/documents.jsonl")
     tag = f"{manifest.index.kind}-{manifest.index.chunk_tokens}-{manifest.index.chunk_overlap}"
     root = work / "built" / f"{pack_id}-{tag}"
     timing = root / "build_seconds.txt"

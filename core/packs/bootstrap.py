@@ -14,11 +14,15 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from core.errors import Conflict
 from core.packs.manifest import load_manifest
-from core.retrieval.protocols import PackIndexBuilder
 from core.settings import Settings
+
+if TYPE_CHECKING:
+    # Only for the annotation: the builder (and its signing dependencies) loads when used.
+    from core.packs.builder import PackIndexBuilder
 
 logger = logging.getLogger("packdesk.bootstrap")
 

@@ -3,7 +3,8 @@
 The source directory holds ``manifest.json`` (its ``files`` table is ignored and recomputed),
 ``documents.jsonl`` and any other data files (LICENSE, ...). An ``index/`` directory or a
 signature in the source is ignored: the index is rebuilt by the optional
-:class:`~core.retrieval.protocols.PackIndexBuilder` and the pack is signed afresh.
+:class:`PackIndexBuilder` and the pack is signed afresh. The index-builder role is declared here,
+with the pack builder that needs it; the retrieval engine's ``PackIndexer`` fills it.
 """
 
 from __future__ import annotations
@@ -15,12 +16,13 @@ import shutil
 import stat
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol, runtime_checkable
 
 import pydantic
 
 from core.errors import ManifestInvalid, PackFormatError
 from core.packs.archive import TEXT_SUFFIXES, validate_text, write_archive
+from core.packs.documents import Document
 from core.packs.documents_io import read_documents
 from core.packs.manifest import (
     DOCUMENTS_FILE,
@@ -34,8 +36,24 @@ from core.packs.manifest import (
 )
 from core.packs.signing import load_private_key, sign
 
-if TYPE_CHECKING:
-    from core.retrieval.protocols import PackIndexBuilder
+
+@runtime_checkable
+class PackIndexBuilder(Protocol):
+    """Builds a pack's search index at pack build time (used by ``packdesk pack build``)."""
+
+    def build(self, manifest: Manifest, documents: list[Document], index_dir: Path) -> None:
+        """Write the index files of ``documents`` into ``index_dir`` (which exists, empty).
+
+        Args:
+            manifest: the pack's manifest (index settings, embedding model).
+            documents: the pack's documents, in file order.
+            index_dir: where to write; every file written is hashed into the manifest and so
+                covered by the signature.
+        Raises:
+            IndexMismatch: the manifest's ``embedding_model`` differs from this builder's model.
+        """
+        ...
+
 
 # Never copied from the source: rebuilt (index, signature) or recomputed (manifest files).
 _REBUILT_TOP_LEVEL = {MANIFEST_FILE, SIGNATURE_FILE, INDEX_DIR}

@@ -126,7 +126,11 @@ def embed_chunks(embedder: Embedder, chunks: Sequence[Chunk]) -> np.ndarray:
 
 
 class PackIndexer:
-    """The :class:`core.retrieval.protocols.PackIndexBuilder` used by ``packdesk pack build``."""
+    """The index builder ``packdesk pack build`` uses.
+
+    Satisfies :class:`core.packs.builder.PackIndexBuilder` structurally (no import needed: the
+    pack format declares the role, retrieval fills it).
+    """
 
     def __init__(self, embedder: Embedder, backend: VectorIndexBackend) -> None:
         self.embedder = embedder

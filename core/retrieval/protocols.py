@@ -1,9 +1,13 @@
-"""Roles the retrieval engine needs, with adapters living in ``plugins/``."""
+"""Roles the retrieval engine needs, with adapters living in ``plugins/``.
+
+The index-builder role of ``packdesk pack build`` belongs to the pack format:
+:class:`core.packs.builder.PackIndexBuilder`.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -57,21 +61,3 @@ class VectorIndexBackend(Protocol):
         ...
 
     def load(self, path: Path) -> VectorIndex: ...
-
-
-@runtime_checkable
-class PackIndexBuilder(Protocol):
-    """Builds a pack's search index at pack build time (used by ``packdesk pack build``)."""
-
-    def build(self, manifest: Any, documents: list[Any], index_dir: Path) -> None:
-        """Write the index files of ``documents`` into ``index_dir`` (which exists, empty).
-
-        Args:
-            manifest: the pack's :class:`core.packs.manifest.Manifest` (index settings, model).
-            documents: the pack's :class:`core.packs.documents.Document` list, in file order.
-            index_dir: where to write; every file written is hashed into the manifest and so
-                covered by the signature.
-        Raises:
-            IndexMismatch: the manifest's ``embedding_model`` differs from this builder's model.
-        """
-        ...

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from core.errors import ChecksumMismatch, FileSetMismatch, IndexMismatch, PackFormatError
-from core.packs.documents import Document
+from core.packs.documents_io import read_documents
 from core.packs.manifest import DOCUMENTS_FILE, INDEX_DIR
 from core.retrieval.chunking import Chunk
 from core.retrieval.lexical import LEXICAL_DIR, Bm25Index
@@ -55,24 +55,6 @@ def verify_index_files(pack_root: Path, manifest: Any) -> None:
                 f"pack {manifest.id!r}: {relative} does not match its manifest checksum "
                 "(truncated or altered); reinstall the pack"
             )
-
-
-def read_documents(path: Path) -> list[Document]:
-    """Parse a ``documents.jsonl`` file.
-
-    Raises:
-        PackFormatError: a line is not a valid document (names the line).
-    """
-    documents = []
-    with path.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                documents.append(Document.model_validate_json(line))
-            except ValueError as exc:
-                raise PackFormatError(f"{path}:{number}: not a valid document: {exc}") from exc
-    return documents
 
 
 class PackSearcher:
@@ -123,7 +105,9 @@ class PackSearcher:
             IndexMismatch: the index was built with another model/dimension and no
                 ``rebuild_dir`` was given.
             ChecksumMismatch, FileSetMismatch: index files truncated, altered, added, removed.
-            PackFormatError: index files unreadable or inconsistent.
+            PackFormatError: index files unreadable or inconsistent; when rebuilding, a
+                malformed ``documents.jsonl`` (``TextNotUtf8``, ``MalformedJson``,
+                ``DocumentInvalid``, naming the file and line).
         """
         if verify:
             verify_index_files(pack_root, manifest)
@@ -155,7 +139,8 @@ class PackSearcher:
         except (PackFormatError, IndexMismatch):
             pass  # nothing usable there yet
         log.warning("rebuilding the index of pack %s with %s", manifest.id, embedder.model_id)
-        documents = read_documents(pack_root / DOCUMENTS_FILE)
+        documents_path = pack_root / DOCUMENTS_FILE
+        documents = read_documents(documents_path, source=str(documents_path))
         target = manifest.model_copy(
             update={
                 "embedding_model": manifest.embedding_model.model_copy(
