@@ -8,11 +8,20 @@ bytes covers the whole pack. See docs/pack-format.md.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
 import pydantic
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from core.errors import ManifestInvalid
 
@@ -29,6 +38,11 @@ SEMVER_PATTERN = (
 )
 SHA256_PATTERN = r"^[0-9a-f]{64}$"
 PLATFORM_PREFIX = "platform"
+
+# Fields added to format v1 after packs were already signed without them. Each is left out of
+# the dump while it holds its default, so a manifest that does not set it keeps the exact
+# canonical bytes (and so the signature) it had before the field existed.
+_ADDED_FIELD_DEFAULTS: dict[str, Any] = {"serves_generic_intents": False}
 
 
 class _Strict(BaseModel):
@@ -121,6 +135,9 @@ class Manifest(_Strict):
     embedding_model: EmbeddingModelRef
     intents: list[Intent] = Field(default_factory=list)
     disclaimer: str | None = Field(default=None, max_length=5000)
+    # The pack's intents are everyday customer service (orders, refunds, passwords, ...) that
+    # say nothing about a question's domain, so routing does not send a question to it alone.
+    serves_generic_intents: bool = Field(default=False, strict=True)
     min_packdesk_version: str = Field(default="0.1.0", pattern=SEMVER_PATTERN)
     index: IndexSettings = IndexSettings()
     files: dict[str, str] = Field(default_factory=dict)
@@ -152,9 +169,24 @@ class Manifest(_Strict):
     def intent_labels(self) -> list[str]:
         return [intent.label(self.id) for intent in self.intents]
 
+    @model_serializer(mode="wrap")
+    def _omit_added_fields_at_default(
+        self, handler: SerializerFunctionWrapHandler
+    ) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        for key, default in _ADDED_FIELD_DEFAULTS.items():
+            if key in data and data[key] == default:
+                del data[key]
+        return data
+
     def canonical_bytes(self) -> bytes:
         """The exact bytes that are signed: sorted keys, no insignificant whitespace, UTF-8."""
         return canonical_json(self.model_dump(mode="json"))
+
+
+def generic_pack_ids(manifests: Iterable[Manifest]) -> frozenset[str]:
+    """Ids of the packs whose manifest sets ``serves_generic_intents`` (e.g. support-basics)."""
+    return frozenset(manifest.id for manifest in manifests if manifest.serves_generic_intents)
 
 
 def canonical_json(value: Any) -> bytes:

@@ -13,7 +13,7 @@ import pytest
 
 from core.errors import PackNotFound
 from core.packs.documents import Document
-from core.packs.manifest import MANIFEST_FILE, Manifest, load_manifest
+from core.packs.manifest import MANIFEST_FILE, Manifest, generic_pack_ids, load_manifest
 from knowledge_packs.convert.common import PACKS_ROOT, normalized, read_csv_gz, slug
 from knowledge_packs.convert.finance import banking77_rows
 from knowledge_packs.prepare import BUILTIN_PACKS, prepare_pack, prepare_pack_result
@@ -143,6 +143,15 @@ def test_support_basics_has_bitext_and_platform_intents(prepared: dict[str, Path
     documents = _documents(prepared, "support-basics")
     assert {doc.metadata["intent"] for doc in documents} == bitext
     assert len(bitext) == 27
+
+
+def test_only_support_basics_says_it_serves_generic_intents(prepared: dict[str, Path]) -> None:
+    manifests = [_manifest(prepared, pack_id) for pack_id in PACK_IDS]
+    assert generic_pack_ids(manifests) == frozenset({"support-basics"})
+    # The domain packs leave the field out, so their manifests are as before it existed.
+    for pack_id in ("finance", "medical", "legal"):
+        written = json.loads((prepared[pack_id] / MANIFEST_FILE).read_text(encoding="utf-8"))
+        assert "serves_generic_intents" not in written
 
 
 def test_medical_intents_are_qtypes_with_varied_wording(prepared: dict[str, Path]) -> None:
