@@ -129,7 +129,7 @@ async def start_services(
     catalog = CatalogService(db)
     entitlements = EntitlementService(db)
     provider = choose_billing_provider(settings, manager)
-    billing = BillingService(db, provider)
+    billing = BillingService(db, provider, catalog=catalog, entitlements=entitlements)
 
     embedder = embedder or wiring.embedder(settings, manager)
     await asyncio.to_thread(embedder.warm_up)

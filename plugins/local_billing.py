@@ -1,28 +1,25 @@
 """Local billing provider: TEST MODE checkout on this machine, no payment service involved.
 
 The embedded default when no Stripe key is set. A checkout is a page of the PackDesk server
-(``/v1/billing/local/checkout/<session_id>``); confirming it grants the entitlement through the
-same fulfilment function Stripe webhooks use. Refused when a Stripe key is configured, so a
-production install cannot hand out packs for free by accident.
+(``/v1/billing/local/checkout/<session_id>``); confirming it yields the event that the billing
+service applies through the same fulfilment path Stripe webhooks use. Refused when a Stripe key
+is configured, so a production install cannot hand out packs for free by accident.
 """
 
 from __future__ import annotations
 
 import secrets
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from core import CheckoutRequest, CheckoutSession, hookimpl, price_lookup_key
+from core import BillingEvent, CheckoutRequest, CheckoutSession, Grant, hookimpl, price_lookup_key
 from core.errors import ConfigError
 from core.settings import Settings
-
-if TYPE_CHECKING:
-    from core.ledger.fulfilment import BillingOutcome, BillingService
 
 TEST_MODE_LABEL = "TEST MODE - local billing, no real payment is taken"
 
 
 class LocalBilling:
-    """Test-mode provider: every checkout is labelled test mode; confirm() completes it."""
+    """Test-mode provider: every checkout is labelled test mode and completed on this server."""
 
     name = "local"
     test_mode = True
@@ -35,10 +32,6 @@ class LocalBilling:
                 "PACKDESK_STRIPE_API_KEY is set; use the stripe provider"
             )
         self._base_url = settings.public_base_url.rstrip("/")
-        self._service: BillingService | None = None
-
-    def attach(self, service: BillingService) -> None:
-        self._service = service
 
     async def sync_price(self, *, pack_id: str, version: str, name: str, pricing: Any) -> str:
         """Nothing to create remotely; the local price id is the lookup key."""
@@ -52,18 +45,23 @@ class LocalBilling:
             test_mode=True,
         )
 
-    async def confirm(self, session_id: str) -> BillingOutcome:
-        """Complete a local checkout: grant through the one fulfilment function.
-
-        Raises:
-            NotFound: unknown session. Conflict: a failed or refunded session.
-        """
-        if self._service is None:
-            raise ConfigError("LocalBilling is not attached to a BillingService")
-        return await self._service.confirm_order(session_id, provider_name=self.name)
-
-    def success_url(self, session_id: str) -> str:
-        return f"{self._base_url}/v1/billing/success?session_id={session_id}"
+    def confirm_checkout(
+        self, *, session_id: str, account_id: str, pack_id: str, version: str | None
+    ) -> BillingEvent:
+        """The confirmed test purchase as a grant; its event id is fixed per session, so
+        confirming twice (or concurrently) grants once."""
+        return BillingEvent(
+            event_id=f"{self.name}:{session_id}:paid",
+            event_type="checkout.confirmed",
+            provider=self.name,
+            effect=Grant(
+                account_id=account_id,
+                pack_id=pack_id,
+                version=version,
+                source=self.name,
+                order_ref=session_id,
+            ),
+        )
 
 
 @hookimpl

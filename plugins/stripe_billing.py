@@ -3,7 +3,9 @@
 Creates a Product and a Price per approved pack version (price lookup key
 ``packdesk:<pack_id>:<version>``), maps accounts to Stripe Customers, opens Checkout Sessions
 (``mode=payment`` for one-time packs, ``mode=subscription`` for monthly ones) and turns verified
-webhook events into ledger effects. Registered only when ``PACKDESK_STRIPE_API_KEY`` is set.
+webhook events into ledger effects. It never touches the ledger: the billing service passes in
+what it knows (the stored customer) and applies what comes back. Registered only when
+``PACKDESK_STRIPE_API_KEY`` is set.
 """
 
 from __future__ import annotations
@@ -30,8 +32,9 @@ from core import (
 from core.errors import BillingProviderUnavailable, ConfigError, WebhookSignatureError
 from core.settings import Settings
 
-if TYPE_CHECKING:
-    from core.ledger.fulfilment import BillingService
+if TYPE_CHECKING:  # the SDK's request shapes, for mypy; stripe itself is imported where used
+    from stripe.params import PriceCreateParams
+    from stripe.params.checkout import SessionCreateParams
 
 FEATURE_PREFIX = "packdesk-pack-"  # Stripe Entitlements feature lookup key -> pack id
 WEBHOOK_TOLERANCE_S = 300
@@ -42,7 +45,7 @@ def product_id_for(pack_id: str) -> str:
 
 
 class StripeBilling:
-    """The Stripe adapter. ``attach(service)`` links it to the ledger for webhooks."""
+    """The Stripe adapter: prices, customers, checkouts, and webhooks parsed into events."""
 
     name = "stripe"
 
@@ -54,12 +57,11 @@ class StripeBilling:
         api_key = settings.stripe_api_key.get_secret_value()
         self.test_mode = api_key.startswith("sk_test_")
         self._settings = settings
-        base = {"api": settings.stripe_api_base} if settings.stripe_api_base else None
-        self.client = stripe.StripeClient(api_key, base_addresses=base, max_network_retries=2)
-        self._service: BillingService | None = None
-
-    def attach(self, service: BillingService) -> None:
-        self._service = service
+        self.client = stripe.StripeClient(
+            api_key,
+            base_addresses={"api": settings.stripe_api_base} if settings.stripe_api_base else None,
+            max_network_retries=2,
+        )
 
     # --- catalog -----------------------------------------------------------------------------
     async def sync_price(self, *, pack_id: str, version: str, name: str, pricing: Any) -> str:
@@ -87,7 +89,7 @@ class StripeBilling:
                 await self.client.v1.products.create_async(
                     params={"id": product_id, "name": name, "metadata": {"pack_id": pack_id}}
                 )
-            params: dict[str, Any] = {
+            params: PriceCreateParams = {
                 "product": product_id,
                 "unit_amount": pricing.amount,
                 "currency": pricing.currency,
@@ -107,14 +109,14 @@ class StripeBilling:
                 f"{exc.user_message or exc}"
             ) from exc
 
-    async def ensure_customer(self, account_id: str) -> str:
-        """The account's Stripe Customer id, created (and stored) on first use."""
+    async def create_customer(self, account_id: str) -> str:
+        """Create the account's Stripe Customer; returns its id.
+
+        Raises:
+            BillingProviderUnavailable: Stripe refused or could not be reached.
+        """
         import stripe
 
-        service = self._require_service()
-        known = await service.customer_ref(account_id, provider=self.name)
-        if known:
-            return known
         try:
             customer = await self.client.v1.customers.create_async(
                 params={"metadata": {"account_id": account_id}},
@@ -125,7 +127,7 @@ class StripeBilling:
             raise BillingProviderUnavailable(
                 f"Stripe refused creating a customer: {exc.user_message or exc}"
             ) from exc
-        return await service.remember_customer(account_id, customer.id, provider=self.name)
+        return str(customer.id)
 
     async def create_checkout(self, request: CheckoutRequest) -> CheckoutSession:
         """Open a Stripe Checkout Session for the pack's price."""
@@ -133,14 +135,16 @@ class StripeBilling:
 
         if not request.price_ref:
             raise ConfigError(f"pack {request.pack_id} {request.pack_version} has no Stripe price")
-        customer = await self.ensure_customer(request.account_id)
+        # The service passes the Customer it stored for the account; the first checkout of an
+        # account creates one, which the service stores from the returned session.
+        customer = request.customer_ref or await self.create_customer(request.account_id)
         metadata = {
             **request.metadata,
             "account_id": request.account_id,
             "pack_id": request.pack_id,
             "version": request.pack_version,
         }
-        params: dict[str, Any] = {
+        params: SessionCreateParams = {
             "mode": "subscription" if request.pricing_model == "monthly" else "payment",
             "customer": customer,
             "client_reference_id": request.account_id,
@@ -161,7 +165,10 @@ class StripeBilling:
                 f"Stripe refused the checkout for {request.pack_id}: {exc.user_message or exc}"
             ) from exc
         return CheckoutSession(
-            session_id=session.id, checkout_url=session.url or "", test_mode=self.test_mode
+            session_id=session.id,
+            checkout_url=session.url or "",
+            test_mode=self.test_mode,
+            customer_ref=customer,
         )
 
     # --- webhooks ----------------------------------------------------------------------------
@@ -200,15 +207,6 @@ class StripeBilling:
             effect=translate_event(event),
             raw=event,
         )
-
-    async def handle_webhook(self, payload: bytes, signature_header: str | None) -> Any:
-        """Verify and apply one webhook delivery through the attached BillingService."""
-        return await self._require_service().apply(self.parse_webhook(payload, signature_header))
-
-    def _require_service(self) -> BillingService:
-        if self._service is None:
-            raise ConfigError("StripeBilling is not attached to a BillingService")
-        return self._service
 
 
 def translate_event(event: dict[str, Any]) -> Any:

@@ -51,7 +51,7 @@ class LocalCheckoutController(Controller):
     async def confirm(self, request: Request, session_id: str) -> Redirect:
         """Confirm the purchase: grants through the same fulfilment function as Stripe."""
         await _local_order(request, session_id)
-        await request.app.state.services.provider.confirm(session_id)
+        await request.app.state.services.billing.confirm_checkout(session_id)
         return Redirect(f"/v1/billing/local/success/{session_id}", status_code=303)
 
     @get("/success/{session_id:str}", operation_id="localCheckoutSuccess", media_type="text/html")

@@ -1,20 +1,18 @@
 """The :class:`BillingProvider` role: turns a purchase intent into a checkout and back.
 
-A provider talks to a payment service; it never writes the ledger itself. What it learns
-(a verified webhook, a confirmed local checkout) it hands to the :class:`BillingService` it is
-attached to, as a :class:`BillingEvent`, and the service applies it in one transaction.
+A provider talks to a payment service and translates; it never reads or writes the ledger and
+knows nothing of the service that uses it. What it learns (a verified webhook, a confirmed local
+checkout) it returns as a :class:`BillingEvent`; :class:`~core.ledger.fulfilment.BillingService`
+asks for it and applies it in one transaction.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from core.errors import ConfigError
-
-if TYPE_CHECKING:
-    pass
 
 
 @dataclass(frozen=True)
@@ -30,6 +28,7 @@ class CheckoutRequest:
     cancel_url: str
     metadata: dict[str, str] = field(default_factory=dict)
     price_ref: str | None = None  # the provider's price id, when synced
+    customer_ref: str | None = None  # the provider's customer id stored for the account, if any
 
 
 @dataclass(frozen=True)
@@ -37,6 +36,9 @@ class CheckoutSession:
     session_id: str
     checkout_url: str
     test_mode: bool = False
+    # The provider's customer the checkout is for (created when the request had none); the
+    # service stores it for the account.
+    customer_ref: str | None = None
 
 
 # --- what a provider reports (applied by BillingService.apply) --------------------------------
@@ -130,9 +132,10 @@ class BillingEvent:
 class BillingProvider(Protocol):
     """A payment provider adapter (Stripe, local test-mode).
 
-    Optional capabilities: ``attach(service)`` (called by :class:`BillingService` so the
-    provider can hand events back), ``handle_webhook(payload, signature_header)``,
-    ``parse_webhook(...) -> BillingEvent`` and ``confirm(session_id)``.
+    Every provider syncs prices and opens checkouts. How a purchase then comes back is a
+    capability of its own, checked by the service with ``isinstance``: :class:`WebhookReceiver`
+    (the payment service calls us, as Stripe does) or :class:`CheckoutConfirmer` (the checkout
+    is completed on this server, as in local test mode).
     """
 
     name: str
@@ -145,6 +148,31 @@ class BillingProvider(Protocol):
         ...
 
     async def create_checkout(self, request: CheckoutRequest) -> CheckoutSession: ...
+
+
+@runtime_checkable
+class WebhookReceiver(Protocol):
+    """A provider that is told about payments by webhook deliveries."""
+
+    def parse_webhook(self, payload: bytes, signature_header: str | None) -> BillingEvent:
+        """Verify one delivery (raw body and signature header) and translate it.
+
+        Raises:
+            WebhookSignatureError: the delivery is not authentic; nothing may be applied.
+            ConfigError: the provider is not configured to take webhooks.
+        """
+        ...
+
+
+@runtime_checkable
+class CheckoutConfirmer(Protocol):
+    """A provider whose checkouts are completed on this server (no payment service involved)."""
+
+    def confirm_checkout(
+        self, *, session_id: str, account_id: str, pack_id: str, version: str | None
+    ) -> BillingEvent:
+        """The event that completes the stored checkout ``session_id`` (one id per session)."""
+        ...
 
 
 def price_lookup_key(pack_id: str, version: str) -> str:

@@ -20,6 +20,7 @@ from core.errors import ConfigError, Conflict, NotFound
 from core.ledger.billing import (
     BillingEvent,
     BillingProvider,
+    CheckoutConfirmer,
     CheckoutRequest,
     CheckoutSession,
     EntitlementSummary,
@@ -30,6 +31,7 @@ from core.ledger.billing import (
     PaymentRefunded,
     SubscriptionChanged,
     SubscriptionEnded,
+    WebhookReceiver,
     price_lookup_key,
 )
 from core.ledger.catalog import CatalogService
@@ -71,16 +73,26 @@ class BillingOutcome:
 
 
 class BillingService:
-    """Checkout, fulfilment and the ledger side of every billing event."""
+    """Checkout, fulfilment and the ledger side of every billing event.
 
-    def __init__(self, db: Database, provider: BillingProvider) -> None:
+    The one place where the provider and the ledger meet: the provider only talks to its
+    payment service and translates; this service asks it and applies what it reports.
+    ``catalog`` and ``entitlements`` are the process's own services, shared so that the
+    process keeps one access cache.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        provider: BillingProvider,
+        *,
+        catalog: CatalogService,
+        entitlements: EntitlementService,
+    ) -> None:
         self.db = db
         self.provider = provider
-        self.catalog = CatalogService(db)
-        self.entitlements = EntitlementService(db)
-        attach = getattr(provider, "attach", None)
-        if callable(attach):
-            attach(self)
+        self.catalog = catalog
+        self.entitlements = entitlements
 
     # --- prices and checkout -----------------------------------------------------------------
     async def sync_price(self, pack_id: str, version: str) -> str | None:
@@ -137,6 +149,7 @@ class BillingService:
         if await self.entitlements.may_read(account_id, pack_id):
             raise Conflict(f"account already owns pack {pack_id!r}")
         price_ref = await self._price_ref(pack_id, entry.version)
+        customer_ref = await self.customer_ref(account_id)
         base = self.db.settings.public_base_url.rstrip("/")
         request = CheckoutRequest(
             account_id=account_id,
@@ -150,6 +163,7 @@ class BillingService:
             cancel_url=f"{base}/v1/billing/cancel?pack_id={pack_id}",
             metadata={"account_id": account_id, "pack_id": pack_id, "version": entry.version},
             price_ref=price_ref,
+            customer_ref=customer_ref,
         )
         checkout = await self.provider.create_checkout(request)
         async with self.db.write() as session:
@@ -168,6 +182,8 @@ class BillingService:
             )
             # A webhook may have created the order first (it carries the same metadata).
             await session.execute(statement.on_conflict_do_nothing())
+            if checkout.customer_ref and checkout.customer_ref != customer_ref:
+                await self._remember_customer(session, account_id, checkout.customer_ref)
             audit(
                 session,
                 "checkout.started",
@@ -210,44 +226,49 @@ class BillingService:
             "status": order.status,
         }
 
-    async def confirm_order(self, session_id: str, *, provider_name: str) -> BillingOutcome:
-        """Fulfil an order the provider itself confirmed (the local test-mode checkout).
+    async def confirm_checkout(self, session_id: str) -> BillingOutcome:
+        """Complete a checkout on this server (local test mode); safe to call twice.
+
+        The provider turns the stored order into its confirming event, applied by :meth:`apply`.
 
         Raises:
-            NotFound: no open order with this id for this provider.
+            ConfigError: the provider's checkouts are completed by its payment service, not here.
+            NotFound: no order with this id for this provider.
             Conflict: the order failed or was refunded.
         """
+        provider = self.provider
+        if not isinstance(provider, CheckoutConfirmer):
+            raise ConfigError(
+                f"billing provider {provider.name!r} completes its own checkouts; "
+                "they cannot be confirmed here"
+            )
         order = await self.get_order(session_id)
-        if order["provider"] != provider_name:
-            raise NotFound(f"no {provider_name} checkout session {session_id!r}")
+        if order["provider"] != provider.name:
+            raise NotFound(f"no {provider.name} checkout session {session_id!r}")
         if order["status"] in ("failed", "refunded"):
             raise Conflict(f"checkout session {session_id} is {order['status']}")
-        grant = Grant(
+        event = provider.confirm_checkout(
+            session_id=session_id,
             account_id=order["account_id"],
             pack_id=order["pack_id"],
             version=order["version"],
-            source=provider_name,
-            order_ref=session_id,
         )
-        return await self.fulfil(
-            grant,
-            event_id=f"{provider_name}:{session_id}:paid",
-            event_type="checkout.confirmed",
-            provider=provider_name,
-        )
+        return await self.apply(event)
 
     # --- events --------------------------------------------------------------------------------
     async def handle_webhook(self, payload: bytes, signature_header: str | None) -> BillingOutcome:
-        """Verify a provider webhook and apply it (what ``POST /v1/billing/<p>/webhook`` calls).
+        """THE webhook entry: the provider verifies and parses the delivery; it is applied here.
+
+        What ``POST /v1/billing/<provider>/webhook`` calls.
 
         Raises:
             WebhookSignatureError: bad signature; nothing was changed.
-            ConfigError: the provider takes no webhooks.
+            ConfigError: the provider takes no webhooks (or has no webhook secret).
         """
-        parse = getattr(self.provider, "parse_webhook", None)
-        if parse is None:
-            raise ConfigError(f"billing provider {self.provider.name!r} takes no webhooks")
-        return await self.apply(parse(payload, signature_header))
+        provider = self.provider
+        if not isinstance(provider, WebhookReceiver):
+            raise ConfigError(f"billing provider {provider.name!r} takes no webhooks")
+        return await self.apply(provider.parse_webhook(payload, signature_header))
 
     async def fulfil(
         self,

@@ -102,3 +102,57 @@ def test_streaming_sends_intent_pieces_citations_done(client, accounts) -> None:
     assert events[0] == "intent"
     assert "answer" in events
     assert events[-2:] == ["citations", "done"]
+
+
+def _billing_ledger(client) -> tuple[int, int]:
+    """(billing events recorded, entitlement grants in the audit log) of the running app."""
+    from sqlalchemy import func, select
+
+    from core.ledger.models import AuditEntry, ProcessedBillingEvent
+
+    db = client.app.state.services.billing.db
+
+    async def count() -> tuple[int, int]:
+        async with db.read() as session:
+            events = await session.execute(select(func.count()).select_from(ProcessedBillingEvent))
+            grants = await session.execute(
+                select(func.count()).where(AuditEntry.action == "entitlement.granted")
+            )
+            return events.scalar_one(), grants.scalar_one()
+
+    return client.blocking_portal.call(count)
+
+
+def test_local_checkout_confirmed_twice_grants_once(client, accounts) -> None:
+    customer = bearer(accounts.create("customer"))
+    checkout = client.post("/v1/checkout", json={"pack_id": "finance"}, headers=customer)
+    assert checkout.status_code == 201, checkout.text
+    checkout_path = checkout.json()["checkout_url"].removeprefix("http://testserver.local")
+    for _ in range(2):
+        confirmed = client.post(checkout_path, follow_redirects=False)
+        assert confirmed.status_code == 303, confirmed.text
+    assert _billing_ledger(client) == (1, 1)
+    owned = {e["pack_id"]: e for e in client.get("/v1/entitlements", headers=customer).json()}
+    assert owned["finance"]["readable"] is True
+    again = client.post("/v1/checkout", json={"pack_id": "finance"}, headers=customer)
+    assert again.status_code == 409
+
+
+def test_confirming_an_unknown_local_checkout_is_404_and_grants_nothing(client) -> None:
+    response = client.post("/v1/billing/local/checkout/lcs_test_forged", follow_redirects=False)
+    assert response.status_code == 404
+    assert response.json()["type"].endswith("/not-found")
+    assert _billing_ledger(client) == (0, 0)
+
+
+def test_a_webhook_to_the_local_provider_is_refused_and_changes_nothing(client) -> None:
+    response = client.post(
+        "/v1/billing/stripe/webhook",
+        content=b'{"id": "evt_1", "type": "checkout.session.completed"}',
+        headers={"Stripe-Signature": "t=1,v1=00", "Content-Type": "application/json"},
+    )
+    assert response.status_code == 500
+    problem = response.json()
+    assert problem["type"] == "https://packdesk.dev/problems/config-error"
+    assert problem["detail"] == "billing provider 'local' takes no webhooks"
+    assert _billing_ledger(client) == (0, 0)

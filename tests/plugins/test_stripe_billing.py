@@ -31,10 +31,16 @@ def stripe_settings(settings):
     return settings
 
 
+def make_billing(db, settings, catalog) -> BillingService:  # noqa: F811
+    return BillingService(
+        db, StripeBilling(settings), catalog=catalog, entitlements=EntitlementService(db)
+    )
+
+
 @pytest.fixture
 async def billing(db, stripe_settings, catalog):  # noqa: F811
     db.settings = stripe_settings
-    return BillingService(db, StripeBilling(stripe_settings))
+    return make_billing(db, stripe_settings, catalog)
 
 
 @pytest.fixture
@@ -44,7 +50,7 @@ async def customer(accounts):  # noqa: F811
 
 
 async def deliver(billing: BillingService, payload: bytes, header: str | None = None):
-    return await billing.provider.handle_webhook(payload, header or sign(payload))
+    return await billing.handle_webhook(payload, header or sign(payload))
 
 
 async def state(db) -> tuple[list[tuple[str, str]], int]:  # noqa: F811
@@ -90,7 +96,7 @@ async def test_bad_signatures_are_rejected_without_state_change(billing, custome
     payload = event("checkout.session.completed", checkout_session(customer, "finance"))
     body, header = REJECTIONS[reason](payload)
     with pytest.raises(WebhookSignatureError):
-        await billing.provider.handle_webhook(body, header)
+        await billing.handle_webhook(body, header)
     assert await state(db) == ([], 0)
     assert not await EntitlementService(db).may_read(customer, "finance")
 
@@ -225,6 +231,16 @@ async def test_unknown_event_types_are_acknowledged(billing, db):  # noqa: F811
     assert outcome.outcome.startswith("ignored") and (await state(db)) == ([], 1)
 
 
+async def test_a_stripe_checkout_cannot_be_confirmed_on_this_server(billing, customer, db):  # noqa: F811
+    session = checkout_session(customer, "finance", payment_status="unpaid")
+    await deliver(billing, event("checkout.session.completed", session))
+    assert (await billing.get_order("cs_test_1"))["status"] == "awaiting_payment"
+    with pytest.raises(ConfigError, match="'stripe' completes its own checkouts"):
+        await billing.confirm_checkout("cs_test_1")
+    assert await state(db) == ([], 1)
+    assert (await billing.get_order("cs_test_1"))["status"] == "awaiting_payment"
+
+
 # --- localstripe -------------------------------------------------------------------------------
 @pytest.fixture
 async def localstripe(tmp_path):
@@ -279,9 +295,7 @@ async def webhook_receiver(billing):
     async def handle(request: web.Request) -> web.Response:
         body = await request.read()
         try:
-            outcome = await billing.provider.handle_webhook(
-                body, request.headers.get("Stripe-Signature")
-            )
+            outcome = await billing.handle_webhook(body, request.headers.get("Stripe-Signature"))
         except WebhookSignatureError:
             return web.Response(status=400)
         received.append(json.loads(body)["type"] + " -> " + outcome.outcome)
@@ -324,9 +338,10 @@ async def test_against_localstripe(localstripe, webhook_receiver, billing, custo
     client = billing.provider.client.v1
     entitlements = EntitlementService(db)
 
-    # A Customer per account, created once and remembered.
-    cus = await billing.provider.ensure_customer(customer)
-    assert cus.startswith("cus_") and await billing.provider.ensure_customer(customer) == cus
+    # A Customer per account, created by the provider and remembered by the ledger.
+    cus = await billing.provider.create_customer(customer)
+    assert cus.startswith("cus_") and await billing.remember_customer(customer, cus) == cus
+    assert await billing.customer_ref(customer) == cus
     await wait_for(received, "customer.created -> ignored")
     card = await client.payment_methods.create_async(
         params={
@@ -406,7 +421,7 @@ async def test_live_price_sync_and_checkout(settings, accounts, catalog, db):  #
     settings.stripe_api_key = SecretStr(LIVE_KEY)
     settings.stripe_webhook_secret = SecretStr(WEBHOOK_SECRET)
     db.settings = settings
-    billing = BillingService(db, StripeBilling(settings))
+    billing = make_billing(db, settings, catalog)
     account, _ = await accounts.create_account("Live", "customer")
     price = await billing.sync_price("finance", "1.0.0")
     assert price and price == await billing.sync_price("finance", "1.0.0")
@@ -470,7 +485,7 @@ async def test_price_sync_and_checkout_requests(
     base, calls = stripe_stub
     stripe_settings.stripe_api_base = base
     db.settings = stripe_settings
-    billing = BillingService(db, StripeBilling(stripe_settings))
+    billing = make_billing(db, stripe_settings, catalog)
     session = await billing.start_checkout(customer, pack_id)
     assert session.session_id == "cs_test_stub" and session.test_mode
     posted = {path: form for method, path, form in calls if method == "POST"}

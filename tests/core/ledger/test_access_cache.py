@@ -121,7 +121,9 @@ async def test_revoked_key_is_refused_at_once(db: Database, accounts: AccountSer
 async def test_refund_closes_access_at_once(db, accounts, catalog) -> None:
     account, _ = await accounts.create_account("Ann", "customer")
     entitlements = EntitlementService(db)
-    billing = BillingService(db, LocalBilling(db.settings))
+    billing = BillingService(
+        db, LocalBilling(db.settings), catalog=catalog, entitlements=entitlements
+    )
     await billing.fulfil(
         Grant(account.account_id, "finance", "1.0.0", "one_time", order_ref="ord_1",
               payment_ref="pi_1"),
@@ -139,14 +141,16 @@ async def test_a_cached_entitlement_still_ends_with_its_period(
     db, accounts, catalog, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     account, _ = await accounts.create_account("Ann", "customer")
-    billing = BillingService(db, LocalBilling(db.settings))
+    entitlements = EntitlementService(db)
+    billing = BillingService(
+        db, LocalBilling(db.settings), catalog=catalog, entitlements=entitlements
+    )
     end = datetime.now(UTC) + timedelta(minutes=5)
     await billing.fulfil(
         Grant(account.account_id, "medical", "1.0.0", "subscription",
               subscription_ref="sub_1", current_period_end=end),
         event_id="e1",
     )
-    entitlements = EntitlementService(db)
     assert await entitlements.may_read(account.account_id, "medical")
     async with db.read() as session:
         assert (await session.execute(select(Entitlement))).scalar_one().pack_id == "medical"

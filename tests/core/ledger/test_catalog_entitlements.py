@@ -82,7 +82,9 @@ async def test_activation_needs_ownership_and_deactivation_keeps_entitlement(db,
         await entitlements.activate(account.account_id, "finance")
     with pytest.raises(PackNotFound):
         await entitlements.activate(account.account_id, "nonexistent")
-    billing = BillingService(db, LocalBilling(db.settings))
+    billing = BillingService(
+        db, LocalBilling(db.settings), catalog=catalog, entitlements=entitlements
+    )
     await billing.fulfil(Grant(account.account_id, "finance", "1.0.0", "local"), event_id="e1")
     assert await entitlements.may_read(account.account_id, "finance")
     assert not await entitlements.may_read(account.account_id, "finance", require_active=True)
@@ -98,7 +100,10 @@ async def test_activation_needs_ownership_and_deactivation_keeps_entitlement(db,
 
 async def test_expired_period_grants_nothing(db, accounts, catalog):
     account, _ = await accounts.create_account("Ann", "customer")
-    billing = BillingService(db, LocalBilling(db.settings))
+    entitlements = EntitlementService(db)
+    billing = BillingService(
+        db, LocalBilling(db.settings), catalog=catalog, entitlements=entitlements
+    )
     past = datetime.now(UTC) - timedelta(days=1)
     await billing.fulfil(
         Grant(
@@ -111,7 +116,6 @@ async def test_expired_period_grants_nothing(db, accounts, catalog):
         ),
         event_id="e1",
     )
-    entitlements = EntitlementService(db)
     assert not await entitlements.may_read(account.account_id, "medical")
     async with db.write() as session:
         row = (await session.execute(select(Entitlement))).scalar_one()

@@ -7,6 +7,7 @@ import asyncio
 from sqlalchemy import func, select
 
 from core.ledger.billing import Grant
+from core.ledger.catalog import CatalogService
 from core.ledger.db import Database
 from core.ledger.entitlements import EntitlementService
 from core.ledger.fulfilment import BillingService
@@ -14,6 +15,12 @@ from core.ledger.models import AuditEntry, Entitlement, ProcessedBillingEvent
 from plugins.local_billing import LocalBilling
 
 CONCURRENT_DELIVERIES = 20
+
+
+def local_billing(db: Database, catalog: CatalogService) -> BillingService:
+    return BillingService(
+        db, LocalBilling(db.settings), catalog=catalog, entitlements=EntitlementService(db)
+    )
 
 
 async def entitlement_rows(db: Database, account_id: str) -> list[tuple[str, str]]:
@@ -37,7 +44,7 @@ async def grants_in_audit(db: Database) -> int:
 
 async def test_same_event_delivered_concurrently_grants_once(db, accounts, catalog):
     account, _ = await accounts.create_account("Ann", "customer")
-    billing = BillingService(db, LocalBilling(db.settings))
+    billing = local_billing(db, catalog)
     grant = Grant(
         account.account_id, "finance", "1.0.0", "one_time", order_ref="cs_1", payment_ref="pi_1"
     )
@@ -55,7 +62,7 @@ async def test_same_event_delivered_concurrently_grants_once(db, accounts, catal
 
 async def test_two_purchases_of_one_pack_leave_one_active_entitlement(db, accounts, catalog):
     account, _ = await accounts.create_account("Ann", "customer")
-    billing = BillingService(db, LocalBilling(db.settings))
+    billing = local_billing(db, catalog)
     grants = [
         Grant(
             account.account_id,
@@ -78,7 +85,7 @@ async def test_two_purchases_of_one_pack_leave_one_active_entitlement(db, accoun
 
 async def test_redelivery_after_success_changes_nothing(db, accounts, catalog):
     account, _ = await accounts.create_account("Ann", "customer")
-    billing = BillingService(db, LocalBilling(db.settings))
+    billing = local_billing(db, catalog)
     grant = Grant(account.account_id, "finance", "1.0.0", "one_time", order_ref="cs_1")
     first = await billing.fulfil(grant, event_id="evt_1")
     second = await billing.fulfil(grant, event_id="evt_1")
@@ -87,7 +94,7 @@ async def test_redelivery_after_success_changes_nothing(db, accounts, catalog):
 
 
 async def test_grant_for_unknown_account_is_recorded_and_ignored(db, accounts, catalog):
-    billing = BillingService(db, LocalBilling(db.settings))
+    billing = local_billing(db, catalog)
     outcome = await billing.fulfil(
         Grant("acc_nope", "finance", "1.0.0", "one_time"), event_id="evt_x"
     )
