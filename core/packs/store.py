@@ -8,7 +8,6 @@ a failed install leaves nothing behind and a reader never sees a half-written pa
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -21,10 +20,10 @@ from core.packs.documents_io import read_documents
 from core.packs.manifest import DOCUMENTS_FILE, INDEX_DIR, Manifest
 from core.packs.signing import TrustStore
 from core.packs.verify import VerifiedPack, verify_directory
+from core.packs.versions import sort_versions, version_key
 from core.settings import ArchiveLimits, Settings
 
 _TEMP_PREFIX = ".tmp-"  # work directories inside packs_dir; never listed as packs
-_SEMVER = re.compile(r"^(\d+)\.(\d+)\.(\d+)(?:-([0-9A-Za-z.-]+))?")
 
 
 @dataclass(frozen=True)
@@ -89,6 +88,8 @@ class PackStore:
             installed with identical content).
         Raises:
             Conflict: the same id and version is installed with different content.
+            ValidationError: the version cannot be ordered
+                (:func:`~core.packs.versions.version_key`), so the store could never list it.
             Every archive and verification error of :func:`~core.packs.verify.verify_pack`;
             on any error nothing is left in ``packs_dir``.
         """
@@ -101,6 +102,7 @@ class PackStore:
             # Verify what was extracted, not a separate read of the archive: it is exactly
             # what gets renamed into place.
             verified = verify_directory(staged, trust)
+            version_key(verified.manifest.version)
             target = self._version_dir(verified.manifest.id, verified.manifest.version)
             if target.exists():
                 return self._existing(target, verified, trust)
@@ -124,7 +126,12 @@ class PackStore:
         """
         if not self.packs_dir.is_dir():
             return []
-        return [self.get(pack_dir.name) for pack_dir in self._pack_dirs()]
+        packs = []
+        for pack_dir in self._pack_dirs():
+            versions = self.versions(pack_dir.name)
+            if versions:  # a directory holding no version (see versions()) is not a pack
+                packs.append(self._load(self._version_dir(pack_dir.name, versions[-1])))
+        return packs
 
     def get(self, pack_id: str) -> InstalledPack:
         """The latest installed version of ``pack_id``, verified.
@@ -138,12 +145,16 @@ class PackStore:
         return self._load(self._version_dir(pack_id, versions[-1]))
 
     def versions(self, pack_id: str) -> list[str]:
-        """Installed versions of ``pack_id``, oldest first (semver order)."""
+        """Installed versions of ``pack_id``, oldest first (:mod:`core.packs.versions` order).
+
+        A directory whose name is not a version (nothing the store writes) is left out with a
+        warning: it is never served, and it does not stop the other versions from loading.
+        """
         pack_dir = self.packs_dir / pack_id
         if "/" in pack_id or pack_id.startswith(".") or not pack_dir.is_dir():
             return []
         names = [p.name for p in pack_dir.iterdir() if p.is_dir() and not p.name.startswith(".")]
-        return sorted(names, key=_semver_key)
+        return sort_versions(names, source=f"directory in {pack_dir}")
 
     def remove(self, pack_id: str, version: str) -> None:
         """Uninstall one version; the directory disappears at once (rename, then delete).
@@ -183,12 +194,3 @@ class PackStore:
                 "installed with different content; publish a new version instead"
             )
         return InstalledPack(manifest=current.manifest, root=target, key_id=current.key_id)
-
-
-def _semver_key(version: str) -> tuple[int, int, int, int, str]:
-    match = _SEMVER.match(version)
-    if match is None:
-        return (-1, -1, -1, 0, version)
-    major, minor, patch, pre = match.groups()
-    # A release sorts after its pre-releases (1.0.0-rc1 < 1.0.0).
-    return (int(major), int(minor), int(patch), 0 if pre else 1, pre or "")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from core.errors import (
     FileSetMismatch,
     PackNotFound,
     UnknownSigningKey,
+    ValidationError,
 )
 from core.packs.builder import build_pack
 from core.packs.signing import TrustStore
@@ -58,6 +60,37 @@ def test_latest_version_wins(store: PackStore, tmp_path: Path, keys: Keys) -> No
         store.install(build_version(tmp_path, keys, version))
     assert store.versions("demo-pack") == ["1.9.0", "1.10.0-rc1", "1.10.0"]
     assert store.get("demo-pack").manifest.version == "1.10.0"
+
+
+def test_release_replaces_its_prerelease(store: PackStore, tmp_path: Path, keys: Keys) -> None:
+    store.install(build_version(tmp_path, keys, "2.0.0-rc.1"))
+    assert store.get("demo-pack").manifest.version == "2.0.0-rc.1"
+    store.install(build_version(tmp_path, keys, "2.0.0"))
+    store.install(build_version(tmp_path, keys, "2.0.0-beta.3"))
+    assert store.versions("demo-pack") == ["2.0.0-beta.3", "2.0.0-rc.1", "2.0.0"]
+    assert store.get("demo-pack").manifest.version == "2.0.0"
+
+
+def test_directory_that_is_not_a_version_is_skipped_with_a_warning(
+    store: PackStore, kpack: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    installed = store.install(kpack)
+    (store.packs_dir / "demo-pack" / "latest").mkdir()  # e.g. left by hand; never a pack
+    (store.packs_dir / "stray" / "backup").mkdir(parents=True)
+    with caplog.at_level(logging.WARNING, logger="packdesk.versions"):
+        assert store.versions("demo-pack") == ["1.0.0"]
+        assert store.get("demo-pack") == installed
+        assert store.installed() == [installed]
+    assert "'latest'" in caplog.text and "'backup'" in caplog.text
+    with pytest.raises(PackNotFound, match="latest"):
+        store.remove("demo-pack", "latest")
+
+
+def test_unorderable_version_is_not_installed(store: PackStore, tmp_path: Path, keys: Keys) -> None:
+    # Valid semver, but packaging cannot order it: the store could never list it.
+    with pytest.raises(ValidationError, match="1.0.0-x.7"):
+        store.install(build_version(tmp_path, keys, "1.0.0-x.7"))
+    assert list(store.packs_dir.iterdir()) == []
 
 
 def test_reinstall_identical_is_a_noop(store: PackStore, kpack: Path) -> None:
