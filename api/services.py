@@ -12,6 +12,7 @@ import pluggy
 
 from core.assistant.assistant import Assistant, AssistantConfig
 from core.packs.manifest import Manifest
+from core.publishing import EmbeddingIdentity, PublishingService
 from core.settings import Settings
 
 logger = logging.getLogger("packdesk.services")
@@ -33,6 +34,7 @@ class AppServices:
     search: Any
     classifier: Any | None
     assistant: Assistant
+    publishing: PublishingService
     packs: dict[str, Manifest] = field(default_factory=dict)
     ready: bool = False
     redactor: Any = None  # core.privacy.Redactor: the one per process
@@ -188,6 +190,17 @@ async def start_services(
         classify=batchers["classify"].submit if "classify" in batchers else None,
         embed_query=batchers["embed"].submit,
     )
+    publishing = PublishingService(
+        accounts=accounts,
+        catalog=catalog,
+        store=store,
+        billing=billing,
+        embedding=EmbeddingIdentity(model_id=embedder.model_id, dimension=embedder.dimension),
+        archive_limits=settings.archive_limits,
+        uploads_dir=settings.data_dir / "uploads",
+        trust_dir=settings.trust_dir,
+        on_approved=lambda installed: load_pack(settings, manager, search, packs, installed),
+    )
     services = AppServices(
         settings=settings,
         manager=manager,
@@ -201,6 +214,7 @@ async def start_services(
         search=search,
         classifier=classifier,
         assistant=assistant,
+        publishing=publishing,
         packs=packs,
         redactor=redactor,
         conversations=conversations,

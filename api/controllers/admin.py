@@ -35,10 +35,10 @@ class AdminController(AdminRoutes):
         self, request: Request, principal: Any, pack_id: str, version: str
     ) -> dict[str, Any]:
         """Approve a pending version: it is installed, loaded, priced and shown in the catalog."""
-        from api.publishing import approve_version
-
-        await approve_version(request.app.state.services, pack_id, version, principal.account_id)
-        return {"pack_id": pack_id, "version": version, "status": "approved"}
+        approved = await request.app.state.services.publishing.approve(
+            pack_id, version, admin_account_id=principal.account_id
+        )
+        return {"pack_id": approved.pack_id, "version": approved.version, "status": approved.status}
 
     @post(
         "/packs/{pack_id:str}/versions/{version:str}/reject",
@@ -49,5 +49,7 @@ class AdminController(AdminRoutes):
         self, request: Request, principal: Any, pack_id: str, version: str, data: RejectRequest
     ) -> dict[str, Any]:
         """Reject a pending version with a reason the publisher sees."""
-        await request.app.state.services.catalog.reject(pack_id, version, data.reason)
-        return {"pack_id": pack_id, "version": version, "status": "rejected"}
+        rejected = await request.app.state.services.publishing.reject(
+            pack_id, version, data.reason, admin_account_id=principal.account_id
+        )
+        return {"pack_id": rejected.pack_id, "version": rejected.version, "status": rejected.status}

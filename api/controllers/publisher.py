@@ -37,13 +37,14 @@ class PublisherController(PublisherRoutes):
         """Upload a signed ``.kpack`` (raw body). Verified against the publisher's own keys,
         validated, stored as pending. Never executed."""
         services = request.app.state.services
+        publishing = services.publishing
         limit = services.settings.max_upload_bytes
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > limit:
             raise ArchiveTooLarge(f"upload of {declared} bytes exceeds the {limit}-byte limit")
-        uploads = services.settings.data_dir / "uploads"
-        uploads.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=uploads, suffix=".part")
+        # Streamed where accepted archives are kept, so that accepting one is a rename.
+        publishing.uploads_dir.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=publishing.uploads_dir, suffix=".part")
         size = 0
         try:
             with os.fdopen(fd, "wb") as out:
@@ -54,9 +55,8 @@ class PublisherController(PublisherRoutes):
                     out.write(chunk)
             if size == 0:
                 raise ValidationError("empty upload: send the .kpack file as the request body")
-            from api.publishing import accept_upload
-
-            return await accept_upload(services, principal.account_id, name)
+            accepted = await publishing.accept_upload(principal.account_id, name)
+            return to_json_dict(accepted)
         finally:
             if os.path.exists(name):
                 os.unlink(name)
@@ -64,5 +64,5 @@ class PublisherController(PublisherRoutes):
     @get("/packs", operation_id="listPublisherPacks")
     async def list_packs(self, request: Request, principal: Any) -> list[dict[str, Any]]:
         """The status of each version this publisher uploaded."""
-        rows = await request.app.state.services.catalog.list_versions(principal.account_id)
+        rows = await request.app.state.services.publishing.list_versions(principal.account_id)
         return [to_json_dict(row) for row in rows]

@@ -13,6 +13,7 @@ from core.ledger.common import as_utc, audit, utcnow_
 from core.ledger.db import Database
 from core.ledger.models import Pack, PackVersion
 from core.packs.manifest import Manifest
+from core.packs.versions import newest_per_pack, version_key
 
 BUILTIN_PUBLISHER = "PackDesk"
 STATUSES = ("pending", "approved", "rejected", "withdrawn")
@@ -55,13 +56,6 @@ class CatalogEntry:
         return self.pricing_model == "free"
 
 
-def _semver_key(version: str) -> tuple[int, int, int, int, str]:
-    core, _, pre = version.split("+", 1)[0].partition("-")
-    major, minor, patch = (int(part) for part in core.split("."))
-    # A release sorts after its pre-releases (1.0.0-rc1 < 1.0.0).
-    return (major, minor, patch, 0 if pre else 1, pre)
-
-
 class CatalogService:
     """The pack registry: what exists, in which state, and what the public catalog shows."""
 
@@ -75,6 +69,8 @@ class CatalogService:
 
         Raises:
             Conflict: the pack id belongs to another publisher, or this version exists already.
+            ValidationError: the version cannot be ordered
+                (:func:`core.packs.versions.version_key`).
         """
         return await self._add_version(
             manifest, archive_path, publisher_account_id=publisher_account_id, status="pending"
@@ -107,6 +103,7 @@ class CatalogService:
     ) -> PackVersionInfo:
         from sqlalchemy.exc import IntegrityError
 
+        version_key(manifest.version)  # refused before it is written: listings order every row
         try:
             async with self.db.write() as session:
                 pack = await session.get(Pack, manifest.id)
@@ -147,38 +144,55 @@ class CatalogService:
         except IntegrityError as exc:  # a concurrent submit of the same id/version won the race
             raise Conflict(f"pack {manifest.id} version {manifest.version} already exists") from exc
 
-    async def approve(self, pack_id: str, version: str) -> PackVersionInfo:
+    async def approve(
+        self, pack_id: str, version: str, *, admin_account_id: str
+    ) -> PackVersionInfo:
         """Approve a pending (or rejected) version: it enters the catalog.
 
+        Args:
+            admin_account_id: the approving operator, recorded in the audit row.
         Raises:
             PackNotFound: no such version. Conflict: the version was withdrawn.
         """
-        return await self._review(pack_id, version, "approved", None)
+        return await self._review(pack_id, version, "approved", None, admin_account_id)
 
-    async def reject(self, pack_id: str, version: str, reason: str) -> PackVersionInfo:
-        """Reject a version with a reason the publisher sees."""
+    async def reject(
+        self, pack_id: str, version: str, reason: str, *, admin_account_id: str
+    ) -> PackVersionInfo:
+        """Reject a version with a reason the publisher sees.
+
+        Args:
+            admin_account_id: the rejecting operator, recorded in the audit row.
+        Raises:
+            ValidationError: an empty reason. PackNotFound, Conflict: as for :meth:`approve`.
+        """
         if not reason.strip():
             raise ValidationError("a rejection needs a reason")
-        return await self._review(pack_id, version, "rejected", reason.strip())
-
-    async def withdraw(self, pack_id: str, version: str) -> PackVersionInfo:
-        """Take a version out of the catalog (owners keep their entitlements)."""
-        return await self._review(pack_id, version, "withdrawn", None)
+        return await self._review(pack_id, version, "rejected", reason.strip(), admin_account_id)
 
     async def _review(
-        self, pack_id: str, version: str, status: str, reason: str | None
+        self, pack_id: str, version: str, status: str, reason: str | None, admin_account_id: str
     ) -> PackVersionInfo:
         async with self.db.write() as session:
             row = await self._version(session, pack_id, version)
             if row is None:
                 raise PackNotFound(f"pack {pack_id!r} has no version {version!r}")
-            if row.status == "withdrawn" and status != "withdrawn":
+            if row.status == "withdrawn":
                 raise Conflict(f"pack {pack_id} version {version} was withdrawn")
             row.status = status
             row.reason = reason
             row.reviewed_at = utcnow_()
             pack = await session.get(Pack, pack_id)
-            audit(session, f"pack.{status}", pack_id=pack_id, version=version, reason=reason)
+            # Same transaction as the status change: a review is never recorded without its
+            # reviewer, nor a reviewer without the review.
+            audit(
+                session,
+                f"pack.{status}",
+                account_id=admin_account_id,
+                pack_id=pack_id,
+                version=version,
+                reason=reason,
+            )
             return _version_info(row, pack)
 
     async def get_version(self, pack_id: str, version: str) -> PackVersionInfo:
@@ -207,11 +221,12 @@ class CatalogService:
                 .join(Pack, Pack.pack_id == PackVersion.pack_id)
                 .where(PackVersion.status == "approved")
             )
-            newest: dict[str, tuple[PackVersion, Pack]] = {}
-            for version, pack in rows:
-                held = newest.get(version.pack_id)
-                if held is None or _semver_key(version.version) > _semver_key(held[0].version):
-                    newest[version.pack_id] = (version, pack)
+            newest = newest_per_pack(
+                rows.tuples(),
+                pack_id=lambda row: row[0].pack_id,
+                version=lambda row: row[0].version,
+                source="an approved version",
+            )
         return [_entry(*newest[pack_id]) for pack_id in sorted(newest)]
 
     async def free_pack_ids(self) -> frozenset[str]:
@@ -225,12 +240,13 @@ class CatalogService:
                 select(PackVersion.pack_id, PackVersion.version, PackVersion.pricing_model)
                 .where(PackVersion.status == "approved")
             )
-            newest: dict[str, tuple[str, str]] = {}
-            for pack_id, version, pricing_model in rows:
-                held = newest.get(pack_id)
-                if held is None or _semver_key(version) > _semver_key(held[0]):
-                    newest[pack_id] = (version, pricing_model)
-        return frozenset(pack_id for pack_id, (_, model) in newest.items() if model == "free")
+            newest = newest_per_pack(
+                rows.tuples(),
+                pack_id=lambda row: row[0],
+                version=lambda row: row[1],
+                source="an approved version",
+            )
+        return frozenset(pack_id for pack_id, (_, _, model) in newest.items() if model == "free")
 
     async def get(self, pack_id: str) -> CatalogEntry:
         """The catalog entry of one pack.

@@ -113,6 +113,29 @@ def upload(client, key: str, body: bytes):  # type: ignore[no-untyped-def]
     )
 
 
+def review_audit(client) -> list[tuple[str, str | None, str | None]]:  # type: ignore[no-untyped-def]
+    """The pack review rows of the audit log: (action, account id, pack id)."""
+    from sqlalchemy import select
+
+    from core.ledger.models import AuditEntry
+
+    async def read() -> list[tuple[str, str | None, str | None]]:
+        async with client.app.state.services.db.read() as session:
+            rows = await session.execute(
+                select(AuditEntry.action, AuditEntry.account_id, AuditEntry.pack_id)
+                .where(AuditEntry.action.in_(["pack.approved", "pack.rejected"]))
+                .order_by(AuditEntry.entry_id)
+            )
+            return [tuple(row) for row in rows]  # type: ignore[misc]
+
+    return client.blocking_portal.call(read)
+
+
+def account_id_of(client, api_key: str) -> str:  # type: ignore[no-untyped-def]
+    services = client.app.state.services
+    return client.blocking_portal.call(services.accounts.authenticate, api_key).account_id
+
+
 def test_publish_review_buy_and_ask(client, accounts, publisher_kit) -> None:
     publisher = accounts.create("publisher")
     admin = accounts.create("admin")
@@ -127,12 +150,15 @@ def test_publish_review_buy_and_ask(client, accounts, publisher_kit) -> None:
     uploaded = upload(client, publisher, publisher_kit["kpack"].read_bytes())
     assert uploaded.status_code == 201, uploaded.text
     assert uploaded.json()["status"] == "pending"
+    assert set(uploaded.json()) == {"pack_id", "version", "status", "key_id"}
     assert client.get("/v1/packs/pet-care").status_code == 404  # pending: not in the catalog
     statuses = client.get("/v1/publisher/packs", headers=bearer(publisher)).json()
     assert [(row["pack_id"], row["status"]) for row in statuses] == [("pet-care", "pending")]
 
     approved = client.post("/v1/admin/packs/pet-care/versions/1.0.0/approve", headers=bearer(admin))
     assert approved.status_code == 200, approved.text
+    assert approved.json() == {"pack_id": "pet-care", "version": "1.0.0", "status": "approved"}
+    assert review_audit(client) == [("pack.approved", account_id_of(client, admin), "pet-care")]
     assert client.get("/v1/packs/pet-care").json()["price"]["amount"] == 500
 
     offer = client.post("/v1/ask", json={"question": PET_QUESTION}, headers=bearer(customer))
@@ -165,6 +191,8 @@ def test_rejected_version_stays_out_of_the_catalog(client, accounts, publisher_k
         headers=bearer(admin),
     )
     assert rejected.status_code == 200
+    assert rejected.json() == {"pack_id": "pet-care", "version": "1.0.0", "status": "rejected"}
+    assert review_audit(client) == [("pack.rejected", account_id_of(client, admin), "pet-care")]
     assert client.get("/v1/packs/pet-care").status_code == 404
     rows = client.get("/v1/publisher/packs", headers=bearer(publisher)).json()
     assert rows[0]["status"] == "rejected" and rows[0]["reason"] == "documents lack sources"

@@ -20,6 +20,7 @@ from .conftest import make_manifest
 
 async def test_submitted_version_is_pending_until_approved(db, accounts, catalog):
     publisher, _ = await accounts.create_account("Acme", "publisher")
+    admin = (await accounts.create_account("Ops", "admin"))[0].account_id
     info = await catalog.submit_version(
         publisher.account_id, make_manifest("tax", "1.0.0"), "/packs/tax.kpack"
     )
@@ -27,16 +28,18 @@ async def test_submitted_version_is_pending_until_approved(db, accounts, catalog
     assert "tax" not in {entry.pack_id for entry in await catalog.catalog()}
     with pytest.raises(PackNotFound):
         await catalog.get("tax")
-    await catalog.approve("tax", "1.0.0")
+    await catalog.approve("tax", "1.0.0", admin_account_id=admin)
     entry = await catalog.get("tax")
     assert (entry.version, entry.publisher, entry.amount) == ("1.0.0", "Acme", 1500)
     await catalog.submit_version(publisher.account_id, make_manifest("tax", "1.10.0"), "/p2")
-    await catalog.approve("tax", "1.10.0")
+    await catalog.approve("tax", "1.10.0", admin_account_id=admin)
     assert (await catalog.get("tax")).version == "1.10.0"  # semver order, not text order
     rejected = await catalog.submit_version(
         publisher.account_id, make_manifest("tax", "2.0.0"), "/p3"
     )
-    await catalog.reject(rejected.pack_id, rejected.version, "documents are empty")
+    await catalog.reject(
+        rejected.pack_id, rejected.version, "documents are empty", admin_account_id=admin
+    )
     versions = {
         v.version: (v.status, v.reason) for v in await catalog.list_versions(publisher.account_id)
     }

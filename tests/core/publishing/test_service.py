@@ -1,0 +1,271 @@
+"""PublishingService: uploads accepted as pending, every refusal storing nothing, and reviews."""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from core.errors import (
+    ArchiveCorrupt,
+    ChecksumMismatch,
+    Conflict,
+    IndexMismatch,
+    PackDeskError,
+    PackNotFound,
+    UnknownSigningKey,
+    ValidationError,
+)
+from core.ledger.models import AuditEntry
+from core.publishing import EmbeddingIdentity, UploadAccepted
+from tests.core.packs.helpers import flip_byte, rewrite_archive
+
+from .conftest import Publishing, Signer, make_publishing
+
+
+async def new_publisher(publishing: Publishing, *signers: Signer, name: str = "Acme") -> str:
+    account, _ = await publishing.accounts.create_account(name, "publisher")
+    for signer in signers:
+        await publishing.accounts.register_publisher_key(
+            account.account_id, signer.public.read_text()
+        )
+    return account.account_id
+
+
+async def new_admin(publishing: Publishing) -> str:
+    account, _ = await publishing.accounts.create_account("Ops", "admin")
+    return account.account_id
+
+
+def incoming(archive: Path, tmp_path: Path) -> Path:
+    """A copy of ``archive`` where a controller would have streamed the request body."""
+    path = tmp_path / "incoming" / f"{uuid.uuid4().hex}.part"
+    path.parent.mkdir(exist_ok=True)
+    shutil.copy(archive, path)
+    return path
+
+
+def stored(publishing: Publishing) -> list[Path]:
+    uploads = publishing.service.uploads_dir
+    return sorted(uploads.iterdir()) if uploads.exists() else []
+
+
+async def review_audit(publishing: Publishing) -> list[tuple[str, str | None, str | None]]:
+    async with publishing.catalog.db.read() as session:
+        rows = await session.execute(
+            select(AuditEntry.action, AuditEntry.account_id, AuditEntry.pack_id)
+            .where(AuditEntry.action.in_(["pack.approved", "pack.rejected"]))
+            .order_by(AuditEntry.entry_id)
+        )
+        return [tuple(row) for row in rows]  # type: ignore[misc]
+
+
+async def assert_refused(
+    publishing: Publishing,
+    account_id: str,
+    upload: Path,
+    error: type[PackDeskError],
+    match: str,
+    *,
+    stored_before: list[Path] | None = None,
+) -> None:
+    """The upload is refused with ``error``, left where it was, and nothing is stored."""
+    original = upload.read_bytes()
+    versions_before = await publishing.catalog.list_versions(account_id)
+    with pytest.raises(error, match=match):
+        await publishing.service.accept_upload(account_id, upload)
+    assert upload.read_bytes() == original
+    assert stored(publishing) == (stored_before or [])
+    assert await publishing.catalog.list_versions(account_id) == versions_before
+
+
+async def test_accepted_upload_is_stored_and_pending(
+    publishing: Publishing, signer: Signer, tmp_path: Path
+) -> None:
+    publisher = await new_publisher(publishing, signer)
+    upload = incoming(signer.build(tmp_path), tmp_path)
+
+    accepted = await publishing.service.accept_upload(publisher, upload)
+
+    assert accepted == UploadAccepted("demo-pack", "1.0.0", "pending", signer.key_id)
+    assert not upload.exists()  # moved, not copied
+    [archive] = stored(publishing)
+    assert archive.name.startswith("demo-pack-1.0.0-") and archive.suffix == ".kpack"
+    [version] = await publishing.service.list_versions(publisher)
+    assert (version.status, version.archive_path) == ("pending", str(archive))
+    assert [entry.pack_id for entry in await publishing.catalog.catalog()] == []
+
+
+class TestUploadRefusals:
+    async def test_publisher_without_a_key(
+        self, publishing: Publishing, signer: Signer, tmp_path: Path
+    ) -> None:
+        publisher = await new_publisher(publishing)
+        upload = incoming(signer.build(tmp_path), tmp_path)
+        await assert_refused(
+            publishing, publisher, upload, UnknownSigningKey, "no registered signing key"
+        )
+
+    async def test_unknown_signing_key(
+        self, publishing: Publishing, signer: Signer, other_signer: Signer, tmp_path: Path
+    ) -> None:
+        publisher = await new_publisher(publishing, other_signer)  # not the key that signed
+        upload = incoming(signer.build(tmp_path), tmp_path)
+        await assert_refused(publishing, publisher, upload, UnknownSigningKey, signer.key_id)
+
+    async def test_key_of_another_publisher(
+        self, publishing: Publishing, signer: Signer, other_signer: Signer, tmp_path: Path
+    ) -> None:
+        await new_publisher(publishing, signer, name="Owner")
+        rival = await new_publisher(publishing, other_signer, name="Rival")
+        upload = incoming(signer.build(tmp_path), tmp_path)
+        await assert_refused(publishing, rival, upload, UnknownSigningKey, signer.key_id)
+
+    async def test_index_built_with_another_model(
+        self, db, settings, signer: Signer, tmp_path: Path
+    ) -> None:
+        publishing = make_publishing(
+            db, settings, embedding=EmbeddingIdentity(model_id="other-model", dimension=768)
+        )
+        publisher = await new_publisher(publishing, signer)
+        upload = incoming(signer.build(tmp_path), tmp_path)
+        await assert_refused(publishing, publisher, upload, IndexMismatch, "other-model")
+
+    async def test_bad_signature(self, publishing: Publishing, signer: Signer, tmp_path: Path):
+        publisher = await new_publisher(publishing, signer)
+
+        def change_one_byte(files: dict[str, bytes]) -> None:
+            files["documents.jsonl"] = flip_byte(files["documents.jsonl"])
+
+        tampered = rewrite_archive(signer.build(tmp_path), tmp_path / "bad.kpack", change_one_byte)
+        upload = incoming(tampered, tmp_path)
+        await assert_refused(publishing, publisher, upload, ChecksumMismatch, "documents.jsonl")
+
+    async def test_malformed_archive(self, publishing: Publishing, signer: Signer, tmp_path: Path):
+        publisher = await new_publisher(publishing, signer)
+        garbage = tmp_path / "garbage.kpack"
+        garbage.write_bytes(b"this is not a gzip tar archive at all" * 10)
+        await assert_refused(
+            publishing, publisher, incoming(garbage, tmp_path), ArchiveCorrupt, "gzip"
+        )
+
+    async def test_duplicate_version(
+        self, publishing: Publishing, signer: Signer, tmp_path: Path
+    ) -> None:
+        publisher = await new_publisher(publishing, signer)
+        archive = signer.build(tmp_path)
+        await publishing.service.accept_upload(publisher, incoming(archive, tmp_path))
+        before = stored(publishing)
+        await assert_refused(
+            publishing,
+            publisher,
+            incoming(archive, tmp_path),
+            Conflict,
+            "already exists",
+            stored_before=before,
+        )
+        assert before[0].read_bytes() == archive.read_bytes()  # the first upload is intact
+
+    async def test_pack_id_of_another_publisher(
+        self, publishing: Publishing, signer: Signer, other_signer: Signer, tmp_path: Path
+    ) -> None:
+        owner = await new_publisher(publishing, signer, name="Owner")
+        await publishing.service.accept_upload(owner, incoming(signer.build(tmp_path), tmp_path))
+        before = stored(publishing)
+        rival = await new_publisher(publishing, other_signer, name="Rival")
+        upload = incoming(other_signer.build(tmp_path, version="2.0.0"), tmp_path)
+        await assert_refused(
+            publishing, rival, upload, Conflict, "another publisher", stored_before=before
+        )
+
+    async def test_version_that_cannot_be_ordered(
+        self, publishing: Publishing, signer: Signer, tmp_path: Path
+    ) -> None:
+        publisher = await new_publisher(publishing, signer)
+        upload = incoming(signer.build(tmp_path, version="1.0.0-x.7"), tmp_path)
+        await assert_refused(publishing, publisher, upload, ValidationError, "1.0.0-x.7")
+
+
+async def test_approve_installs_trusts_makes_live_prices_and_audits(
+    publishing: Publishing, signer: Signer, tmp_path: Path
+) -> None:
+    publisher = await new_publisher(publishing, signer)
+    admin = await new_admin(publishing)
+    await publishing.service.accept_upload(publisher, incoming(signer.build(tmp_path), tmp_path))
+
+    approved = await publishing.service.approve("demo-pack", "1.0.0", admin_account_id=admin)
+
+    assert approved.status == "approved"
+    installed = publishing.store.get("demo-pack")
+    assert (installed.manifest.version, installed.key_id) == ("1.0.0", signer.key_id)
+    trust_files = [p.name for p in publishing.settings.trust_dir.iterdir()]
+    assert trust_files == [f"publisher-{signer.key_id}.pub"]  # no partial file left
+    assert publishing.made_live == [installed]
+    assert publishing.billing.synced == [("demo-pack", "1.0.0")]
+    assert (await publishing.catalog.get("demo-pack")).version == "1.0.0"
+    assert await review_audit(publishing) == [("pack.approved", admin, "demo-pack")]
+
+
+async def test_approve_needs_a_pending_version(
+    publishing: Publishing, signer: Signer, tmp_path: Path
+) -> None:
+    publisher = await new_publisher(publishing, signer)
+    admin = await new_admin(publishing)
+    service = publishing.service
+    with pytest.raises(PackNotFound):
+        await service.approve("demo-pack", "1.0.0", admin_account_id=admin)
+    await service.accept_upload(publisher, incoming(signer.build(tmp_path), tmp_path))
+    await service.approve("demo-pack", "1.0.0", admin_account_id=admin)
+    with pytest.raises(Conflict, match="approved, not pending"):
+        await service.approve("demo-pack", "1.0.0", admin_account_id=admin)
+    await service.accept_upload(
+        publisher, incoming(signer.build(tmp_path, version="1.1.0"), tmp_path)
+    )
+    await service.reject("demo-pack", "1.1.0", "no sources", admin_account_id=admin)
+    with pytest.raises(Conflict, match="rejected, not pending"):
+        await service.approve("demo-pack", "1.1.0", admin_account_id=admin)
+    assert publishing.store.versions("demo-pack") == ["1.0.0"]
+    assert len(publishing.made_live) == len(publishing.billing.synced) == 1
+
+
+async def test_archive_altered_after_upload_stays_pending(
+    publishing: Publishing, signer: Signer, tmp_path: Path
+) -> None:
+    publisher = await new_publisher(publishing, signer)
+    admin = await new_admin(publishing)
+    await publishing.service.accept_upload(publisher, incoming(signer.build(tmp_path), tmp_path))
+    [archive] = stored(publishing)
+
+    def change_one_byte(files: dict[str, bytes]) -> None:
+        files["documents.jsonl"] = flip_byte(files["documents.jsonl"])
+
+    rewrite_archive(archive, archive, change_one_byte)
+
+    with pytest.raises(ChecksumMismatch):
+        await publishing.service.approve("demo-pack", "1.0.0", admin_account_id=admin)
+    [version] = await publishing.service.list_versions(publisher)
+    assert version.status == "pending"
+    assert publishing.store.installed() == []
+    assert publishing.made_live == [] and publishing.billing.synced == []
+    assert await review_audit(publishing) == []
+
+
+async def test_reject_records_the_reason_and_the_admin(
+    publishing: Publishing, signer: Signer, tmp_path: Path
+) -> None:
+    publisher = await new_publisher(publishing, signer)
+    admin = await new_admin(publishing)
+    await publishing.service.accept_upload(publisher, incoming(signer.build(tmp_path), tmp_path))
+
+    rejected = await publishing.service.reject(
+        "demo-pack", "1.0.0", "documents lack sources", admin_account_id=admin
+    )
+
+    assert (rejected.status, rejected.reason) == ("rejected", "documents lack sources")
+    [version] = await publishing.service.list_versions(publisher)
+    assert (version.status, version.reason) == ("rejected", "documents lack sources")
+    assert await review_audit(publishing) == [("pack.rejected", admin, "demo-pack")]
+    assert publishing.store.installed() == [] and publishing.made_live == []
