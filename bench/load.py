@@ -254,13 +254,14 @@ async def create_customer(data_dir: Path, database_url: str) -> str:
     """A new customer account in the benchmark's own database; returns its API key."""
     from core.ledger.accounts import AccountService
     from core.ledger.db import create_database
+    from core.migrations import migrate
     from core.settings import Settings
 
     settings = Settings(_env_prefix="PACKDESK_BENCH_UNUSED_", data_dir=data_dir,
                         database_url=database_url)
     db = create_database(settings)
     try:
-        await db.migrate()
+        await migrate(db)
         _, api_key = await AccountService(db).create_account("load benchmark", "customer")
     finally:
         await db.dispose()

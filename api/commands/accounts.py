@@ -16,11 +16,12 @@ T = TypeVar("T")
 def _with_database(obj: CliContext, work: Callable[[Any], Awaitable[T]]) -> T:
     """Open the ledger (migrating it to the newest schema), run ``work(db)``, close it."""
     from core.ledger.db import create_database
+    from core.migrations import migrate
 
     async def run() -> T:
         db = create_database(obj.settings)
         try:
-            await db.migrate()
+            await migrate(db)
             return await work(db)
         finally:
             await db.dispose()

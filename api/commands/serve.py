@@ -105,6 +105,7 @@ def _export_onnx(settings: Any, embedder: Any, *, skip_intents: bool) -> None:
 async def _ensure_demo_accounts(obj: CliContext) -> None:
     from core.ledger.accounts import AccountService
     from core.ledger.db import create_database
+    from core.migrations import migrate
 
     settings = obj.settings
     keys_file = settings.data_dir / DEMO_KEYS_FILE
@@ -113,7 +114,7 @@ async def _ensure_demo_accounts(obj: CliContext) -> None:
         console.print(f"  demo accounts exist; their keys are in {keys_file}")
     else:
         db = create_database(settings)
-        await db.migrate()
+        await migrate(db)
         accounts = AccountService(db)
         keys = {}
         for scope in ("admin", "customer", "publisher"):

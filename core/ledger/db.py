@@ -25,7 +25,6 @@ from sqlalchemy.ext.asyncio import (
 from core.errors import ConfigError
 from core.settings import Settings
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_S = 30.0
 
 
@@ -83,22 +82,6 @@ class Database:
             # Also after a failed commit: whether it reached the database is unknown.
             if changes_access:
                 self.access_generation += 1
-
-    async def migrate(self) -> None:
-        """Bring the schema to the newest Alembic revision (``upgrade head``)."""
-        from alembic import command
-        from alembic.config import Config
-
-        config = Config()
-        config.set_main_option("script_location", str(MIGRATIONS_DIR))
-        async with self.engine.begin() as connection:
-            config.attributes["connection"] = connection
-
-            def upgrade(sync_connection: Any) -> None:
-                config.attributes["connection"] = sync_connection
-                command.upgrade(config, "head")
-
-            await connection.run_sync(upgrade)
 
     async def dispose(self) -> None:
         await self.engine.dispose()

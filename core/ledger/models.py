@@ -1,4 +1,4 @@
-"""The ledger's tables (SQLAlchemy 2 declarative). Migrations in ``core/ledger/migrations``.
+"""The ledger's tables (SQLAlchemy 2 declarative). Migrations in ``core/migrations``.
 
 Timestamps are timezone-aware UTC. Row ids are strings the services generate (``acc_...``) or
 integers where nothing outside refers to them.

@@ -11,6 +11,7 @@ import pytest
 from core.ledger.accounts import AccountService
 from core.ledger.catalog import CatalogService
 from core.ledger.db import Database, create_database
+from core.migrations import migrate
 from core.packs.manifest import Manifest
 from core.settings import Settings
 
@@ -51,7 +52,7 @@ async def db(request: pytest.FixtureRequest, settings: Settings) -> AsyncIterato
     """A migrated ledger database: SQLite in the test's data dir, or a fresh PostgreSQL DB."""
     if request.param == "sqlite":
         database = create_database(settings)
-        await database.migrate()
+        await migrate(database)
         yield database
         await database.dispose()
         return
@@ -72,7 +73,7 @@ async def db(request: pytest.FixtureRequest, settings: Settings) -> AsyncIterato
     settings.database_url = f"postgresql+asyncpg://{user}@{PG_HOST}:{PG_PORT}/{name}"
     database = create_database(settings)
     try:
-        await database.migrate()
+        await migrate(database)
         yield database
     finally:
         await database.dispose()

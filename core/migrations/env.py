@@ -1,4 +1,4 @@
-"""Alembic environment: always run programmatically by ``Database.migrate()`` on a connection."""
+"""Alembic environment: always run programmatically by :func:`core.migrations.migrate`."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from core.ledger.models import Base
 
 connection = context.config.attributes.get("connection")
 if connection is None:  # pragma: no cover - the CLI path is not used
-    raise RuntimeError("run migrations through core.ledger.db.Database.migrate()")
+    raise RuntimeError("run migrations through core.migrations.migrate(db)")
 
 context.configure(
     connection=connection,
