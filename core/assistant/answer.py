@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
-
-@dataclass(frozen=True)
-class Citation:
-    pack_id: str
-    document_id: str
-    title: str
-    source_url: str | None
-    score: float
+from core.assistant.sentiment import Sentiment
+from core.retrieval.citation import Citation
 
 
 @dataclass(frozen=True)
@@ -50,7 +44,7 @@ class Answer:
     routed_pack_id: str | None = None
     out_of_scope: bool = False
     composed_by: str = "none"  # "extractive" | "template" | a generator's name | "none" (offers)
-    sentiment: dict[str, Any] | None = None
+    sentiment: Sentiment | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+
+__all__ = ["Answer", "Citation", "HandoffInfo", "IntentInfo", "Offer"]

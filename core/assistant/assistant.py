@@ -15,17 +15,17 @@ from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from core.assistant.answer import Answer, Citation, HandoffInfo, IntentInfo, Offer
+from core.assistant.answer import Answer, HandoffInfo, IntentInfo, Offer
 from core.assistant.generator import AnswerGenerator, Passage
-from core.assistant.routing import OUT_OF_SCOPE, Route, route_question
+from core.assistant.handoff import HandoffPolicy, TurnSignal
+from core.assistant.routing import Route, route_question
+from core.assistant.sentiment import score_sentiment
 from core.errors import GeneratorError
-from core.packs.manifest import Manifest
-from core.privacy import HandoffPolicy, TurnSignal, score_sentiment
-from core.privacy.handoff import COMPLAINT_INTENT, HUMAN_AGENT_INTENT
+from core.intents.labels import OUT_OF_SCOPE
+from core.packs.manifest import Manifest, generic_pack_ids
 
 logger = logging.getLogger("packdesk.assistant")
 
-GENERIC_PACK_IDS = frozenset({"support-basics"})
 PASSAGES_IN_ANSWER = 2
 PASSAGE_CHARS = 700
 GENERATOR_PASSAGES = 4
@@ -113,11 +113,13 @@ class Assistant:
                 the "two low-confidence turns in a row" handoff rule.
         """
         answer = await self._answer(account_id, question)
-        sentiment = score_sentiment(question)
-        answer.sentiment = {"compound": sentiment.compound, "label": sentiment.label}
+        answer.sentiment = sentiment = score_sentiment(question)
+        signal = TurnSignal.of(
+            answer.intent.label, answer.intent.confidence, answered=not answer.out_of_scope
+        )
         decision = self._handoff_policy.decide(
-            intent_label=handoff_label(answer),
-            confidence=answer.intent.confidence,
+            intent_label=signal.intent_label,
+            confidence=signal.confidence,
             sentiment_compound=sentiment.compound,
             previous_turns=previous_turns,
         )
@@ -139,7 +141,8 @@ class Assistant:
         route = route_question(
             prediction,
             pack_scores,
-            generic_pack_ids=GENERIC_PACK_IDS,
+            # Read per question: an approval adds packs while the server runs.
+            generic_pack_ids=generic_pack_ids(self._packs.values()),
             min_retrieval_score=self._config.min_retrieval_score,
             min_platform_confidence=self._config.min_platform_confidence,
         )
@@ -235,16 +238,7 @@ class Assistant:
             generated = await self._generate(question, hits)
             if generated is not None:
                 text, composed_by = generated, self._generator.name  # type: ignore[union-attr]
-        citations = [
-            Citation(
-                pack_id=hit.pack_id,
-                document_id=hit.document_id,
-                title=hit.title,
-                source_url=hit.source_url,
-                score=round(float(hit.score), 4),
-            )
-            for hit in hits
-        ]
+        citations = [hit.citation() for hit in hits]
         answer = Answer(
             text=text,
             intent=intent,
@@ -278,6 +272,7 @@ class Assistant:
             payload: dict[str, Any] = {
                 "text": answer.text,
                 "disclaimers": list(answer.disclaimers),
+                "citations": [citation.to_dict() for citation in answer.citations],
             }
             self._postprocess(payload, manifests)
             answer.text = str(payload["text"])
@@ -296,16 +291,4 @@ class Assistant:
         return None
 
 
-def handoff_label(answer: Answer) -> str:
-    """The label the handoff rules see: an unanswerable turn counts as out of scope.
-
-    A confident intent whose answer still came out empty ("Sorry, I can't help") is as much a
-    failed turn as a low-confidence one; a request for a human or a complaint keeps its label.
-    """
-    label = answer.intent.label
-    if answer.out_of_scope and label not in (HUMAN_AGENT_INTENT, COMPLAINT_INTENT):
-        return OUT_OF_SCOPE
-    return label
-
-
-__all__ = ["Assistant", "AssistantConfig", "HandoffInfo", "handoff_label"]
+__all__ = ["Assistant", "AssistantConfig"]

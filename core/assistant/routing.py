@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-OUT_OF_SCOPE = "out_of_scope"
+from core.intents.labels import OUT_OF_SCOPE
 
 
 class PredictionLike(Protocol):
@@ -34,9 +34,10 @@ def route_question(
     """Pick the pack a question belongs to.
 
     A confident pack intent decides by itself. Platform intents, intents of generic packs
-    (``support-basics``) and out-of-scope predictions fall back to the best per-pack retrieval
-    score, which must reach ``min_retrieval_score``: a greeting must not be routed to the
-    finance pack because some passage is vaguely similar. A platform intent (greeting,
+    (manifests with ``serves_generic_intents``, as support-basics) and out-of-scope
+    predictions fall back to the best per-pack retrieval score, which must reach
+    ``min_retrieval_score``: a greeting must not be routed to the finance pack because some
+    passage is vaguely similar. A platform intent (greeting,
     human_agent, ...) decides by itself only when it reaches ``min_platform_confidence``: a
     domain question that the classifier half-heartedly calls ``platform:human_agent`` still
     goes to the pack whose passages match it.

@@ -21,21 +21,12 @@ class ConversationRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def owned(
-        self, account_id: str, conversation_id: str, *, lock: bool = False
-    ) -> Conversation | None:
-        """The conversation when it exists *and* belongs to ``account_id``, else None.
-
-        Args:
-            lock: take a row lock (``FOR UPDATE`` on PostgreSQL; SQLite's write transaction is
-                already exclusive) so a concurrent purge or deletion waits for this transaction.
-        """
+    async def owned(self, account_id: str, conversation_id: str) -> Conversation | None:
+        """The conversation when it exists *and* belongs to ``account_id``, else None."""
         query = select(Conversation).where(
             Conversation.conversation_id == conversation_id,
             Conversation.account_id == account_id,
         )
-        if lock:
-            query = query.with_for_update()
         return (await self.session.execute(query)).scalar_one_or_none()
 
     async def turns(self, conversation_id: str) -> Sequence[Turn]:
@@ -43,11 +34,11 @@ class ConversationRepository:
         query = select(Turn).where(Turn.conversation_id == conversation_id).order_by(Turn.turn_id)
         return (await self.session.execute(query)).scalars().all()
 
-    async def last_turns(self, conversation_id: str, count: int) -> list[Turn]:
-        """The newest ``count`` turns of a conversation, returned oldest first."""
+    async def last_turns(self, account_id: str, conversation_id: str, count: int) -> list[Turn]:
+        """The newest ``count`` turns of the account's conversation, returned oldest first."""
         query = (
             select(Turn)
-            .where(Turn.conversation_id == conversation_id)
+            .where(Turn.conversation_id == conversation_id, Turn.account_id == account_id)
             .order_by(Turn.turn_id.desc())
             .limit(count)
         )
@@ -73,13 +64,21 @@ class ConversationRepository:
         await self.session.flush()
         return turn
 
-    async def touch(self, conversation_id: str, moment: datetime) -> None:
-        """Record that a conversation got a turn at ``moment``."""
-        await self.session.execute(
+    async def touch_owned(self, account_id: str, conversation_id: str, moment: datetime) -> bool:
+        """Record that the account's conversation got a turn at ``moment``.
+
+        Returns:
+            False when no such conversation belongs to ``account_id`` (nothing changed).
+        """
+        result = await self.session.execute(
             update(Conversation)
-            .where(Conversation.conversation_id == conversation_id)
+            .where(
+                Conversation.conversation_id == conversation_id,
+                Conversation.account_id == account_id,
+            )
             .values(last_turn_at=moment)
         )
+        return _rowcount(result) == 1
 
     async def delete_for_account(self, account_id: str) -> tuple[int, int]:
         """Delete every turn and conversation of an account; returns (conversations, turns)."""

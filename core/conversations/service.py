@@ -1,9 +1,10 @@
 """Stored conversations: record turns, read history and handoffs, delete, expire, re-encrypt.
 
-Every text that reaches the database goes through the :class:`~core.privacy.Redactor` and then
-the :class:`~core.privacy.TextCipher`: the ``question_token``/``answer_token`` columns hold
-Fernet tokens of redacted text, never plaintext. Callers may pass already-redacted text;
-redacting twice is harmless (placeholders are not personal data).
+Only redacted text reaches the database: a :class:`NewTurn` holds
+:class:`~core.privacy.RedactionResult` values, which only the
+:class:`~core.privacy.Redactor` makes, so a caller cannot hand raw text to storage by mistake,
+and nothing here redacts a second time. The ``question_token``/``answer_token`` columns hold
+Fernet tokens (:class:`~core.privacy.TextCipher`) of that text, never plaintext.
 
 Every write here touches only the conversation tables (and the audit log), never a row an access
 decision reads, so it opens its transaction with ``changes_access=False`` and leaves the access
@@ -26,15 +27,14 @@ from core.conversations.models import Conversation, Turn
 from core.conversations.repository import ConversationRepository
 from core.errors import NotFound, ValidationError
 from core.ledger.common import as_utc, audit, utcnow_
-from core.privacy import Redactor, TextCipher, TurnSignal
+from core.privacy import RedactionResult, TextCipher
+from core.retrieval.citation import Citation
 
 if TYPE_CHECKING:
-    from core.assistant.answer import Answer
     from core.ledger.db import Database
 
 logger = logging.getLogger("packdesk.conversations")
 
-OUT_OF_SCOPE = "out_of_scope"
 CONTEXT_TURNS = 5  # earlier turns handed to the assistant; the handoff rule needs only the last
 MAX_HANDOFFS = 200
 ROTATION_BATCH = 500
@@ -43,10 +43,10 @@ TURNS_PER_COMMIT = 64  # group commit: most turns written by one transaction
 
 @dataclass(frozen=True)
 class NewTurn:
-    """One exchange to store. ``question``/``answer`` may be raw: the service redacts them."""
+    """One exchange to store: the redacted question and answer and what was decided."""
 
-    question: str
-    answer: str
+    question: RedactionResult
+    answer: RedactionResult
     intent_label: str
     intent_confidence: float
     sentiment_compound: float
@@ -54,33 +54,16 @@ class NewTurn:
     out_of_scope: bool = False
     handoff: bool = False
     handoff_reason: str | None = None
-    citations: list[dict[str, Any]] = field(default_factory=list)
+    citations: list[Citation] = field(default_factory=list)
 
-    @classmethod
-    def from_answer(cls, question: str, answer: Answer) -> NewTurn:
-        """The turn for ``question`` and the assistant's ``answer`` (intent, sentiment, handoff)."""
-        sentiment = answer.sentiment or {"compound": 0.0, "label": "neutral"}
-        return cls(
-            question=question,
-            answer=answer.text,
-            intent_label=answer.intent.label,
-            intent_confidence=float(answer.intent.confidence),
-            sentiment_compound=float(sentiment["compound"]),
-            sentiment_label=str(sentiment["label"]),
-            out_of_scope=answer.out_of_scope,
-            handoff=answer.handoff.handoff,
-            handoff_reason=answer.handoff.reason,
-            citations=[
-                {
-                    "pack_id": c.pack_id,
-                    "document_id": c.document_id,
-                    "title": c.title,
-                    "source_url": c.source_url,
-                    "score": c.score,
-                }
-                for c in answer.citations
-            ],
-        )
+
+@dataclass(frozen=True, slots=True)
+class TurnContext:
+    """What the assistant needs to know about an earlier turn of the same conversation."""
+
+    intent_label: str
+    intent_confidence: float
+    out_of_scope: bool
 
 
 @dataclass(frozen=True)
@@ -89,8 +72,8 @@ class _QueuedTurn:
 
     account_id: str
     conversation_id: str | None
-    question: str  # redacted and encrypted
-    answer: str
+    question_token: str  # the redacted question, encrypted
+    answer_token: str
     turn: NewTurn
     done: asyncio.Future[StoredTurn]
 
@@ -112,7 +95,7 @@ class StoredTurn:
     intent_label: str
     intent_confidence: float
     out_of_scope: bool
-    citations: list[dict[str, Any]]
+    citations: list[Citation]
     sentiment_compound: float
     sentiment_label: str
     handoff: bool
@@ -144,38 +127,37 @@ class ConversationService:
     Args:
         db: the ledger database (the conversation tables are in its migrations).
         cipher: encrypts stored text (``load_conversation_cipher(settings)``).
-        redactor: the process's one redactor.
         retention_days: turns older than this are deleted by :meth:`purge_expired`.
     """
 
     def __init__(
-        self, db: Database, cipher: TextCipher, redactor: Redactor, *, retention_days: int
+        self, db: Database, cipher: TextCipher, *, retention_days: int
     ) -> None:
         if retention_days < 1:
             raise ValidationError(f"retention_days must be >= 1, got {retention_days!r}")
         self.db = db
         self.cipher = cipher
-        self.redactor = redactor
         self.retention = timedelta(days=retention_days)
         self._queue: list[_QueuedTurn] = []
         self._committer: asyncio.Task[None] | None = None
 
-    async def previous_turns(self, account_id: str, conversation_id: str) -> list[TurnSignal]:
+    async def recent_turns(self, account_id: str, conversation_id: str) -> list[TurnContext]:
         """The last turns of the caller's conversation, oldest first (context for handoff).
+
+        One query: the turns are selected by conversation *and* account, and a conversation
+        always has a turn (retention deletes a conversation with its last turn), so no turns
+        means not this account's conversation.
 
         Raises:
             NotFound: no such conversation for this account (also when another account owns it).
         """
         async with self.db.read() as session:
-            repo = ConversationRepository(session)
-            if await repo.owned(account_id, conversation_id) is None:
-                raise _not_found(conversation_id)
-            turns = await repo.last_turns(conversation_id, CONTEXT_TURNS)
-        # A turn answered "can't help" counts as out of scope, as it did when it was decided.
-        return [
-            TurnSignal(OUT_OF_SCOPE if t.out_of_scope else t.intent_label, t.intent_confidence)
-            for t in turns
-        ]
+            turns = await ConversationRepository(session).last_turns(
+                account_id, conversation_id, CONTEXT_TURNS
+            )
+        if not turns:
+            raise _not_found(conversation_id)
+        return [TurnContext(t.intent_label, t.intent_confidence, t.out_of_scope) for t in turns]
 
     async def record_turn(
         self, account_id: str, conversation_id: str | None, turn: NewTurn
@@ -183,14 +165,20 @@ class ConversationService:
         """Store one turn, in a new conversation when ``conversation_id`` is None.
 
         Returns:
-            The stored turn (redacted text) with its conversation id.
+            The stored turn (the redacted text it was given, not read back) with its ids.
         Raises:
             NotFound: ``conversation_id`` is not one of this account's conversations (it may
                 also have just expired or been deleted).
         """
-        question, answer = await asyncio.to_thread(self._seal, turn.question, turn.answer)
-        queued = _QueuedTurn(account_id, conversation_id, question, answer, turn,
-                             asyncio.get_running_loop().create_future())
+        # Fernet on a few kilobytes takes microseconds: cheaper than a hop to a worker thread.
+        queued = _QueuedTurn(
+            account_id,
+            conversation_id,
+            self.cipher.encrypt(turn.question.text),
+            self.cipher.encrypt(turn.answer.text),
+            turn,
+            asyncio.get_running_loop().create_future(),
+        )
         queued.done.add_done_callback(_retrieve_exception)  # a caller may have gone away
         self._queue.append(queued)
         if self._committer is None or self._committer.done():
@@ -256,28 +244,42 @@ class ConversationService:
                     last_turn_at=now,
                 )
             )
-        else:
-            if await repo.owned(queued.account_id, conversation_id, lock=True) is None:
-                return _not_found(conversation_id)
-            await repo.touch(conversation_id, now)
+        elif not await repo.touch_owned(queued.account_id, conversation_id, now):
+            # Deleted or expired since it was read, or never this account's: one conditional
+            # UPDATE both checks and records the turn time, and locks the row on PostgreSQL.
+            return _not_found(conversation_id)
         row = await repo.add_turn(
             Turn(
                 conversation_id=conversation_id,
                 account_id=queued.account_id,
                 created_at=now,
-                question_token=queued.question,
-                answer_token=queued.answer,
+                question_token=queued.question_token,
+                answer_token=queued.answer_token,
                 intent_label=turn.intent_label,
                 intent_confidence=turn.intent_confidence,
                 out_of_scope=turn.out_of_scope,
-                citations=list(turn.citations),
+                citations=[citation.to_dict() for citation in turn.citations],
                 sentiment_compound=turn.sentiment_compound,
                 sentiment_label=turn.sentiment_label,
                 handoff=turn.handoff,
                 handoff_reason=turn.handoff_reason,
             )
         )
-        return self._open(row)
+        return StoredTurn(
+            turn_id=row.turn_id,
+            conversation_id=conversation_id,
+            created_at=now,
+            question=turn.question.text,
+            answer=turn.answer.text,
+            intent_label=turn.intent_label,
+            intent_confidence=turn.intent_confidence,
+            out_of_scope=turn.out_of_scope,
+            citations=list(turn.citations),
+            sentiment_compound=turn.sentiment_compound,
+            sentiment_label=turn.sentiment_label,
+            handoff=turn.handoff,
+            handoff_reason=turn.handoff_reason,
+        )
 
     async def history(self, account_id: str, conversation_id: str) -> ConversationHistory:
         """The caller's conversation with every stored turn, oldest first.
@@ -368,12 +370,6 @@ class ConversationService:
             done += len(rows)
             last_id = rows[-1].turn_id
 
-    def _seal(self, question: str, answer: str) -> tuple[str, str]:
-        return (
-            self.cipher.encrypt(self.redactor.redact(question).text),
-            self.cipher.encrypt(self.redactor.redact(answer).text),
-        )
-
     def _open(self, row: Turn) -> StoredTurn:
         return StoredTurn(
             turn_id=row.turn_id,
@@ -384,7 +380,7 @@ class ConversationService:
             intent_label=row.intent_label,
             intent_confidence=row.intent_confidence,
             out_of_scope=row.out_of_scope,
-            citations=list(row.citations or []),
+            citations=[Citation.from_dict(item) for item in row.citations or []],
             sentiment_compound=row.sentiment_compound,
             sentiment_label=row.sentiment_label,
             handoff=row.handoff,
@@ -416,5 +412,6 @@ __all__ = [
     "DeletedData",
     "NewTurn",
     "StoredTurn",
+    "TurnContext",
     "run_retention_sweeps",
 ]

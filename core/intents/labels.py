@@ -10,6 +10,10 @@ from core.packs.manifest import PLATFORM_PREFIX, Manifest
 # calibrated threshold. Training rows with this label are used only for calibration.
 OUT_OF_SCOPE = "out_of_scope"
 
+# The platform intents the engine itself acts on (core.intents.platform defines them all).
+HUMAN_AGENT_INTENT = f"{PLATFORM_PREFIX}:human_agent"
+COMPLAINT_INTENT = f"{PLATFORM_PREFIX}:complaint"
+
 
 def pack_id_of(label: str) -> str | None:
     """The pack a label belongs to, or None for platform intents and out_of_scope."""

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from core.errors import PackNotFound, ValidationError
+from core.retrieval.citation import Citation, rounded_score
 from core.retrieval.fusion import DENSE_WEIGHT, RRF_K, convex_fusion, reciprocal_rank_fusion
 from core.retrieval.protocols import Embedder, VectorIndexBackend
 
@@ -53,15 +54,15 @@ class SearchHit:
     dense_score: float | None = None
     bm25_score: float | None = None
 
-    def citation(self) -> dict[str, object]:
+    def citation(self) -> Citation:
         """What an answer cites: pack, document id, title, source URL, score."""
-        return {
-            "pack_id": self.pack_id,
-            "document_id": self.document_id,
-            "title": self.title,
-            "source_url": self.source_url,
-            "score": round(self.score, 6),
-        }
+        return Citation(
+            pack_id=self.pack_id,
+            document_id=self.document_id,
+            title=self.title,
+            source_url=self.source_url,
+            score=rounded_score(self.score),
+        )
 
 
 _Key = tuple[str, int]  # (pack_id, chunk_id)

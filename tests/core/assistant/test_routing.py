@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.assistant.routing import OUT_OF_SCOPE, route_question
+from core.assistant.routing import route_question
+from core.intents.labels import OUT_OF_SCOPE
 
 GENERIC = frozenset({"support-basics"})
 

@@ -1,5 +1,5 @@
 """Conversation fixtures: the ledger's ``db`` (SQLite, and PostgreSQL when reachable), a cipher
-with a fresh key, the real redactor, and two customer accounts."""
+with a fresh key and two customer accounts."""
 
 from __future__ import annotations
 
@@ -8,15 +8,10 @@ import pytest
 from core.conversations.service import ConversationService
 from core.ledger.accounts import AccountService
 from core.ledger.db import Database
-from core.privacy import Redactor, TextCipher, generate_key
+from core.privacy import TextCipher, generate_key
 from tests.core.ledger.conftest import db  # noqa: F401  (re-exported fixture)
 
 RETENTION_DAYS = 30
-
-
-@pytest.fixture(scope="session")
-def redactor() -> Redactor:
-    return Redactor()
 
 
 @pytest.fixture
@@ -25,8 +20,8 @@ def key() -> str:
 
 
 @pytest.fixture
-def service(db: Database, key: str, redactor: Redactor) -> ConversationService:  # noqa: F811
-    return ConversationService(db, TextCipher([key]), redactor, retention_days=RETENTION_DAYS)
+def service(db: Database, key: str) -> ConversationService:  # noqa: F811
+    return ConversationService(db, TextCipher([key]), retention_days=RETENTION_DAYS)
 
 
 @pytest.fixture

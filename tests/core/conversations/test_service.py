@@ -10,16 +10,23 @@ import pytest
 from sqlalchemy import select, text
 
 from core.conversations.models import Conversation, Turn
-from core.conversations.service import ConversationService, NewTurn, run_retention_sweeps
+from core.conversations.service import (
+    ConversationService,
+    NewTurn,
+    TurnContext,
+    run_retention_sweeps,
+)
 from core.errors import DecryptionError, NotFound, ValidationError
 from core.ledger.common import utcnow_
 from core.ledger.db import Database
 from core.ledger.models import AuditEntry
-from core.privacy import Redactor, TextCipher, TurnSignal, generate_key
+from core.privacy import Redactor, TextCipher, generate_key
+from core.retrieval.citation import Citation
 from tests.core.conversations.conftest import RETENTION_DAYS
 
 EMAIL = "maria.lopez@example.org"
 CARD = "4111 1111 1111 1111"
+REDACTOR = Redactor()  # storage takes only redacted text: the ask service redacts, once
 
 
 def turn(
@@ -32,8 +39,8 @@ def turn(
     out_of_scope: bool = False,
 ) -> NewTurn:
     return NewTurn(
-        question=question,
-        answer=answer,
+        question=REDACTOR.redact(question),
+        answer=REDACTOR.redact(answer),
         intent_label=label,
         intent_confidence=confidence,
         sentiment_compound=-0.1,
@@ -41,8 +48,7 @@ def turn(
         out_of_scope=out_of_scope,
         handoff=handoff is not None,
         handoff_reason=handoff,
-        citations=[{"pack_id": "support-basics", "document_id": "d1", "title": "Track",
-                    "source_url": None, "score": 0.8}],
+        citations=[Citation("support-basics", "d1", "Track", None, 0.8)],
     )
 
 
@@ -66,7 +72,7 @@ async def test_turns_are_redacted_encrypted_and_read_back_in_order(
     history = await service.history(account_a, first.conversation_id)
     assert [t.turn_id for t in history.turns] == [first.turn_id, second.turn_id]
     assert history.turns[0].question == "mail me at [EMAIL], card [CARD]"
-    assert history.turns[0].citations[0]["document_id"] == "d1"
+    assert history.turns[0].citations[0].document_id == "d1"
     assert history.turns[1].intent_label == "support-basics:track_order"
 
     for row in await raw_turns(db):
@@ -76,16 +82,18 @@ async def test_turns_are_redacted_encrypted_and_read_back_in_order(
         assert EMAIL not in repr(row) and "4111" not in repr(row)
 
 
-async def test_previous_turns_give_the_handoff_context_oldest_first(
+async def test_recent_turns_give_the_handoff_context_oldest_first(
     service: ConversationService, account_a: str
 ) -> None:
     first = await service.record_turn(account_a, None, turn(label="platform:greeting"))
     await service.record_turn(
         account_a, first.conversation_id, turn(label="finance:topic_x", out_of_scope=True)
     )
-    signals = await service.previous_turns(account_a, first.conversation_id)
-    # An answered-"can't help" turn counts as out of scope, whatever the classifier said.
-    assert signals == [TurnSignal("platform:greeting", 0.9), TurnSignal("out_of_scope", 0.9)]
+    context = await service.recent_turns(account_a, first.conversation_id)
+    assert context == [
+        TurnContext("platform:greeting", 0.9, out_of_scope=False),
+        TurnContext("finance:topic_x", 0.9, out_of_scope=True),
+    ]
 
 
 async def test_another_accounts_conversation_is_not_found(
@@ -101,7 +109,7 @@ async def test_another_accounts_conversation_is_not_found(
         "conv_doesnotexist", "X"
     )
     with pytest.raises(NotFound):
-        await service.previous_turns(account_b, mine.conversation_id)
+        await service.recent_turns(account_b, mine.conversation_id)
     with pytest.raises(NotFound):
         await service.record_turn(account_b, mine.conversation_id, turn("sneaky"))
     assert len(await raw_turns(db)) == 1  # the refused turn left nothing behind
@@ -182,10 +190,10 @@ async def test_purge_expired_deletes_old_turns_and_empty_conversations(
 
 
 async def test_periodic_sweep_purges_and_stops_when_cancelled(
-    db: Database, key: str, redactor: Redactor, account_a: str
+    db: Database, key: str, account_a: str
 ) -> None:
     # retention 1 day and a turn aged 2 days: the first sweep must remove it.
-    service = ConversationService(db, TextCipher([key]), redactor, retention_days=1)
+    service = ConversationService(db, TextCipher([key]), retention_days=1)
     stored = await service.record_turn(account_a, None, turn())
     async with db.write() as session:
         await session.execute(
@@ -205,31 +213,31 @@ async def test_periodic_sweep_purges_and_stops_when_cancelled(
 
 
 async def test_rotate_keys_reencrypts_every_turn_under_the_new_key(
-    db: Database, key: str, redactor: Redactor, account_a: str
+    db: Database, key: str, account_a: str
 ) -> None:
-    old_service = ConversationService(db, TextCipher([key]), redactor, retention_days=30)
+    old_service = ConversationService(db, TextCipher([key]), retention_days=30)
     first = await old_service.record_turn(account_a, None, turn(f"write {EMAIL}"))
     for _ in range(4):
         await old_service.record_turn(account_a, first.conversation_id, turn())
     before = {row["turn_id"]: row["question_token"] for row in await raw_turns(db)}
 
     new_key = generate_key()
-    rotating = ConversationService(db, TextCipher([new_key, key]), redactor, retention_days=30)
+    rotating = ConversationService(db, TextCipher([new_key, key]), retention_days=30)
     assert await rotating.rotate_conversation_keys(batch_size=2) == 5
     after = {row["turn_id"]: row["question_token"] for row in await raw_turns(db)}
     assert after.keys() == before.keys() and all(after[i] != before[i] for i in after)
 
     # The old key can be dropped now: the new key alone reads everything, the old one nothing.
-    new_only = ConversationService(db, TextCipher([new_key]), redactor, retention_days=30)
+    new_only = ConversationService(db, TextCipher([new_key]), retention_days=30)
     history = await new_only.history(account_a, first.conversation_id)
     assert history.turns[0].question == "write [EMAIL]"
     with pytest.raises(DecryptionError):
         await old_service.history(account_a, first.conversation_id)
 
 
-async def test_retention_days_must_be_positive(db: Database, key: str, redactor: Redactor) -> None:
+async def test_retention_days_must_be_positive(db: Database, key: str) -> None:
     with pytest.raises(ValidationError, match="retention_days"):
-        ConversationService(db, TextCipher([key]), redactor, retention_days=0)
+        ConversationService(db, TextCipher([key]), retention_days=0)
 
 
 async def test_migration_matches_the_models(db: Database) -> None:

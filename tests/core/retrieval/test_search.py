@@ -76,7 +76,7 @@ def test_hits_are_frozen(service) -> None:
     hit = service.search(QUESTION, pack_ids={"finance"}, k=1)[0]
     with pytest.raises(AttributeError):
         hit.text = "changed"  # type: ignore[misc]
-    assert hit.citation()["document_id"] == "fin-dispute"
+    assert hit.citation().document_id == "fin-dispute"
 
 
 # --- bad input: one test per rejection reason ------------------------------------------------

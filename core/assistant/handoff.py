@@ -15,10 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from core.errors import ValidationError
-
-HUMAN_AGENT_INTENT = "platform:human_agent"
-COMPLAINT_INTENT = "platform:complaint"
-OUT_OF_SCOPE_LABELS = frozenset({"out_of_scope", "platform:out_of_scope"})
+from core.intents.labels import COMPLAINT_INTENT, HUMAN_AGENT_INTENT, OUT_OF_SCOPE
 
 REASON_HUMAN_AGENT = "human_agent_requested"
 REASON_COMPLAINT = "complaint"
@@ -38,6 +35,18 @@ class TurnSignal:
 
     intent_label: str
     confidence: float
+
+    @classmethod
+    def of(cls, intent_label: str, confidence: float, *, answered: bool) -> TurnSignal:
+        """The signal of a turn as the rules see it: an unanswered turn counts as out of scope.
+
+        A confident intent whose answer still came out empty ("Sorry, I can't help") is as much
+        a failed turn as a low-confidence one; a request for a human or a complaint keeps its
+        label, since those rules act on the label itself.
+        """
+        if not answered and intent_label not in (HUMAN_AGENT_INTENT, COMPLAINT_INTENT):
+            return cls(OUT_OF_SCOPE, confidence)
+        return cls(intent_label, confidence)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +81,7 @@ class HandoffPolicy:
 
     def is_low_confidence(self, intent_label: str, confidence: float) -> bool:
         """True when the turn was out of scope or classified with low confidence."""
-        return intent_label in OUT_OF_SCOPE_LABELS or confidence < self.low_confidence_threshold
+        return intent_label == OUT_OF_SCOPE or confidence < self.low_confidence_threshold
 
     def decide(
         self,

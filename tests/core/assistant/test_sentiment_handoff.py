@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from core.assistant.handoff import HandoffPolicy, TurnSignal
+from core.assistant.sentiment import label_for, score_sentiment
 from core.errors import ValidationError
-from core.privacy import HandoffPolicy, TurnSignal, score_sentiment
-from core.privacy.sentiment import label_for
 
 
 @pytest.mark.parametrize(
@@ -120,3 +120,16 @@ def test_no_handoff(policy: HandoffPolicy) -> None:
 def test_out_of_range_threshold_is_rejected() -> None:
     with pytest.raises(ValidationError, match="-1.5"):
         HandoffPolicy(negative_threshold=-1.5)
+
+
+@pytest.mark.parametrize(
+    ("label", "answered", "expected"),
+    [
+        ("finance:card_declined", True, "finance:card_declined"),
+        ("finance:card_declined", False, "out_of_scope"),  # "can't help" is a failed turn
+        ("platform:human_agent", False, "platform:human_agent"),  # its own rule acts on it
+        ("platform:complaint", False, "platform:complaint"),
+    ],
+)
+def test_an_unanswered_turn_signals_out_of_scope(label: str, answered: bool, expected: str) -> None:
+    assert TurnSignal.of(label, 0.9, answered=answered) == TurnSignal(expected, 0.9)

@@ -1,0 +1,107 @@
+"""One customer question, end to end: context, answer, redaction, storage.
+
+The HTTP route maps a request to :meth:`AskService.ask` and its :class:`AskResult` back to a
+response; everything else happens here, once:
+
+1. the conversation's earlier turns are read (this is where a foreign or unknown conversation
+   id is refused, before any model runs);
+2. the assistant answers from the original text (classification and retrieval need it as
+   written) and decides sentiment and handoff;
+3. question and answer are redacted, in one hop to a worker thread;
+4. the redacted turn is encrypted and stored (group-committed with concurrent turns); the ids
+   come back from the write, nothing is read back or decrypted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from core.assistant.answer import Answer
+from core.assistant.assistant import Assistant
+from core.assistant.handoff import TurnSignal
+from core.conversations.service import ConversationService, NewTurn, TurnContext
+from core.privacy import RedactionResult, Redactor
+
+
+@dataclass(frozen=True)
+class AskResult:
+    """The answer, where its turn was stored, and the question as it may be logged."""
+
+    answer: Answer
+    conversation_id: str
+    turn_id: int
+    redacted_question: str
+
+
+class AskService:
+    """Answers a question for an account and records the turn in its conversation.
+
+    Args:
+        assistant: the answering pipeline (classify, route, retrieve, compose, hand off).
+        conversations: where turns are stored.
+        redactor: the process's one redactor.
+    """
+
+    def __init__(
+        self, *, assistant: Assistant, conversations: ConversationService, redactor: Redactor
+    ) -> None:
+        self._assistant = assistant
+        self._conversations = conversations
+        self._redactor = redactor
+
+    async def ask(
+        self, account_id: str, question: str, *, conversation_id: str | None = None
+    ) -> AskResult:
+        """Answer ``question`` for ``account_id`` and store the turn.
+
+        Args:
+            conversation_id: continue this conversation of the caller's (its earlier turns feed
+                the handoff rules); None starts a new one.
+        Raises:
+            NotFound: ``conversation_id`` is not one of the caller's conversations.
+        """
+        previous: list[TurnSignal] = []
+        if conversation_id is not None:
+            context = await self._conversations.recent_turns(account_id, conversation_id)
+            previous = [_signal(turn) for turn in context]
+        answer = await self._assistant.ask(account_id, question, previous_turns=previous)
+        redacted_question, redacted_answer = await asyncio.to_thread(
+            self._redact, question, answer.text
+        )
+        stored = await self._conversations.record_turn(
+            account_id, conversation_id, _new_turn(redacted_question, redacted_answer, answer)
+        )
+        return AskResult(
+            answer=answer,
+            conversation_id=stored.conversation_id,
+            turn_id=stored.turn_id,
+            redacted_question=redacted_question.text,
+        )
+
+    def _redact(self, question: str, answer: str) -> tuple[RedactionResult, RedactionResult]:
+        # An answer can carry personal data too: a generator may echo the question.
+        return self._redactor.redact(question), self._redactor.redact(answer)
+
+
+def _signal(turn: TurnContext) -> TurnSignal:
+    return TurnSignal.of(turn.intent_label, turn.intent_confidence, answered=not turn.out_of_scope)
+
+
+def _new_turn(question: RedactionResult, answer_text: RedactionResult, answer: Answer) -> NewTurn:
+    sentiment = answer.sentiment
+    return NewTurn(
+        question=question,
+        answer=answer_text,
+        intent_label=answer.intent.label,
+        intent_confidence=float(answer.intent.confidence),
+        sentiment_compound=sentiment.compound if sentiment else 0.0,
+        sentiment_label=sentiment.label if sentiment else "neutral",
+        out_of_scope=answer.out_of_scope,
+        handoff=answer.handoff.handoff,
+        handoff_reason=answer.handoff.reason,
+        citations=list(answer.citations),
+    )
+
+
+__all__ = ["AskResult", "AskService"]
