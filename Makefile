@@ -26,12 +26,12 @@ run: install
 test: install
 	$(BIN)/lint-imports
 	$(BIN)/ruff check core plugins knowledge_packs api tests bench
-	$(BIN)/mypy core
+	$(BIN)/mypy core api plugins knowledge_packs
 	$(BIN)/python -m pytest -q
 
 lint: install
 	$(BIN)/ruff check core plugins knowledge_packs api tests bench
-	$(BIN)/mypy core
+	$(BIN)/mypy core api plugins knowledge_packs
 
 bench: install
 	$(BIN)/python bench/retrieval.py

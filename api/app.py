@@ -22,6 +22,7 @@ from api.controllers.conversations import ConversationsController
 from api.controllers.customer import CustomerController
 from api.controllers.health import healthz, readyz
 from api.controllers.publisher import PublisherController
+from api.dependencies import DEPENDENCIES
 from api.errors import EXCEPTION_HANDLERS
 from api.logging import RequestLogMiddleware
 from core import __version__
@@ -48,12 +49,13 @@ def create_app(settings: Settings, *, start_options: dict[str, Any] | None = Non
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         from api.services import start_services
 
-        app.state.services = await start_services(settings, **(start_options or {}))
-        app.state.services.start_retention_sweeps()
+        services = await start_services(settings, **(start_options or {}))
+        app.state.services = services
+        services.start_retention_sweeps()
         try:
             yield
         finally:
-            await app.state.services.close()
+            await services.close()
 
     rate_limit = RateLimitConfig(
         rate_limit=("minute", settings.rate_limit_per_minute),
@@ -75,6 +77,7 @@ def create_app(settings: Settings, *, start_options: dict[str, Any] | None = Non
             PublisherController,
             AdminController,
         ],
+        dependencies=DEPENDENCIES,
         lifespan=[lifespan],
         middleware=[RequestLogMiddleware(), prometheus.middleware, rate_limit.middleware],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]

@@ -9,7 +9,7 @@ body is parsed, so an unauthenticated caller learns nothing about a route's inpu
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import Any, cast
 
 from litestar import Controller, Request
 from litestar.connection import ASGIConnection
@@ -17,11 +17,13 @@ from litestar.di import Provide
 from litestar.handlers.base import BaseRouteHandler
 from litestar.openapi.spec import Components, SecurityScheme
 
+from api.dependencies import services_of
 from core.errors import AuthenticationError, PermissionDenied
+from core.ledger.accounts import Principal
 
 PUBLIC = {"auth": "public"}
 BEARER_SCHEME = "BearerApiKey"
-SECURITY = [{BEARER_SCHEME: []}]
+SECURITY: list[dict[str, list[str]]] = [{BEARER_SCHEME: []}]
 SECURITY_COMPONENTS = Components(
     security_schemes={
         BEARER_SCHEME: SecurityScheme(
@@ -50,7 +52,7 @@ def scope_guard(*scopes: str) -> Any:
         token = bearer_token(connection)
         if token is None:
             raise AuthenticationError("missing or malformed 'Authorization: Bearer <api key>'")
-        principal = await connection.app.state.services.accounts.authenticate(token)
+        principal = await services_of(connection.app.state).accounts.authenticate(token)
         if principal.scope not in scopes:
             raise PermissionDenied(
                 f"this route needs a {' or '.join(scopes)} key; the key given has scope "
@@ -62,30 +64,38 @@ def scope_guard(*scopes: str) -> Any:
     return guard
 
 
-def _principal(request: Request) -> Any:
-    return request.state.principal
+def _principal(request: Request) -> Principal:
+    return cast(Principal, request.state.principal)
 
 
 provide_principal = Provide(_principal, sync_to_thread=False)
 
 
-def _scoped_controller(scope: str) -> type[Controller]:
-    """A base controller whose routes all need a key of ``scope``, stated in its OpenAPI."""
-    return type(
-        f"{scope.capitalize()}Routes",
-        (Controller,),
-        {
-            "guards": [scope_guard(scope)],
-            "dependencies": {"principal": provide_principal},
-            "opt": {"auth": scope},
-            "security": SECURITY,
-        },
-    )
+class CustomerRoutes(Controller):
+    """Base of controllers whose routes all need a customer key (stated in their OpenAPI)."""
+
+    guards = [scope_guard("customer")]
+    dependencies = {"principal": provide_principal}
+    opt = {"auth": "customer"}
+    security = SECURITY
 
 
-CustomerRoutes = _scoped_controller("customer")
-PublisherRoutes = _scoped_controller("publisher")
-AdminRoutes = _scoped_controller("admin")
+class PublisherRoutes(Controller):
+    """Base of controllers whose routes all need a publisher key."""
+
+    guards = [scope_guard("publisher")]
+    dependencies = {"principal": provide_principal}
+    opt = {"auth": "publisher"}
+    security = SECURITY
+
+
+class AdminRoutes(Controller):
+    """Base of controllers whose routes all need an admin key."""
+
+    guards = [scope_guard("admin")]
+    dependencies = {"principal": provide_principal}
+    opt = {"auth": "admin"}
+    security = SECURITY
 
 
 def rate_limit_identifier(request: Request) -> str:

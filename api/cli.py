@@ -10,6 +10,7 @@ import os
 import sys
 
 import click
+import pluggy
 
 # Nothing may reach a model hub at run time; set before any Hugging Face import happens.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -29,12 +30,16 @@ def cli(ctx: click.Context) -> None:
     ctx.ensure_object(CliContext)
 
 
-def build_cli() -> click.Group:
-    """Attach the built-in command modules and every plugin's commands to the root group."""
+def build_cli(manager: pluggy.PluginManager | None = None) -> click.Group:
+    """Attach the built-in command modules and every plugin's commands to the root group.
+
+    Args:
+        manager: the plugin manager whose plugins add commands (default: the entry points').
+    """
     for module in _command_modules():
         module.register(cli)
     plugins_commands.register(cli)
-    manager = CliContext().plugin_manager()
+    manager = manager or CliContext().plugin_manager()
     manager.hook.packdesk_register_commands(cli=cli)
     return cli
 

@@ -64,6 +64,91 @@ class SearchHitOut(BaseModel):
     score: float
 
 
+class IntentOut(BaseModel):
+    label: str
+    confidence: float
+
+
+class SentimentOut(BaseModel):
+    compound: float
+    label: str
+
+
+class HandoffOut(BaseModel):
+    handoff: bool
+    reason: str | None
+
+
+class CitationOut(BaseModel):
+    pack_id: str
+    document_id: str
+    title: str
+    source_url: str | None
+    score: float
+
+
+class OfferOut(BaseModel):
+    """A pack that would answer, which the caller has not bought (or not activated)."""
+
+    pack_id: str
+    name: str
+    price: dict[str, Any]
+    checkout_path: str
+    owned: bool
+    activate_path: str
+
+
+class AskResponse(BaseModel):
+    """The assistant's answer to one question, and where its turn was stored."""
+
+    text: str
+    intent: IntentOut
+    citations: list[CitationOut]
+    disclaimers: list[str]
+    handoff: HandoffOut
+    offer: OfferOut | None
+    routed_pack_id: str | None
+    out_of_scope: bool
+    composed_by: str = Field(description='"extractive", "template", a generator\'s name, or "none"')
+    sentiment: SentimentOut | None
+    conversation_id: str
+    turn_id: int
+
+
+class AnswerPiece(BaseModel):
+    """Data of an ``answer`` server-sent event: the next piece of the answer text."""
+
+    text: str
+
+
+class AskStreamSummary(BaseModel):
+    """Data of the ``citations`` server-sent event, sent after the last ``answer`` piece."""
+
+    citations: list[CitationOut]
+    offer: OfferOut | None
+    disclaimers: list[str]
+    handoff: HandoffOut
+    sentiment: SentimentOut | None
+    conversation_id: str
+
+
+class UploadAcceptedOut(BaseModel):
+    """An uploaded pack version, recorded and waiting for review."""
+
+    pack_id: str
+    version: str
+    status: str
+    key_id: str = Field(description="the id of the publisher key that signed the archive")
+
+
+class ReviewOut(BaseModel):
+    """A pack version after an operator's review."""
+
+    pack_id: str
+    version: str
+    status: str
+
+
 class AccountCreated(BaseModel):
     account_id: str
     name: str

@@ -1,21 +1,57 @@
-"""Composition root: build every engine service from settings and plugins, once, at start-up."""
+"""Composition root: build every engine service from settings and plugins, once, at start-up.
+
+Each engine service exists once per process (one access cache, one catalog, one redactor) and
+reaches request handlers through Litestar dependency injection (:mod:`api.dependencies`).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar, cast
 
+import numpy as np
 import pluggy
 
+from core.ask import AskService
 from core.assistant.assistant import Assistant, AssistantConfig
+from core.batching import MicroBatcher
+from core.conversations.service import ConversationService
+from core.intents.classifier import IntentClassifier, Prediction
+from core.ledger.accounts import AccountService
+from core.ledger.billing import BillingProvider
+from core.ledger.catalog import CatalogService
+from core.ledger.db import Database
+from core.ledger.entitlements import EntitlementService
+from core.ledger.fulfilment import BillingService
 from core.packs.manifest import Manifest
+from core.packs.store import InstalledPack, PackStore
+from core.privacy import Redactor
 from core.publishing import EmbeddingIdentity, PublishingService
+from core.retrieval.protocols import Embedder
+from core.retrieval.search import SearchService
 from core.settings import Settings
 
 logger = logging.getLogger("packdesk.services")
+
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class ModelBatchers:
+    """The micro-batchers of the ``/v1/ask`` path, one per model (direct calls when off)."""
+
+    embed: MicroBatcher[str, np.ndarray]
+    classify: MicroBatcher[str, Prediction] | None
+
+    async def aclose(self) -> None:
+        """Finish the forward passes already queued, then stop."""
+        await self.embed.aclose()
+        if self.classify is not None:
+            await self.classify.aclose()
 
 
 @dataclass
@@ -24,27 +60,23 @@ class AppServices:
 
     settings: Settings
     manager: pluggy.PluginManager
-    db: Any
-    accounts: Any
-    catalog: Any
-    entitlements: Any
-    billing: Any
-    provider: Any
-    store: Any
-    search: Any
-    classifier: Any | None
+    db: Database
+    accounts: AccountService
+    catalog: CatalogService
+    entitlements: EntitlementService
+    billing: BillingService
+    provider: BillingProvider
+    store: PackStore
+    search: SearchService
+    classifier: IntentClassifier | None
     assistant: Assistant
     publishing: PublishingService
+    conversations: ConversationService
+    ask: AskService
+    batchers: ModelBatchers
     packs: dict[str, Manifest] = field(default_factory=dict)
     ready: bool = False
-    redactor: Any = None  # core.privacy.Redactor: the one per process
-    conversations: Any = None  # core.conversations.service.ConversationService
     retention_task: asyncio.Task[None] | None = None
-    batchers: list[Any] = field(default_factory=list)  # core.batching.MicroBatcher per model
-
-    async def load_pack(self, installed: Any) -> None:
-        """Make an approved pack searchable and routable (on approval, while serving)."""
-        await load_pack(self.settings, self.manager, self.search, self.packs, installed)
 
     def start_retention_sweeps(self) -> None:
         """Start the periodic purge of expired turns (every ``retention_sweep_seconds``)."""
@@ -63,19 +95,17 @@ class AppServices:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        for batcher in self.batchers:  # finishes the forward passes already queued
-            await batcher.aclose()
-        if self.conversations is not None:  # commits the turns already queued
-            await self.conversations.drain()
+        await self.batchers.aclose()
+        await self.conversations.drain()  # commits the turns already queued
         await self.db.dispose()
 
 
 async def load_pack(
     settings: Settings,
     manager: pluggy.PluginManager,
-    search: Any,
+    search: SearchService,
     packs: dict[str, Manifest],
-    installed: Any,
+    installed: InstalledPack,
 ) -> None:
     """Load an installed pack's index (checked against its signed checksums and the embedder's
     model) into ``search`` and list its manifest in ``packs``, the routable catalog."""
@@ -86,7 +116,9 @@ async def load_pack(
     packs[installed.manifest.id] = installed.manifest
 
 
-def choose_billing_provider(settings: Settings, manager: pluggy.PluginManager) -> Any:
+def choose_billing_provider(
+    settings: Settings, manager: pluggy.PluginManager
+) -> BillingProvider:
     """The provider the ledger picks among every plugin's (Stripe when configured, else local)."""
     from core.ledger.billing import choose_billing_provider as choose
 
@@ -98,9 +130,9 @@ async def start_services(
     settings: Settings,
     *,
     manager: pluggy.PluginManager | None = None,
-    classifier: Any | None = None,
+    classifier: IntentClassifier | None = None,
     load_classifier: bool = True,
-    embedder: Any | None = None,
+    embedder: Embedder | None = None,
 ) -> AppServices:
     """Migrate the database, load installed packs (verified), the embedder and the intent model.
 
@@ -110,26 +142,21 @@ async def start_services(
         embedder: an already-built embedder (tests share one); else the plugin's.
     """
     from api import wiring
-    from core.conversations.service import ConversationService
-    from core.ledger.accounts import AccountService
-    from core.ledger.catalog import CatalogService
+    from core.assistant.handoff import HandoffPolicy
+    from core.assistant.sentiment import warm_up as warm_up_sentiment
     from core.ledger.db import create_database
-    from core.ledger.entitlements import EntitlementService
-    from core.ledger.fulfilment import BillingService
+    from core.migrations import migrate
     from core.packs.bootstrap import ensure_installation_key
-    from core.packs.store import PackStore
     from core.plugin_manager import get_plugin_manager
-    from core.privacy import HandoffPolicy, Redactor, load_conversation_cipher
-    from core.privacy.sentiment import warm_up as warm_up_sentiment
-    from core.retrieval.search import SearchService
+    from core.privacy import load_conversation_cipher
 
     manager = manager or get_plugin_manager()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = create_database(settings)
-    await db.migrate()
+    await migrate(db)
     accounts = AccountService(db)
     catalog = CatalogService(db)
-    entitlements = EntitlementService(db)
+    entitlements = EntitlementService(db, catalog=catalog)
     provider = choose_billing_provider(settings, manager)
     billing = BillingService(db, provider, catalog=catalog, entitlements=entitlements)
 
@@ -154,10 +181,7 @@ async def start_services(
     redactor = Redactor()
     await asyncio.to_thread(warm_up_sentiment)
     conversations = ConversationService(
-        db,
-        load_conversation_cipher(settings),
-        redactor,
-        retention_days=settings.retention_days,
+        db, load_conversation_cipher(settings), retention_days=settings.retention_days
     )
 
     approved = {(entry.pack_id, entry.version) for entry in await catalog.catalog()}
@@ -185,10 +209,10 @@ async def start_services(
         classifier=classifier,
         postprocess=postprocess,
         config=AssistantConfig(generator_timeout_s=settings.generator_timeout_s),
-        generator=_generator(settings),
+        generator=wiring.answer_generator(settings, manager),
         handoff_policy=HandoffPolicy(negative_threshold=settings.negative_sentiment_threshold),
-        classify=batchers["classify"].submit if "classify" in batchers else None,
-        embed_query=batchers["embed"].submit,
+        classify=batchers.classify.submit if batchers.classify is not None else None,
+        embed_query=batchers.embed.submit,
     )
     publishing = PublishingService(
         accounts=accounts,
@@ -216,48 +240,48 @@ async def start_services(
         assistant=assistant,
         publishing=publishing,
         packs=packs,
-        redactor=redactor,
         conversations=conversations,
-        batchers=list(batchers.values()),
+        ask=AskService(assistant=assistant, conversations=conversations, redactor=redactor),
+        batchers=batchers,
     )
-    manager.hook.packdesk_startup(settings=settings, services={"packs": packs, "search": search})
+    startup_services: dict[str, Any] = {
+        "packs": packs,
+        "search": search,
+        "accounts": accounts,
+        "catalog": catalog,
+        "entitlements": entitlements,
+        "billing": billing,
+        "conversations": conversations,
+        "assistant": assistant,
+    }
+    manager.hook.packdesk_startup(settings=settings, services=startup_services)
     services.ready = True
     return services
 
 
-def _generator(settings: Settings) -> Any | None:
-    """The operator's answer generator, when ``PACKDESK_GENERATOR_URL`` is set."""
-    if not settings.generator_url:
-        return None
-    from plugins.openai_generator import OpenAICompatibleGenerator
+def _model_batchers(
+    settings: Settings, search: SearchService, classifier: IntentClassifier | None
+) -> ModelBatchers:
+    """One micro-batcher per model on the ``/v1/ask`` path (direct calls when batching is off)."""
 
-    api_key = settings.generator_api_key.get_secret_value() if settings.generator_api_key else None
-    return OpenAICompatibleGenerator(
-        settings.generator_url,
-        model=settings.generator_model,
-        api_key=api_key,
-        timeout_s=settings.generator_timeout_s,
+    def batcher(batch_fn: Callable[[list[str]], Sequence[R]], name: str) -> MicroBatcher[str, R]:
+        return MicroBatcher(
+            batch_fn,
+            name=name,
+            max_batch_size=settings.batch_max_size,
+            max_wait_ms=settings.batch_max_wait_ms,
+            enabled=settings.batching_enabled,
+        )
+
+    # A 2-d array is the sequence of its rows: one query vector per question.
+    embed_queries = cast(Callable[[list[str]], Sequence[np.ndarray]], search.embed_queries)
+    return ModelBatchers(
+        embed=batcher(embed_queries, "embed"),
+        classify=batcher(classifier.predict, "classify") if classifier is not None else None,
     )
 
 
-def _model_batchers(settings: Settings, search: Any, classifier: Any | None) -> dict[str, Any]:
-    """One micro-batcher per model on the ``/v1/ask`` path (direct calls when batching is off)."""
-    from core.batching import MicroBatcher
-
-    options = {
-        "max_batch_size": settings.batch_max_size,
-        "max_wait_ms": settings.batch_max_wait_ms,
-        "enabled": settings.batching_enabled,
-    }
-    batchers: dict[str, Any] = {
-        "embed": MicroBatcher(search.embed_queries, name="embed", **options)
-    }
-    if classifier is not None:
-        batchers["classify"] = MicroBatcher(classifier.predict, name="classify", **options)
-    return batchers
-
-
-def _warm_up_requests(search: Any, classifier: Any | None) -> None:
+def _warm_up_requests(search: SearchService, classifier: IntentClassifier | None) -> None:
     """Run one question through every model and index, so the first request pays no lazy
     initialisation (torch kernels, tokenizers, the BM25 stemmer)."""
     question = "How do I reset my password?"
@@ -270,8 +294,9 @@ def _warm_up_requests(search: Any, classifier: Any | None) -> None:
         search.search(question, pack_ids=pack_ids, k=5, query_vector=vector)
 
 
-def _load_default_classifier(settings: Settings, packs: dict[str, Manifest]) -> Any | None:
-    from core.intents.classifier import IntentClassifier
+def _load_default_classifier(
+    settings: Settings, packs: dict[str, Manifest]
+) -> IntentClassifier | None:
     from core.intents.default import default_model_dir
 
     model_dir = default_model_dir(settings)

@@ -9,6 +9,7 @@ from core.errors import PluginError
 if TYPE_CHECKING:
     import pluggy
 
+    from core.assistant.generator import AnswerGenerator
     from core.packs.builder import PackIndexBuilder
     from core.retrieval.protocols import Embedder, VectorIndexBackend
     from core.settings import Settings
@@ -40,3 +41,9 @@ def pack_index_builder(settings: Settings, manager: pluggy.PluginManager) -> Pac
         embedder=embedder(settings, manager),
         backend=vector_index_backend(settings, manager),
     )
+
+
+def answer_generator(settings: Settings, manager: pluggy.PluginManager) -> AnswerGenerator | None:
+    """The generator chosen by the ``packdesk_answer_generator`` hook, or None (extractive)."""
+    found: AnswerGenerator | None = manager.hook.packdesk_answer_generator(settings=settings)
+    return found

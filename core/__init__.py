@@ -3,6 +3,7 @@
 Plugins and packs use only the names exported here.
 """
 
+from core.assistant.generator import AnswerGenerator, Passage
 from core.errors import *  # noqa: F403 - the exception tree is part of the public surface
 from core.hookspecs import hookimpl
 

@@ -14,7 +14,9 @@ import pluggy
 if TYPE_CHECKING:
     import click
 
+    from core.assistant.generator import AnswerGenerator
     from core.ledger.billing import BillingProvider
+    from core.packs.manifest import Manifest
     from core.packs.sources import PackSource
     from core.retrieval.protocols import Embedder, VectorIndexBackend
     from core.settings import Settings
@@ -70,13 +72,34 @@ def packdesk_billing_providers(settings: Settings) -> list[BillingProvider]:
     """
 
 
-@hookspec
-def packdesk_postprocess_answer(answer: dict[str, Any], packs: list[Any]) -> None:
-    """Adjust an answer in place before it is returned (disclaimers, emergency notices).
+@hookspec(firstresult=True)
+def packdesk_answer_generator(settings: Settings) -> AnswerGenerator | None:
+    """Provide the optional answer generator, which writes answers from retrieved passages.
 
     Args:
-        answer: the answer being built (keys ``text``, ``citations``, ``disclaimers``, ...).
-        packs: manifests of the packs the answer's citations come from.
+        settings: the installation's settings (``generator_url``, ``generator_model``,
+            ``generator_api_key``, ``generator_timeout_s``).
+    Returns:
+        An :class:`core.assistant.generator.AnswerGenerator`, or ``None`` when this plugin is
+        not configured (the answer then stays extractive). First non-``None`` result wins;
+        plugins registered later are called first.
+    """
+
+
+@hookspec
+def packdesk_postprocess_answer(answer: dict[str, Any], packs: list[Manifest]) -> None:
+    """Adjust an answer in place before it is returned (disclaimers, emergency notices).
+
+    Called for every answer composed from packs or templates (not for offers or out-of-scope
+    replies).
+
+    Args:
+        answer: the answer being built: ``text`` (str, may be replaced), ``disclaimers``
+            (list[str], may be changed) and ``citations`` (list of dicts with ``pack_id``,
+            ``document_id``, ``title``, ``source_url``, ``score``; read only: changes are
+            ignored, so no plugin can cite a pack the caller may not read).
+        packs: manifests (:class:`core.packs.manifest.Manifest`) of the packs the answer's
+            citations come from; empty for a template answer.
     Returns:
         Nothing; every implementation is called, in registration order reversed.
     """
@@ -91,11 +114,30 @@ def packdesk_register_commands(cli: click.Group) -> None:
     """
 
 
+STARTUP_SERVICES = (
+    "packs",
+    "search",
+    "accounts",
+    "catalog",
+    "entitlements",
+    "billing",
+    "conversations",
+    "assistant",
+)
+"""The keys of the ``services`` mapping :func:`packdesk_startup` receives."""
+
+
 @hookspec
 def packdesk_startup(settings: Settings, services: dict[str, Any]) -> None:
     """Run once when the application starts, after packs and models are loaded.
 
     Args:
         settings: the installation's settings.
-        services: the started services by name (``packs``, ``search``, ``ledger``, ...).
+        services: the started engine services by name, exactly the keys of
+            :data:`STARTUP_SERVICES`: ``packs`` (the routable catalog, manifests by pack id),
+            ``search`` (:class:`core.retrieval.search.SearchService`), ``accounts``,
+            ``catalog``, ``entitlements`` (:mod:`core.ledger` services), ``billing``
+            (:class:`core.ledger.fulfilment.BillingService`), ``conversations``
+            (:class:`core.conversations.service.ConversationService`) and ``assistant``
+            (:class:`core.assistant.assistant.Assistant`).
     """

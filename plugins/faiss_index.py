@@ -109,11 +109,13 @@ class FaissBackend:
         if vectors.ndim != 2 or vectors.shape[1] == 0:
             raise ValidationError(f"vectors must be a 2-d (n, d) array, got shape {vectors.shape}")
         dimension = vectors.shape[1]
+        index: faiss.Index
         if kind == "flat":
             index = faiss.IndexFlatIP(dimension)
         else:
-            index = faiss.IndexHNSWFlat(dimension, HNSW_NEIGHBOURS, faiss.METRIC_INNER_PRODUCT)
-            index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+            hnsw = faiss.IndexHNSWFlat(dimension, HNSW_NEIGHBOURS, faiss.METRIC_INNER_PRODUCT)
+            hnsw.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+            index = hnsw
         index.add(vectors)
         return FaissIndex(index, kind=kind, gpu_resources=self._resources())
 

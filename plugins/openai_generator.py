@@ -2,15 +2,15 @@
 
 Works with any server that implements ``POST {base_url}/chat/completions`` (OpenAI, vLLM,
 llama.cpp's server, Ollama's OpenAI endpoint, ...). The operator sets the URL; nothing is sent
-anywhere unless they do.
+anywhere unless they do. Registered through the ``packdesk`` entry points like every adapter:
+its ``packdesk_answer_generator`` hook answers only when ``PACKDESK_GENERATOR_URL`` is set.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from core.assistant.generator import Passage
-from core.errors import GeneratorError
+from core import GeneratorError, Passage, Settings, hookimpl
 
 SYSTEM_PROMPT = (
     "You are a customer-service assistant. Answer the customer's question using only the "
@@ -62,3 +62,17 @@ class OpenAICompatibleGenerator:
         if not isinstance(text, str) or not text.strip():
             raise GeneratorError("generator answered with empty text")
         return text.strip()
+
+
+@hookimpl
+def packdesk_answer_generator(settings: Settings) -> OpenAICompatibleGenerator | None:
+    """The generator at ``PACKDESK_GENERATOR_URL``, or None when none is configured."""
+    if not settings.generator_url:
+        return None
+    api_key = settings.generator_api_key.get_secret_value() if settings.generator_api_key else None
+    return OpenAICompatibleGenerator(
+        settings.generator_url,
+        model=settings.generator_model,
+        api_key=api_key,
+        timeout_s=settings.generator_timeout_s,
+    )

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from litestar import Request, post
+from litestar import post
 
 from api.auth import AdminRoutes
-from api.schemas import AccountCreated, CreateAccountRequest, RejectRequest
+from api.schemas import AccountCreated, CreateAccountRequest, RejectRequest, ReviewOut
+from core.ledger.accounts import AccountService, Principal
+from core.publishing import PublishingService
 
 
 class AdminController(AdminRoutes):
@@ -16,12 +16,10 @@ class AdminController(AdminRoutes):
 
     @post("/accounts", operation_id="createAccount", status_code=201)
     async def create_account(
-        self, request: Request, principal: Any, data: CreateAccountRequest
+        self, accounts: AccountService, data: CreateAccountRequest
     ) -> AccountCreated:
         """Create an account; its API key is in this response and nowhere else."""
-        info, api_key = await request.app.state.services.accounts.create_account(
-            data.name, data.scope
-        )
+        info, api_key = await accounts.create_account(data.name, data.scope)
         return AccountCreated(
             account_id=str(info.account_id), name=info.name, scope=info.scope, api_key=api_key
         )
@@ -32,13 +30,13 @@ class AdminController(AdminRoutes):
         status_code=200,
     )
     async def approve(
-        self, request: Request, principal: Any, pack_id: str, version: str
-    ) -> dict[str, Any]:
+        self, principal: Principal, publishing: PublishingService, pack_id: str, version: str
+    ) -> ReviewOut:
         """Approve a pending version: it is installed, loaded, priced and shown in the catalog."""
-        approved = await request.app.state.services.publishing.approve(
+        approved = await publishing.approve(
             pack_id, version, admin_account_id=principal.account_id
         )
-        return {"pack_id": approved.pack_id, "version": approved.version, "status": approved.status}
+        return ReviewOut(pack_id=approved.pack_id, version=approved.version, status=approved.status)
 
     @post(
         "/packs/{pack_id:str}/versions/{version:str}/reject",
@@ -46,10 +44,15 @@ class AdminController(AdminRoutes):
         status_code=200,
     )
     async def reject(
-        self, request: Request, principal: Any, pack_id: str, version: str, data: RejectRequest
-    ) -> dict[str, Any]:
+        self,
+        principal: Principal,
+        publishing: PublishingService,
+        pack_id: str,
+        version: str,
+        data: RejectRequest,
+    ) -> ReviewOut:
         """Reject a pending version with a reason the publisher sees."""
-        rejected = await request.app.state.services.publishing.reject(
+        rejected = await publishing.reject(
             pack_id, version, data.reason, admin_account_id=principal.account_id
         )
-        return {"pack_id": rejected.pack_id, "version": rejected.version, "status": rejected.status}
+        return ReviewOut(pack_id=rejected.pack_id, version=rejected.version, status=rejected.status)

@@ -9,7 +9,10 @@ from litestar import Controller, Request, Response, get, post
 from litestar.response import Redirect
 
 from api.auth import PUBLIC
+from api.services import AppServices
 from core.errors import NotFound
+from core.ledger.billing import BillingProvider
+from core.ledger.fulfilment import BillingService
 
 TEST_MODE_BANNER = "TEST MODE: local billing provider. No real payment is taken."
 
@@ -20,12 +23,15 @@ class StripeWebhookController(Controller):
     opt = {"auth": "stripe-signature"}  # no API key: the Stripe-Signature header is the auth
 
     @post("/webhook", operation_id="stripeWebhook", status_code=200)
-    async def webhook(self, request: Request) -> dict[str, Any]:
+    async def webhook(
+        self, request: Request, billing: BillingService, provider: BillingProvider
+    ) -> dict[str, Any]:
         """Receive a Stripe event: signature checked on the raw body, idempotent by event id."""
+        if provider.name != "stripe":
+            # Not an error of the server: this endpoint exists only when Stripe is configured.
+            raise NotFound("no Stripe webhook endpoint: Stripe billing is not configured")
         payload = await request.body()
-        outcome = await request.app.state.services.billing.handle_webhook(
-            payload, request.headers.get("stripe-signature")
-        )
+        outcome = await billing.handle_webhook(payload, request.headers.get("stripe-signature"))
         return {"received": True, "duplicate": outcome.duplicate, "outcome": outcome.outcome}
 
 
@@ -35,9 +41,9 @@ class LocalCheckoutController(Controller):
     opt = PUBLIC  # the session id in the URL is the capability, as with Stripe Checkout
 
     @get("/checkout/{session_id:str}", operation_id="localCheckoutPage", media_type="text/html")
-    async def page(self, request: Request, session_id: str) -> Response[str]:
+    async def page(self, services: AppServices, session_id: str) -> Response[str]:
         """An HTML page with a form that confirms the purchase (test mode)."""
-        order = await _local_order(request, session_id)
+        order = await _local_order(services, session_id)
         pack = html.escape(order["pack_name"])
         amount = f"{order['amount'] / 100:.2f} {order['currency'].upper()}"
         body = f"""<!doctype html><html><head><title>PackDesk test checkout</title></head>
@@ -48,16 +54,16 @@ class LocalCheckoutController(Controller):
         return Response(body, media_type="text/html")
 
     @post("/checkout/{session_id:str}", operation_id="localCheckoutConfirm", status_code=303)
-    async def confirm(self, request: Request, session_id: str) -> Redirect:
+    async def confirm(self, services: AppServices, session_id: str) -> Redirect:
         """Confirm the purchase: grants through the same fulfilment function as Stripe."""
-        await _local_order(request, session_id)
-        await request.app.state.services.billing.confirm_checkout(session_id)
+        await _local_order(services, session_id)
+        await services.billing.confirm_checkout(session_id)
         return Redirect(f"/v1/billing/local/success/{session_id}", status_code=303)
 
     @get("/success/{session_id:str}", operation_id="localCheckoutSuccess", media_type="text/html")
-    async def success(self, request: Request, session_id: str) -> Response[str]:
+    async def success(self, services: AppServices, session_id: str) -> Response[str]:
         """Shown after a confirmed test purchase."""
-        order = await _local_order(request, session_id)
+        order = await _local_order(services, session_id)
         pack = html.escape(order["pack_name"])
         body = f"""<!doctype html><html><head><title>Purchase complete</title></head>
 <body><p><strong>{TEST_MODE_BANNER}</strong></p><h1>You now own {pack}</h1>
@@ -66,9 +72,8 @@ class LocalCheckoutController(Controller):
         return Response(body, media_type="text/html")
 
 
-async def _local_order(request: Request, session_id: str) -> dict[str, Any]:
+async def _local_order(services: AppServices, session_id: str) -> dict[str, Any]:
     """The order behind a local checkout session; 404 unless the local provider is in use."""
-    services = request.app.state.services
     if services.provider.name != "local":
         raise NotFound("local checkout is disabled: a real billing provider is configured")
     order = await services.billing.get_order(session_id)

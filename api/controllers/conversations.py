@@ -6,30 +6,17 @@ Every route serves the caller's own data only. Another account's conversation is
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import datetime
-from typing import Any
 
-from litestar import Request, delete, get
+from litestar import delete, get
 from litestar.params import Parameter
 from pydantic import BaseModel
 
 from api.auth import CustomerRoutes
-from core.conversations.service import MAX_HANDOFFS, StoredTurn
-
-
-class IntentOut(BaseModel):
-    label: str
-    confidence: float
-
-
-class SentimentOut(BaseModel):
-    compound: float
-    label: str
-
-
-class HandoffOut(BaseModel):
-    handoff: bool
-    reason: str | None
+from api.schemas import CitationOut, HandoffOut, IntentOut, SentimentOut
+from core.conversations.service import MAX_HANDOFFS, ConversationService, StoredTurn
+from core.ledger.accounts import Principal
 
 
 class TurnOut(BaseModel):
@@ -42,7 +29,7 @@ class TurnOut(BaseModel):
     answer: str
     intent: IntentOut
     out_of_scope: bool
-    citations: list[dict[str, Any]]
+    citations: list[CitationOut]
     sentiment: SentimentOut
     handoff: HandoffOut
 
@@ -67,7 +54,7 @@ def turn_out(turn: StoredTurn) -> TurnOut:
         answer=turn.answer,
         intent=IntentOut(label=turn.intent_label, confidence=turn.intent_confidence),
         out_of_scope=turn.out_of_scope,
-        citations=turn.citations,
+        citations=[CitationOut.model_validate(asdict(c)) for c in turn.citations],
         sentiment=SentimentOut(compound=turn.sentiment_compound, label=turn.sentiment_label),
         handoff=HandoffOut(handoff=turn.handoff, reason=turn.handoff_reason),
     )
@@ -79,10 +66,10 @@ class ConversationsController(CustomerRoutes):
 
     @get("/conversations/{conversation_id:str}", operation_id="getConversation")
     async def conversation(
-        self, request: Request, principal: Any, conversation_id: str
+        self, principal: Principal, conversations: ConversationService, conversation_id: str
     ) -> ConversationOut:
         """The caller's conversation: redacted turns with intents, citations and handoff flags."""
-        history = await request.app.state.services.conversations.history(
+        history = await conversations.history(
             principal.account_id, conversation_id
         )
         return ConversationOut(
@@ -94,20 +81,22 @@ class ConversationsController(CustomerRoutes):
     @get("/handoffs", operation_id="listHandoffs")
     async def handoffs(
         self,
-        request: Request,
-        principal: Any,
+        principal: Principal,
+        conversations: ConversationService,
         limit: int = Parameter(default=50, ge=1, le=MAX_HANDOFFS),
     ) -> list[TurnOut]:
         """The caller's turns flagged for a human agent, newest first."""
-        turns = await request.app.state.services.conversations.handoffs(
+        turns = await conversations.handoffs(
             principal.account_id, limit=limit
         )
         return [turn_out(turn) for turn in turns]
 
     @delete("/me/data", operation_id="deleteMyData", status_code=200)
-    async def delete_my_data(self, request: Request, principal: Any) -> DeletedDataOut:
+    async def delete_my_data(
+        self, principal: Principal, conversations: ConversationService
+    ) -> DeletedDataOut:
         """Delete all of the caller's conversations and turns now; returns what was deleted."""
-        deleted = await request.app.state.services.conversations.delete_account_data(
+        deleted = await conversations.delete_account_data(
             principal.account_id
         )
         return DeletedDataOut(conversations=deleted.conversations, turns=deleted.turns)

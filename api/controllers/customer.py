@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from litestar import Request, get, post
+from litestar import get, post
 
 from api.auth import CustomerRoutes
 from api.schemas import (
@@ -16,6 +16,11 @@ from api.schemas import (
     to_json_dict,
 )
 from core.errors import PackNotFound
+from core.ledger.accounts import Principal
+from core.ledger.entitlements import EntitlementService
+from core.ledger.fulfilment import BillingService
+from core.packs.manifest import Manifest
+from core.retrieval.search import SearchService
 
 
 class CustomerController(CustomerRoutes):
@@ -24,47 +29,58 @@ class CustomerController(CustomerRoutes):
 
     @post("/checkout", operation_id="startCheckout", status_code=201)
     async def checkout(
-        self, request: Request, principal: Any, data: CheckoutRequestBody
+        self,
+        principal: Principal,
+        packs: dict[str, Manifest],
+        billing: BillingService,
+        data: CheckoutRequestBody,
     ) -> CheckoutResponse:
         """Start buying a pack; returns where to pay (Stripe Checkout or the local test page)."""
-        services = request.app.state.services
-        if data.pack_id not in services.packs:
+        if data.pack_id not in packs:
             raise PackNotFound(f"no pack {data.pack_id!r} in the catalog")
-        session = await services.billing.start_checkout(principal.account_id, data.pack_id)
+        session = await billing.start_checkout(principal.account_id, data.pack_id)
         return CheckoutResponse(checkout_url=session.checkout_url, session_id=session.session_id)
 
     @get("/entitlements", operation_id="listEntitlements")
-    async def entitlements(self, request: Request, principal: Any) -> list[dict[str, Any]]:
+    async def list_entitlements(
+        self, principal: Principal, entitlements: EntitlementService
+    ) -> list[dict[str, Any]]:
         """The packs the caller owns, with source, status, period end and activation."""
-        rows = await request.app.state.services.entitlements.list_entitlements(principal.account_id)
+        rows = await entitlements.list_entitlements(principal.account_id)
         return [to_json_dict(row) for row in rows]
 
     @post("/packs/{pack_id:str}/activate", operation_id="activatePack", status_code=200)
-    async def activate(self, request: Request, principal: Any, pack_id: str) -> dict[str, Any]:
+    async def activate(
+        self, principal: Principal, entitlements: EntitlementService, pack_id: str
+    ) -> dict[str, Any]:
         """Use an owned pack in the caller's assistant."""
-        await request.app.state.services.entitlements.activate(principal.account_id, pack_id)
+        await entitlements.activate(principal.account_id, pack_id)
         return {"pack_id": pack_id, "active": True}
 
     @post("/packs/{pack_id:str}/deactivate", operation_id="deactivatePack", status_code=200)
-    async def deactivate(self, request: Request, principal: Any, pack_id: str) -> dict[str, Any]:
+    async def deactivate(
+        self, principal: Principal, entitlements: EntitlementService, pack_id: str
+    ) -> dict[str, Any]:
         """Stop using a pack; the entitlement is kept."""
-        await request.app.state.services.entitlements.deactivate(principal.account_id, pack_id)
+        await entitlements.deactivate(principal.account_id, pack_id)
         return {"pack_id": pack_id, "active": False}
 
     @post("/search", operation_id="search", status_code=200)
-    async def search(
-        self, request: Request, principal: Any, data: SearchRequest
+    async def search_packs(
+        self,
+        principal: Principal,
+        entitlements: EntitlementService,
+        packs: dict[str, Manifest],
+        search: SearchService,
+        data: SearchRequest,
     ) -> list[SearchHitOut]:
         """Search the caller's active packs only."""
-        services = request.app.state.services
-        active = await services.entitlements.readable_pack_ids(
-            principal.account_id, active_only=True
-        )
-        searchable = sorted(p for p in active if p in services.packs)
+        active = await entitlements.readable_pack_ids(principal.account_id, active_only=True)
+        searchable = sorted(p for p in active if p in packs)
         if not searchable:
             return []
         hits = await asyncio.to_thread(
-            services.search.search, data.query, pack_ids=searchable, k=data.top_k, mode=data.mode
+            search.search, data.query, pack_ids=searchable, k=data.top_k, mode=data.mode
         )
         return [
             SearchHitOut(

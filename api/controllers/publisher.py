@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import os
 import tempfile
+from dataclasses import asdict
 from typing import Any
 
 from litestar import Request, get, post
 
 from api.auth import PublisherRoutes
-from api.schemas import PublisherKeyRequest, to_json_dict
+from api.schemas import PublisherKeyRequest, UploadAcceptedOut, to_json_dict
 from core.errors import ArchiveTooLarge, ValidationError
+from core.ledger.accounts import AccountService, Principal
+from core.publishing import PublishingService
+from core.settings import Settings
 
 
 class PublisherController(PublisherRoutes):
@@ -19,12 +23,10 @@ class PublisherController(PublisherRoutes):
 
     @post("/keys", operation_id="registerPublisherKey", status_code=201)
     async def register_key(
-        self, request: Request, principal: Any, data: PublisherKeyRequest
+        self, principal: Principal, accounts: AccountService, data: PublisherKeyRequest
     ) -> dict[str, str]:
         """Register an Ed25519 public key (PEM or base64 raw); returns its key id."""
-        key_id = await request.app.state.services.accounts.register_publisher_key(
-            principal.account_id, data.public_key
-        )
+        key_id = await accounts.register_publisher_key(principal.account_id, data.public_key)
         return {"key_id": key_id}
 
     @post(
@@ -33,12 +35,16 @@ class PublisherController(PublisherRoutes):
         status_code=201,
         request_max_body_size=None,  # checked below against the upload limit, streaming
     )
-    async def upload(self, request: Request, principal: Any) -> dict[str, Any]:
+    async def upload(
+        self,
+        request: Request,
+        principal: Principal,
+        publishing: PublishingService,
+        settings: Settings,
+    ) -> UploadAcceptedOut:
         """Upload a signed ``.kpack`` (raw body). Verified against the publisher's own keys,
         validated, stored as pending. Never executed."""
-        services = request.app.state.services
-        publishing = services.publishing
-        limit = services.settings.max_upload_bytes
+        limit = settings.max_upload_bytes
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > limit:
             raise ArchiveTooLarge(f"upload of {declared} bytes exceeds the {limit}-byte limit")
@@ -56,13 +62,15 @@ class PublisherController(PublisherRoutes):
             if size == 0:
                 raise ValidationError("empty upload: send the .kpack file as the request body")
             accepted = await publishing.accept_upload(principal.account_id, name)
-            return to_json_dict(accepted)
+            return UploadAcceptedOut.model_validate(asdict(accepted))
         finally:
             if os.path.exists(name):
                 os.unlink(name)
 
     @get("/packs", operation_id="listPublisherPacks")
-    async def list_packs(self, request: Request, principal: Any) -> list[dict[str, Any]]:
+    async def list_packs(
+        self, principal: Principal, publishing: PublishingService
+    ) -> list[dict[str, Any]]:
         """The status of each version this publisher uploaded."""
-        rows = await request.app.state.services.publishing.list_versions(principal.account_id)
+        rows = await publishing.list_versions(principal.account_id)
         return [to_json_dict(row) for row in rows]

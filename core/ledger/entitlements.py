@@ -53,9 +53,12 @@ class EntitlementInfo:
 class EntitlementService:
     """Decides who may read which pack; every path that returns pack content asks it."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, catalog: CatalogService | None = None) -> None:
+        """Args:
+        catalog: the process's catalog service (the server shares one); a new one by default.
+        """
         self.db = db
-        self.catalog = CatalogService(db)
+        self.catalog = catalog or CatalogService(db)
         # Reused across asks for at most access_cache_seconds, dropped on any ledger write.
         self._holdings: AccessCache[_Holdings] = AccessCache(
             db, db.settings.access_cache_seconds

@@ -151,8 +151,9 @@ def test_a_webhook_to_the_local_provider_is_refused_and_changes_nothing(client) 
         content=b'{"id": "evt_1", "type": "checkout.session.completed"}',
         headers={"Stripe-Signature": "t=1,v1=00", "Content-Type": "application/json"},
     )
-    assert response.status_code == 500
+    # The endpoint exists only when Stripe is configured: a client error, never a 5xx.
+    assert response.status_code == 404
     problem = response.json()
-    assert problem["type"] == "https://packdesk.dev/problems/config-error"
-    assert problem["detail"] == "billing provider 'local' takes no webhooks"
+    assert problem["type"] == "https://packdesk.dev/problems/not-found"
+    assert "Stripe billing is not configured" in problem["detail"]
     assert _billing_ledger(client) == (0, 0)
