@@ -13,16 +13,31 @@ from typing import Any
 from core.ledger.db import Database
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent
+# Any fixed 64-bit number, the same in every process: the key of PostgreSQL's advisory lock.
+MIGRATION_LOCK_KEY = 0x7061636B6465736B  # "packdesk"
 
 
 async def migrate(db: Database) -> None:
-    """Bring the schema to the newest Alembic revision (``upgrade head``)."""
+    """Bring the schema to the newest Alembic revision (``upgrade head``).
+
+    Safe to call from several processes at once (every server process does at start-up): the
+    upgrade runs in one transaction that first takes a lock the others wait for, an advisory
+    transaction lock on PostgreSQL, SQLite's write lock (``BEGIN IMMEDIATE``) on SQLite. The
+    first process upgrades; the others then find the schema at head and do nothing.
+    """
     from alembic import command
     from alembic.config import Config
+    from sqlalchemy import text
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    async with db.engine.begin() as connection:
+    # On SQLite a write-flagged transaction begins IMMEDIATE (core.ledger.db).
+    engine = db.engine.execution_options(packdesk_write=True) if db.is_sqlite else db.engine
+    async with engine.begin() as connection:
+        if not db.is_sqlite:
+            await connection.execute(
+                text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
+            )
 
         def upgrade(sync_connection: Any) -> None:
             config.attributes["connection"] = sync_connection
