@@ -185,12 +185,14 @@ async def start_services(
     )
 
     approved = {(entry.pack_id, entry.version) for entry in await catalog.catalog()}
+    builtin_pack_ids: set[str] = set()  # trusted with platform intents, like the operator's list
     # Verified at load: installed() re-hashes every file against the signed manifest.
     for installed in await asyncio.to_thread(store.installed):
         manifest = installed.manifest
         if installed.key_id == installation_key_id:
             # Built here from a pack source (the built-in packs): approved by construction.
             await catalog.register_builtin(manifest, archive_path=str(installed.root))
+            builtin_pack_ids.add(manifest.id)
         elif (manifest.id, manifest.version) not in approved:
             logger.warning(
                 "skipping installed pack %s %s: not approved", manifest.id, manifest.version
@@ -213,6 +215,7 @@ async def start_services(
         handoff_policy=HandoffPolicy(negative_threshold=settings.negative_sentiment_threshold),
         classify=batchers.classify.submit if batchers.classify is not None else None,
         embed_query=batchers.embed.submit,
+        platform_pack_ids=builtin_pack_ids | settings.platform_pack_ids,
     )
     publishing = PublishingService(
         accounts=accounts,
