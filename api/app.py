@@ -16,7 +16,11 @@ from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from api.auth import PUBLIC, SECURITY_COMPONENTS, rate_limit_identifier
 from api.controllers.admin import AdminController
 from api.controllers.ask import AskController
-from api.controllers.billing import LocalCheckoutController, StripeWebhookController
+from api.controllers.billing import (
+    CheckoutReturnController,
+    LocalCheckoutController,
+    StripeWebhookController,
+)
 from api.controllers.catalog import CatalogController
 from api.controllers.conversations import ConversationsController
 from api.controllers.customer import CustomerController
@@ -73,6 +77,7 @@ def create_app(settings: Settings, *, start_options: dict[str, Any] | None = Non
             AskController,
             ConversationsController,
             StripeWebhookController,
+            CheckoutReturnController,
             LocalCheckoutController,
             PublisherController,
             AdminController,

@@ -1,4 +1,5 @@
-"""Billing routes: the Stripe webhook and the local (test-mode) checkout pages."""
+"""Billing routes: the Stripe webhook, the pages Stripe Checkout returns to, and the local
+(test-mode) checkout pages."""
 
 from __future__ import annotations
 
@@ -33,6 +34,43 @@ class StripeWebhookController(Controller):
         payload = await request.body()
         outcome = await billing.handle_webhook(payload, request.headers.get("stripe-signature"))
         return {"received": True, "duplicate": outcome.duplicate, "outcome": outcome.outcome}
+
+
+class CheckoutReturnController(Controller):
+    """Where Stripe Checkout sends the buyer back (``success_url`` and ``cancel_url``).
+
+    Public: the pages show no order data. The grant itself comes from the signed webhook, never
+    from a visit to these pages, so they only say what happens next.
+    """
+
+    path = "/v1/billing"
+    tags = ["billing"]
+    opt = PUBLIC
+
+    @get("/success", operation_id="checkoutSuccessPage", media_type="text/html",
+         sync_to_thread=False)
+    def success(self) -> Response[str]:
+        """Shown after paying on Stripe Checkout."""
+        return _page(
+            "Payment received",
+            "Thank you. Your pack is added to your account as soon as the payment is confirmed "
+            "(usually within a minute); then activate it with "
+            "<code>POST /v1/packs/{pack_id}/activate</code>.",
+        )
+
+    @get("/cancel", operation_id="checkoutCancelPage", media_type="text/html",
+         sync_to_thread=False)
+    def cancel(self) -> Response[str]:
+        """Shown when the buyer leaves Stripe Checkout without paying."""
+        return _page("Purchase cancelled", "No payment was taken. You can start again any time.")
+
+
+def _page(title: str, message_html: str) -> Response[str]:
+    body = (
+        f"<!doctype html><html><head><title>{html.escape(title)}</title></head>"
+        f"<body><h1>{html.escape(title)}</h1><p>{message_html}</p></body></html>"
+    )
+    return Response(body, media_type="text/html")
 
 
 class LocalCheckoutController(Controller):
