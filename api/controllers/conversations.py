@@ -17,6 +17,7 @@ from api.auth import CustomerRoutes
 from api.schemas import CitationOut, HandoffOut, IntentOut, SentimentOut
 from core.conversations.service import MAX_HANDOFFS, ConversationService, StoredTurn
 from core.ledger.accounts import Principal
+from core.ledger.entitlements import EntitlementService
 
 
 class TurnOut(BaseModel):
@@ -66,11 +67,20 @@ class ConversationsController(CustomerRoutes):
 
     @get("/conversations/{conversation_id:str}", operation_id="getConversation")
     async def conversation(
-        self, principal: Principal, conversations: ConversationService, conversation_id: str
+        self,
+        principal: Principal,
+        conversations: ConversationService,
+        entitlements: EntitlementService,
+        conversation_id: str,
     ) -> ConversationOut:
-        """The caller's conversation: redacted turns with intents, citations and handoff flags."""
+        """The caller's conversation: redacted turns with intents, citations and handoff flags.
+
+        An answer that cites a pack the caller no longer owns (refunded, revoked, expired) is
+        withheld."""
         history = await conversations.history(
-            principal.account_id, conversation_id
+            principal.account_id,
+            conversation_id,
+            readable_pack_ids=await _owned(entitlements, principal),
         )
         return ConversationOut(
             conversation_id=history.conversation_id,
@@ -83,11 +93,15 @@ class ConversationsController(CustomerRoutes):
         self,
         principal: Principal,
         conversations: ConversationService,
+        entitlements: EntitlementService,
         limit: int = Parameter(default=50, ge=1, le=MAX_HANDOFFS),
     ) -> list[TurnOut]:
-        """The caller's turns flagged for a human agent, newest first."""
+        """The caller's turns flagged for a human agent, newest first (answers citing a pack
+        the caller no longer owns withheld)."""
         turns = await conversations.handoffs(
-            principal.account_id, limit=limit
+            principal.account_id,
+            readable_pack_ids=await _owned(entitlements, principal),
+            limit=limit,
         )
         return [turn_out(turn) for turn in turns]
 
@@ -96,7 +110,10 @@ class ConversationsController(CustomerRoutes):
         self, principal: Principal, conversations: ConversationService
     ) -> DeletedDataOut:
         """Delete all of the caller's conversations and turns now; returns what was deleted."""
-        deleted = await conversations.delete_account_data(
-            principal.account_id
-        )
+        deleted = await conversations.delete_account_data(principal.account_id)
         return DeletedDataOut(conversations=deleted.conversations, turns=deleted.turns)
+
+
+async def _owned(entitlements: EntitlementService, principal: Principal) -> set[str]:
+    # Owned, not only active: deactivating a pack keeps it, so its answers stay readable.
+    return await entitlements.readable_pack_ids(principal.account_id, active_only=False)

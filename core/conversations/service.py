@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -39,6 +40,10 @@ CONTEXT_TURNS = 5  # earlier turns handed to the assistant; the handoff rule nee
 MAX_HANDOFFS = 200
 ROTATION_BATCH = 500
 TURNS_PER_COMMIT = 64  # group commit: most turns written by one transaction
+WITHHELD_ANSWER = (
+    "[This answer quoted a knowledge pack that is no longer part of your plan, so it is not "
+    "shown.]"
+)
 
 
 @dataclass(frozen=True)
@@ -281,9 +286,14 @@ class ConversationService:
             handoff_reason=turn.handoff_reason,
         )
 
-    async def history(self, account_id: str, conversation_id: str) -> ConversationHistory:
+    async def history(
+        self, account_id: str, conversation_id: str, *, readable_pack_ids: Collection[str]
+    ) -> ConversationHistory:
         """The caller's conversation with every stored turn, oldest first.
 
+        Args:
+            readable_pack_ids: the packs the caller may read now; an answer that cites any
+                other (refunded, revoked, expired) is withheld (:data:`WITHHELD_ANSWER`).
         Raises:
             NotFound: no such conversation for this account.
         """
@@ -296,12 +306,16 @@ class ConversationService:
         return ConversationHistory(
             conversation_id=conversation.conversation_id,
             created_at=as_utc(conversation.created_at),  # type: ignore[arg-type]
-            turns=[self._open(row) for row in rows],
+            turns=[self._open(row, readable_pack_ids) for row in rows],
         )
 
-    async def handoffs(self, account_id: str, *, limit: int = 50) -> list[StoredTurn]:
+    async def handoffs(
+        self, account_id: str, *, readable_pack_ids: Collection[str], limit: int = 50
+    ) -> list[StoredTurn]:
         """The account's turns flagged for a human, newest first.
 
+        Args:
+            readable_pack_ids: as for :meth:`history`.
         Raises:
             ValidationError: ``limit`` outside 1..200.
         """
@@ -309,7 +323,7 @@ class ConversationService:
             raise ValidationError(f"limit must be between 1 and {MAX_HANDOFFS}, got {limit!r}")
         async with self.db.read() as session:
             rows = await ConversationRepository(session).handoffs(account_id, limit)
-        return [self._open(row) for row in rows]
+        return [self._open(row, readable_pack_ids) for row in rows]
 
     async def delete_account_data(self, account_id: str) -> DeletedData:
         """Delete all of an account's conversations and turns in one transaction."""
@@ -370,17 +384,21 @@ class ConversationService:
             done += len(rows)
             last_id = rows[-1].turn_id
 
-    def _open(self, row: Turn) -> StoredTurn:
+    def _open(self, row: Turn, readable_pack_ids: Collection[str]) -> StoredTurn:
+        citations = [Citation.from_dict(item) for item in row.citations or []]
+        # The stored answer may quote a pack's passages: once the pack is no longer the
+        # caller's (refund, revocation, expiry), its text is not shown again.
+        withheld = any(c.pack_id not in readable_pack_ids for c in citations)
         return StoredTurn(
             turn_id=row.turn_id,
             conversation_id=row.conversation_id,
             created_at=as_utc(row.created_at),  # type: ignore[arg-type]
             question=self.cipher.decrypt(row.question_token),
-            answer=self.cipher.decrypt(row.answer_token),
+            answer=WITHHELD_ANSWER if withheld else self.cipher.decrypt(row.answer_token),
             intent_label=row.intent_label,
             intent_confidence=row.intent_confidence,
             out_of_scope=row.out_of_scope,
-            citations=[Citation.from_dict(item) for item in row.citations or []],
+            citations=citations,
             sentiment_compound=row.sentiment_compound,
             sentiment_label=row.sentiment_label,
             handoff=row.handoff,

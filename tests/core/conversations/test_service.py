@@ -11,6 +11,7 @@ from sqlalchemy import select, text
 
 from core.conversations.models import Conversation, Turn
 from core.conversations.service import (
+    WITHHELD_ANSWER,
     ConversationService,
     NewTurn,
     TurnContext,
@@ -26,6 +27,7 @@ from tests.core.conversations.conftest import RETENTION_DAYS
 
 EMAIL = "maria.lopez@example.org"
 CARD = "4111 1111 1111 1111"
+READABLE = {"support-basics"}  # what the test accounts may read: the cited pack
 REDACTOR = Redactor()  # storage takes only redacted text: the ask service redacts, once
 
 
@@ -69,7 +71,7 @@ async def test_turns_are_redacted_encrypted_and_read_back_in_order(
     assert first.answer == "We wrote to [EMAIL]"
     second = await service.record_turn(account_a, first.conversation_id, turn("and now?"))
 
-    history = await service.history(account_a, first.conversation_id)
+    history = await service.history(account_a, first.conversation_id, readable_pack_ids=READABLE)
     assert [t.turn_id for t in history.turns] == [first.turn_id, second.turn_id]
     assert history.turns[0].question == "mail me at [EMAIL], card [CARD]"
     assert history.turns[0].citations[0].document_id == "d1"
@@ -101,9 +103,9 @@ async def test_another_accounts_conversation_is_not_found(
 ) -> None:
     mine = await service.record_turn(account_a, None, turn(handoff="complaint"))
     with pytest.raises(NotFound) as theirs:
-        await service.history(account_b, mine.conversation_id)
+        await service.history(account_b, mine.conversation_id, readable_pack_ids=READABLE)
     with pytest.raises(NotFound) as missing:
-        await service.history(account_b, "conv_doesnotexist")
+        await service.history(account_b, "conv_doesnotexist", readable_pack_ids=READABLE)
     # Same wording shape either way: nothing tells B that A's id exists.
     assert str(theirs.value).replace(mine.conversation_id, "X") == str(missing.value).replace(
         "conv_doesnotexist", "X"
@@ -113,8 +115,9 @@ async def test_another_accounts_conversation_is_not_found(
     with pytest.raises(NotFound):
         await service.record_turn(account_b, mine.conversation_id, turn("sneaky"))
     assert len(await raw_turns(db)) == 1  # the refused turn left nothing behind
-    assert await service.handoffs(account_b) == []
-    assert [t.turn_id for t in await service.handoffs(account_a)] == [mine.turn_id]
+    assert await service.handoffs(account_b, readable_pack_ids=READABLE) == []
+    mine_flagged = await service.handoffs(account_a, readable_pack_ids=READABLE)
+    assert [t.turn_id for t in mine_flagged] == [mine.turn_id]
 
 
 async def test_handoffs_newest_first_and_limit_is_checked(
@@ -123,14 +126,14 @@ async def test_handoffs_newest_first_and_limit_is_checked(
     one = await service.record_turn(account_a, None, turn(handoff="complaint"))
     await service.record_turn(account_a, one.conversation_id, turn())
     two = await service.record_turn(account_a, None, turn(handoff="negative_sentiment"))
-    handoffs = await service.handoffs(account_a)
+    handoffs = await service.handoffs(account_a, readable_pack_ids=READABLE)
     assert [(t.turn_id, t.handoff_reason) for t in handoffs] == [
         (two.turn_id, "negative_sentiment"),
         (one.turn_id, "complaint"),
     ]
-    assert len(await service.handoffs(account_a, limit=1)) == 1
+    assert len(await service.handoffs(account_a, limit=1, readable_pack_ids=READABLE)) == 1
     with pytest.raises(ValidationError, match="limit"):
-        await service.handoffs(account_a, limit=0)
+        await service.handoffs(account_a, limit=0, readable_pack_ids=READABLE)
 
 
 async def test_delete_account_data_removes_only_the_callers_rows(
@@ -145,8 +148,10 @@ async def test_delete_account_data_removes_only_the_callers_rows(
     assert (deleted.conversations, deleted.turns) == (2, 3)
     assert [row["account_id"] for row in await raw_turns(db)] == [account_b]
     with pytest.raises(NotFound):
-        await service.history(account_a, first.conversation_id)
-    assert (await service.history(account_b, other.conversation_id)).turns
+        await service.history(account_a, first.conversation_id, readable_pack_ids=READABLE)
+    assert (
+        await service.history(account_b, other.conversation_id, readable_pack_ids=READABLE)
+    ).turns
     again = await service.delete_account_data(account_a)
     assert (again.conversations, again.turns) == (0, 0)
     async with db.read() as session:
@@ -178,8 +183,10 @@ async def test_purge_expired_deletes_old_turns_and_empty_conversations(
 
     assert await service.purge_expired(now=now) == 2
     with pytest.raises(NotFound):
-        await service.history(account_a, old.conversation_id)
-    remaining = await service.history(account_a, mixed.conversation_id)
+        await service.history(account_a, old.conversation_id, readable_pack_ids=READABLE)
+    remaining = await service.history(
+        account_a, mixed.conversation_id, readable_pack_ids=READABLE
+    )
     assert [t.turn_id for t in remaining.turns] == [fresh.turn_id]
 
     assert await service.purge_expired(now=now + timedelta(days=RETENTION_DAYS - 1)) == 0
@@ -229,10 +236,12 @@ async def test_rotate_keys_reencrypts_every_turn_under_the_new_key(
 
     # The old key can be dropped now: the new key alone reads everything, the old one nothing.
     new_only = ConversationService(db, TextCipher([new_key]), retention_days=30)
-    history = await new_only.history(account_a, first.conversation_id)
+    history = await new_only.history(
+        account_a, first.conversation_id, readable_pack_ids=READABLE
+    )
     assert history.turns[0].question == "write [EMAIL]"
     with pytest.raises(DecryptionError):
-        await old_service.history(account_a, first.conversation_id)
+        await old_service.history(account_a, first.conversation_id, readable_pack_ids=READABLE)
 
 
 async def test_retention_days_must_be_positive(db: Database, key: str) -> None:
@@ -283,7 +292,7 @@ async def test_concurrent_turns_share_commits_and_each_gets_its_own(
     assert len({r.conversation_id for r in stored[:20]}) == 20
     assert stored[20].conversation_id == first.conversation_id
     assert commits < len(calls)  # grouped: fewer transactions than turns
-    history = await service.history(account_a, first.conversation_id)
+    history = await service.history(account_a, first.conversation_id, readable_pack_ids=READABLE)
     assert [t.question for t in history.turns] == ["q0", "follow-up"]
 
 
@@ -321,3 +330,19 @@ async def test_drain_waits_for_queued_turns(
     await service.drain()  # without awaiting the caller
     assert len(await raw_turns(db)) == 1
     assert (await pending).question == "late"
+
+
+async def test_an_answer_citing_a_pack_no_longer_readable_is_withheld(
+    service: ConversationService, account_a: str
+) -> None:
+    stored = await service.record_turn(
+        account_a, None, turn(answer="A passage quoted from the support pack.", handoff="complaint")
+    )
+    readable = await service.history(account_a, stored.conversation_id, readable_pack_ids=READABLE)
+    assert readable.turns[0].answer == "A passage quoted from the support pack."
+    # After a refund the pack is no longer readable: its text is not shown again, anywhere.
+    refunded = await service.history(account_a, stored.conversation_id, readable_pack_ids=set())
+    assert refunded.turns[0].answer == WITHHELD_ANSWER
+    assert refunded.turns[0].question == "where is my parcel?"  # the customer's own words stay
+    flagged = await service.handoffs(account_a, readable_pack_ids=set())
+    assert [t.answer for t in flagged] == [WITHHELD_ANSWER]
