@@ -15,6 +15,11 @@ class AskRequest(_Body):
     question: str = Field(min_length=1, max_length=4000)
     conversation_id: str | None = Field(default=None, max_length=64)
     stream: bool = False
+    detail: Literal["brief", "full"] = Field(
+        default="brief",
+        description='"brief": at most 3 whole sentences (about 90 words), each followed by its '
+        'citation marker [n] (citations[n-1]); "full": the best passages as they are',
+    )
 
 
 class SearchRequest(_Body):

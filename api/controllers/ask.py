@@ -58,7 +58,10 @@ class AskController(CustomerRoutes):
         data: AskRequest,
     ) -> Response[AskResponse]:
         result = await ask_service.ask(
-            principal.account_id, data.question, conversation_id=data.conversation_id
+            principal.account_id,
+            data.question,
+            conversation_id=data.conversation_id,
+            detail=data.detail,
         )
         _log(request, principal, result)
         body = ask_response(result)

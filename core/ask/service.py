@@ -18,7 +18,7 @@ import asyncio
 from dataclasses import dataclass
 
 from core.assistant.answer import Answer
-from core.assistant.assistant import Assistant
+from core.assistant.assistant import Assistant, Detail
 from core.assistant.handoff import TurnSignal
 from core.conversations.service import ConversationService, NewTurn, TurnContext
 from core.privacy import RedactionResult, Redactor
@@ -51,13 +51,19 @@ class AskService:
         self._redactor = redactor
 
     async def ask(
-        self, account_id: str, question: str, *, conversation_id: str | None = None
+        self,
+        account_id: str,
+        question: str,
+        *,
+        conversation_id: str | None = None,
+        detail: Detail = "brief",
     ) -> AskResult:
         """Answer ``question`` for ``account_id`` and store the turn.
 
         Args:
             conversation_id: continue this conversation of the caller's (its earlier turns feed
                 the handoff rules); None starts a new one.
+            detail: how an extractive answer is composed (:data:`core.assistant.assistant.Detail`).
         Raises:
             NotFound: ``conversation_id`` is not one of the caller's conversations.
         """
@@ -65,7 +71,9 @@ class AskService:
         if conversation_id is not None:
             context = await self._conversations.recent_turns(account_id, conversation_id)
             previous = [_signal(turn) for turn in context]
-        answer = await self._assistant.ask(account_id, question, previous_turns=previous)
+        answer = await self._assistant.ask(
+            account_id, question, previous_turns=previous, detail=detail
+        )
         redacted_question, redacted_answer = await asyncio.to_thread(
             self._redact, question, answer.text
         )

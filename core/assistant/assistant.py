@@ -13,9 +13,12 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
+
+import numpy as np
 
 from core.assistant.answer import Answer, HandoffInfo, IntentInfo, Offer
+from core.assistant.compose import candidate_sentences, select_sentences, with_citation_markers
 from core.assistant.generator import AnswerGenerator, Passage
 from core.assistant.handoff import HandoffPolicy, TurnSignal
 from core.assistant.routing import Route, route_question
@@ -26,7 +29,7 @@ from core.packs.manifest import PLATFORM_PREFIX, Manifest, generic_pack_ids
 
 logger = logging.getLogger("packdesk.assistant")
 
-PASSAGES_IN_ANSWER = 2
+PASSAGES_IN_ANSWER = 2  # detail="full": the best passages as they are
 PASSAGE_CHARS = 700
 GENERATOR_PASSAGES = 4
 
@@ -46,6 +49,9 @@ class Searcher(Protocol):
 
     def embed_queries(self, queries: Sequence[str]) -> Any: ...
 
+
+Detail = Literal["brief", "full"]
+"""How an extractive answer is composed: a few cited sentences, or whole passages."""
 
 OneText = Callable[[str], Awaitable[Any]]
 """``text -> its result``: a model call for one question, batched with concurrent ones
@@ -109,7 +115,12 @@ class Assistant:
         self._generator = generator
 
     async def ask(
-        self, account_id: str, question: str, *, previous_turns: Sequence[TurnSignal] = ()
+        self,
+        account_id: str,
+        question: str,
+        *,
+        previous_turns: Sequence[TurnSignal] = (),
+        detail: Detail = "brief",
     ) -> Answer:
         """Answer ``question`` for ``account_id``, with its sentiment and handoff decision.
 
@@ -118,8 +129,10 @@ class Assistant:
                 written; redaction is for what is logged or stored).
             previous_turns: the earlier turns of the same conversation, oldest first; they feed
                 the "two low-confidence turns in a row" handoff rule.
+            detail: ``"brief"``: an answer composed from the best sentences, each followed by
+                its citation marker; ``"full"``: the best passages as they are.
         """
-        answer = await self._answer(account_id, question)
+        answer = await self._answer(account_id, question, detail)
         answer.sentiment = sentiment = score_sentiment(question)
         signal = TurnSignal.of(
             answer.intent.label, answer.intent.confidence, answered=not answer.out_of_scope
@@ -133,7 +146,7 @@ class Assistant:
         answer.handoff = HandoffInfo(handoff=decision.handoff, reason=decision.reason)
         return answer
 
-    async def _answer(self, account_id: str, question: str) -> Answer:
+    async def _answer(self, account_id: str, question: str, detail: Detail) -> Answer:
         # Both models only need the question: run them side by side; the query is embedded
         # once and its vector serves routing (pack_scores) and retrieval (search).
         prediction, vector = await asyncio.gather(self._classify(question), self._embed(question))
@@ -163,7 +176,9 @@ class Assistant:
             )
         if route.pack_id is None and route.by in ("none", "platform"):
             return self._out_of_scope(intent, active)
-        return await self._answer_from_packs(question, vector, intent, route, active, template)
+        return await self._answer_from_packs(
+            question, vector, intent, route, active, template, detail
+        )
 
     async def _embed(self, question: str) -> Any:
         if self._embed_query is not None:
@@ -220,6 +235,7 @@ class Assistant:
         route: Route,
         active: set[str],
         template: str | None,
+        detail: Detail,
     ) -> Answer:
         searchable = [p for p in active if p in self._packs]
         if route.pack_id is not None:
@@ -240,11 +256,14 @@ class Assistant:
         if template:
             text = template
         else:
-            passages = [hit.text.strip()[:PASSAGE_CHARS] for hit in hits[:PASSAGES_IN_ANSWER]]
-            text = "\n\n".join(passages)
             generated = await self._generate(question, hits)
             if generated is not None:
                 text, composed_by = generated, self._generator.name  # type: ignore[union-attr]
+            elif detail == "full":
+                passages = [h.text.strip()[:PASSAGE_CHARS] for h in hits[:PASSAGES_IN_ANSWER]]
+                text = "\n\n".join(passages)
+            else:
+                text = await self._brief(vector, hits)
         citations = [hit.citation() for hit in hits]
         answer = Answer(
             text=text,
@@ -254,6 +273,17 @@ class Assistant:
             composed_by=composed_by,
         )
         return self._finish(answer, cited=sorted({c.pack_id for c in citations}))
+
+    async def _brief(self, question_vector: Any, hits: list[Any]) -> str:
+        """The best whole sentences of the top passages, each with its citation marker."""
+        candidates = candidate_sentences([hit.text for hit in hits])
+        if not candidates:  # passages without a usable sentence: the best one, whole
+            return f"{hits[0].text.strip()[:PASSAGE_CHARS]} [1]"
+        # Through the query micro-batcher when there is one: the sentences of concurrent
+        # answers share its forward passes.
+        vectors = await asyncio.gather(*(self._embed(c.text) for c in candidates))
+        scores = np.asarray(vectors, dtype=np.float32) @ np.asarray(question_vector).reshape(-1)
+        return with_citation_markers(select_sentences(candidates, scores))
 
     async def _generate(self, question: str, hits: list[Any]) -> str | None:
         """The generator's answer from the retrieved passages, or None to stay extractive."""

@@ -1,0 +1,131 @@
+"""Extractive answers: the few sentences of the retrieved passages that answer the question.
+
+A support answer should be short and checkable: at most :data:`MAX_SENTENCES` whole sentences
+and about :data:`MAX_WORDS` words, each followed by the marker of the passage it came from
+(``[n]`` is ``citations[n-1]``). Sentences are scored by cosine similarity to the question with
+the query embedder the server already runs, so no second model is loaded.
+
+Pure functions over plain data: the assistant embeds, this module splits, selects and formats.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+MAX_SENTENCES = 3
+MAX_WORDS = 90
+PASSAGES_SCORED = 3  # the best passages are where the answer is; further ones add noise
+SENTENCES_PER_PASSAGE = 8  # bounds the sentences embedded per question
+MIN_SENTENCE_WORDS = 4  # shorter fragments (headings, "Yes.") say nothing on their own
+MAX_SENTENCE_CHARS = 600  # one embedding input; longer "sentences" are lists or tables
+RELATIVE_FLOOR = 0.15  # a sentence scoring this far below the best one is off the point
+
+# A sentence ends at . ! or ? followed by space and an upper-case letter, digit, quote or
+# bracket; or at a line break. Linear: no nested quantifiers.
+_SENTENCE_END = re.compile(
+    r"(?:(?<=[.!?])|(?<=[.!?][\"')\]]))\s+(?=[A-Z0-9\"'(\[])|\n\s*"
+)
+_ABBREVIATION = re.compile(r"\b(?:e\.g|i\.e|etc|vs|Mr|Mrs|Ms|Dr|No|U\.S|Inc|Corp|St)\.$")
+
+
+@dataclass(frozen=True, slots=True)
+class Sentence:
+    """A whole sentence of the ``passage``-th passage, at ``position`` within it."""
+
+    text: str
+    passage: int
+    position: int
+
+    @property
+    def words(self) -> int:
+        return len(self.text.split())
+
+
+def split_sentences(text: str) -> list[str]:
+    """Whole sentences of ``text``, in order (common abbreviations do not end one)."""
+    pieces: list[str] = []
+    start = 0
+    for match in _SENTENCE_END.finditer(text):
+        piece = text[start : match.start()].strip()
+        if piece and _ABBREVIATION.search(piece) and "\n" not in match.group(0):
+            continue  # "e.g. Visa" does not end the sentence: keep extending it
+        if piece:
+            pieces.append(piece)
+        start = match.end()
+    tail = text[start:].strip()
+    if tail:
+        pieces.append(tail)
+    return pieces
+
+
+def candidate_sentences(passages: Sequence[str]) -> list[Sentence]:
+    """The sentences worth scoring: from the best passages, whole, neither tiny nor huge."""
+    seen: set[str] = set()
+    candidates: list[Sentence] = []
+    for passage_index, passage in enumerate(passages[:PASSAGES_SCORED]):
+        kept = 0
+        for position, text in enumerate(split_sentences(passage)):
+            if kept == SENTENCES_PER_PASSAGE:
+                break
+            if len(text.split()) < MIN_SENTENCE_WORDS or len(text) > MAX_SENTENCE_CHARS:
+                continue
+            if text[-1] not in ".!?\"')":
+                text += "."  # a list item or heading line: close it rather than run on
+            if text in seen:
+                continue
+            seen.add(text)
+            candidates.append(Sentence(text, passage_index, position))
+            kept += 1
+    return candidates
+
+
+def select_sentences(
+    candidates: Sequence[Sentence], scores: np.ndarray
+) -> list[Sentence]:
+    """The best sentences within the budget, in reading order (passage, then position).
+
+    Args:
+        candidates: from :func:`candidate_sentences`.
+        scores: one similarity to the question per candidate.
+    """
+    if not candidates:
+        return []
+    order = sorted(range(len(candidates)), key=lambda i: float(scores[i]), reverse=True)
+    best = float(scores[order[0]])
+    chosen: list[int] = []
+    words = 0
+    for index in order:
+        sentence = candidates[index]
+        if chosen and float(scores[index]) < best - RELATIVE_FLOOR:
+            break
+        if words + sentence.words > MAX_WORDS:
+            continue
+        chosen.append(index)
+        words += sentence.words
+        if len(chosen) == MAX_SENTENCES:
+            break
+    if not chosen:  # every sentence is over the budget alone: the best one, still whole
+        chosen = [order[0]]
+    return sorted(
+        (candidates[i] for i in chosen), key=lambda s: (s.passage, s.position)
+    )
+
+
+def with_citation_markers(sentences: Sequence[Sentence]) -> str:
+    """``"First sentence. [1] Second one. [2]"``: ``[n]`` is the n-th passage (citation)."""
+    return " ".join(f"{sentence.text} [{sentence.passage + 1}]" for sentence in sentences)
+
+
+__all__ = [
+    "MAX_SENTENCES",
+    "MAX_WORDS",
+    "Sentence",
+    "candidate_sentences",
+    "select_sentences",
+    "split_sentences",
+    "with_citation_markers",
+]
