@@ -138,11 +138,15 @@ class StripeBilling:
         # The service passes the Customer it stored for the account; the first checkout of an
         # account creates one, which the service stores from the returned session.
         customer = request.customer_ref or await self.create_customer(request.account_id)
+        # The price rides along so the completed session can be checked against the stored
+        # order (webhook events carry no line items).
         metadata = {
             **request.metadata,
             "account_id": request.account_id,
             "pack_id": request.pack_id,
             "version": request.pack_version,
+            "price_id": request.price_ref,
+            "price_lookup_key": price_lookup_key(request.pack_id, request.pack_version),
         }
         params: SessionCreateParams = {
             "mode": "subscription" if request.pricing_model == "monthly" else "payment",
@@ -210,10 +214,16 @@ class StripeBilling:
 
 
 def translate_event(event: dict[str, Any]) -> Any:
-    """Map one Stripe event (current API shape) to a ledger effect."""
+    """Map one Stripe event (current API shape) to a ledger effect.
+
+    What the service needs to apply events in any order rides along: the amount, currency and
+    price of a completed session (compared with the stored order), the refunded charge, and
+    the event's ``created`` time for subscription changes.
+    """
     kind = event["type"]
     obj = (event.get("data") or {}).get("object") or {}
     metadata = obj.get("metadata") or {}
+    created = period_end(event.get("created"))
     if kind in ("checkout.session.completed", "checkout.session.async_payment_succeeded"):
         if kind == "checkout.session.completed" and obj.get("payment_status") not in (
             "paid",
@@ -237,15 +247,18 @@ def translate_event(event: dict[str, Any]) -> Any:
             payment_ref=_ref(obj.get("payment_intent")),
             subscription_ref=_ref(obj.get("subscription")),
             customer_ref=_ref(obj.get("customer")),
+            amount=obj.get("amount_total"),
+            currency=obj.get("currency"),
+            price_ref=metadata.get("price_id"),
+            price_lookup_key=metadata.get("price_lookup_key"),
         )
     if kind == "checkout.session.async_payment_failed":
         return PaymentFailed(order_ref=obj["id"])
     if kind == "charge.refunded":
-        payment_ref = _ref(obj.get("payment_intent"))
-        if not payment_ref:
-            return Ignored("refunded charge without a payment intent")
         full = bool(obj.get("refunded")) or obj.get("amount_refunded", 0) >= obj.get("amount", 1)
-        return PaymentRefunded(payment_ref=payment_ref, full=full)
+        return PaymentRefunded(
+            payment_ref=_ref(obj.get("payment_intent")), full=full, charge_ref=obj.get("id")
+        )
     if kind in ("customer.subscription.created", "customer.subscription.updated"):
         return SubscriptionChanged(
             subscription_ref=obj["id"],
@@ -254,9 +267,10 @@ def translate_event(event: dict[str, Any]) -> Any:
             account_id=metadata.get("account_id"),
             pack_id=metadata.get("pack_id"),
             customer_ref=_ref(obj.get("customer")),
+            changed_at=created,
         )
     if kind == "customer.subscription.deleted":
-        return SubscriptionEnded(subscription_ref=obj["id"])
+        return SubscriptionEnded(subscription_ref=obj["id"], changed_at=created)
     if kind == "entitlements.active_entitlement_summary.updated":
         features = ((obj.get("entitlements") or {}).get("data")) or []
         pack_ids = frozenset(

@@ -44,7 +44,12 @@ class CheckoutSession:
 # --- what a provider reports (applied by BillingService.apply) --------------------------------
 @dataclass(frozen=True)
 class Grant:
-    """A purchase is paid: the account owns the pack."""
+    """A purchase is paid: the account owns the pack.
+
+    With an ``order_ref`` the service grants only when the stored order matches: account,
+    pack, version, and each of ``amount``, ``currency``, ``price_ref`` and
+    ``price_lookup_key`` the provider reports (None: not reported, not compared).
+    """
 
     account_id: str
     pack_id: str
@@ -55,6 +60,10 @@ class Grant:
     subscription_ref: str | None = None
     customer_ref: str | None = None
     current_period_end: datetime | None = None
+    amount: int | None = None  # minor units actually charged
+    currency: str | None = None
+    price_ref: str | None = None  # the provider's price id
+    price_lookup_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -73,23 +82,33 @@ class PaymentAwaited:
 
 @dataclass(frozen=True)
 class PaymentRefunded:
-    payment_ref: str
+    """A refund of a payment. Full refunds leave tombstones: no later grant may use it."""
+
+    payment_ref: str | None
     full: bool
+    charge_ref: str | None = None
 
 
 @dataclass(frozen=True)
 class SubscriptionChanged:
+    """A subscription's state as of ``changed_at`` (the provider's event time): changes older
+    than the newest one applied are stale and ignored."""
+
     subscription_ref: str
     status: str  # the provider's status (active, trialing, past_due, canceled, ...)
     current_period_end: datetime | None
     account_id: str | None = None  # from subscription metadata, when present
     pack_id: str | None = None
     customer_ref: str | None = None
+    changed_at: datetime | None = None
 
 
 @dataclass(frozen=True)
 class SubscriptionEnded:
+    """The subscription is over for good: its entitlements end, no later event revives it."""
+
     subscription_ref: str
+    changed_at: datetime | None = None
 
 
 @dataclass(frozen=True)

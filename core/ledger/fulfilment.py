@@ -6,6 +6,12 @@ changes nothing, and the concurrent deliveries of one event are serialised by th
 ``processed_billing_events`` (PostgreSQL waits on the first inserter; SQLite's writers queue on
 ``BEGIN IMMEDIATE``). Entitlement rows have a partial unique index on (account, pack) over live
 statuses, so two different purchases of one pack still leave a single live entitlement.
+
+Events arrive in any order (:mod:`core.ledger.event_order`): a full refund and a subscription's
+end leave tombstones that refuse later grants, subscription changes older than the newest one
+applied are ignored, and a completed checkout grants only when it matches the order stored
+when it was opened. Locks are taken in one order (event id, provider object, checkout order,
+entitlement), so concurrent events wait for each other instead of deadlocking.
 """
 
 from __future__ import annotations
@@ -38,10 +44,23 @@ from core.ledger.catalog import CatalogService
 from core.ledger.common import as_utc, audit, dialect_name, insert_for, utcnow_
 from core.ledger.db import Database
 from core.ledger.entitlements import EntitlementService
+from core.ledger.event_order import (
+    CHARGE,
+    ENDED,
+    PAYMENT,
+    REFUNDED,
+    SUBSCRIPTION,
+    UNKNOWN,
+    is_stale,
+    lock_object,
+    lock_order,
+    order_mismatches,
+)
 from core.ledger.models import (
     LIVE_STATUSES,
     Account,
     BillingCustomer,
+    BillingObject,
     CheckoutOrder,
     Entitlement,
     Pack,
@@ -177,10 +196,10 @@ class BillingService:
                 amount=entry.amount,
                 currency=entry.currency,
                 status="open",
+                price_ref=price_ref,
                 created_at=utcnow_(),
                 updated_at=utcnow_(),
             )
-            # A webhook may have created the order first (it carries the same metadata).
             await session.execute(statement.on_conflict_do_nothing())
             if checkout.customer_ref and checkout.customer_ref != customer_ref:
                 await self._remember_customer(session, account_id, checkout.customer_ref)
@@ -223,6 +242,7 @@ class BillingService:
             "pricing_model": order.pricing_model,
             "amount": order.amount,
             "currency": order.currency,
+            "price_ref": order.price_ref,
             "status": order.status,
         }
 
@@ -314,7 +334,7 @@ class BillingService:
         if isinstance(effect, Grant):
             return await self._grant(session, effect, event.event_id)
         if isinstance(effect, PaymentAwaited):
-            return await self._await_payment(session, effect)
+            return await self._set_order_status(session, effect.order_ref, "awaiting_payment")
         if isinstance(effect, PaymentFailed):
             return await self._set_order_status(session, effect.order_ref, "failed")
         if isinstance(effect, PaymentRefunded):
@@ -322,7 +342,7 @@ class BillingService:
         if isinstance(effect, SubscriptionChanged):
             return await self._subscription_changed(session, effect, event.event_id)
         if isinstance(effect, SubscriptionEnded):
-            return await self._end_subscription(session, effect.subscription_ref, event.event_id)
+            return await self._end_subscription(session, effect, event.event_id)
         if isinstance(effect, EntitlementSummary):
             return await self._reconcile(session, effect, event.event_id)
         if isinstance(effect, Ignored):
@@ -335,28 +355,67 @@ class BillingService:
         if await session.get(Pack, grant.pack_id) is None:
             return f"ignored: unknown pack {grant.pack_id}"
         now = utcnow_()
+        provider = self.provider.name
+        payment = subscription = None
+        if grant.payment_ref:
+            payment = await lock_object(
+                session, provider, PAYMENT, grant.payment_ref, status="paid"
+            )
+        if grant.subscription_ref:
+            subscription = await lock_object(
+                session, provider, SUBSCRIPTION, grant.subscription_ref, status=UNKNOWN
+            )
+        order = None
         if grant.order_ref:
-            order = await session.get(CheckoutOrder, grant.order_ref)
+            order = await lock_order(session, grant.order_ref)
             if order is None:
-                order = CheckoutOrder(
-                    session_id=grant.order_ref,
-                    provider=self.provider.name,
+                # Nothing to compare the purchase with: this server never opened the checkout.
+                audit(
+                    session,
+                    "order.unknown",
                     account_id=grant.account_id,
                     pack_id=grant.pack_id,
-                    version=grant.version,
-                    pricing_model="monthly" if grant.source == "subscription" else "one_time",
-                    amount=0,
-                    currency="usd",
-                    status="paid",
-                    created_at=now,
+                    order=grant.order_ref,
+                    event_id=event_id,
                 )
-                session.add(order)
+                return f"ignored: no stored checkout order {grant.order_ref}"
+            mismatches = order_mismatches(order, grant)
+            if mismatches:
+                audit(
+                    session,
+                    "order.mismatch",
+                    account_id=order.account_id,
+                    pack_id=order.pack_id,
+                    order=grant.order_ref,
+                    event_id=event_id,
+                    mismatches=mismatches,
+                )
+                return (
+                    f"ignored: checkout {grant.order_ref} does not match its order: "
+                    + "; ".join(mismatches)
+                )
+            # The money was taken (the grant may still be refused below): record the order paid
+            # (or refunded), as the same events in their usual order would have left it.
             order.status = "paid"
             order.payment_ref = grant.payment_ref or order.payment_ref
             order.subscription_ref = grant.subscription_ref or order.subscription_ref
             order.updated_at = now
         if grant.customer_ref:
             await self._remember_customer(session, grant.account_id, grant.customer_ref)
+        if payment is not None and payment.status == REFUNDED:
+            if order is not None:
+                order.status = "refunded"
+            reason = f"payment {grant.payment_ref} was refunded"
+            return self._refused(session, grant, event_id, reason)
+        if subscription is not None and subscription.status == ENDED:
+            return self._refused(
+                session, grant, event_id, f"subscription {grant.subscription_ref} has ended"
+            )
+        status, period_end = "active", grant.current_period_end
+        if subscription is not None and subscription.status != UNKNOWN:
+            # Subscription events that came first decide what the completed checkout grants.
+            status = _SUBSCRIPTION_STATUS.get(subscription.status, "active")
+            period_end = as_utc(subscription.current_period_end) or period_end
         await session.flush()
         live = await self._live_entitlement(session, grant.account_id, grant.pack_id)
         if live is None:
@@ -364,8 +423,8 @@ class BillingService:
                 account_id=grant.account_id,
                 pack_id=grant.pack_id,
                 source=grant.source,
-                status="active",
-                current_period_end=grant.current_period_end,
+                status=status,
+                current_period_end=period_end,
                 order_id=grant.order_ref,
                 subscription_ref=grant.subscription_ref,
                 created_at=now,
@@ -381,6 +440,7 @@ class BillingService:
                     account_id=grant.account_id,
                     pack_id=grant.pack_id,
                     source=grant.source,
+                    status=status,
                     event_id=event_id,
                     order=grant.order_ref,
                 )
@@ -389,14 +449,15 @@ class BillingService:
             live = await self._live_entitlement(session, grant.account_id, grant.pack_id)
             if live is None:  # pragma: no cover - the conflicting row vanished
                 raise Conflict(f"could not grant {grant.pack_id} to {grant.account_id}")
-        if live.status != "active":
-            live.status = "active"
+        # Another purchase may reactivate it; this subscription's own state may also suspend it.
+        if status == "active" or live.subscription_ref == grant.subscription_ref:
+            live.status = status
         if grant.subscription_ref and not live.subscription_ref:
             live.subscription_ref = grant.subscription_ref
-        if grant.current_period_end is not None:
+        if period_end is not None:
             current = as_utc(live.current_period_end)
-            if current is None or grant.current_period_end > current:
-                live.current_period_end = grant.current_period_end
+            if current is None or period_end > current:
+                live.current_period_end = period_end
         live.updated_at = now
         audit(
             session,
@@ -407,6 +468,19 @@ class BillingService:
             order=grant.order_ref,
         )
         return "already owned: entitlement kept"
+
+    @staticmethod
+    def _refused(session: AsyncSession, grant: Grant, event_id: str, reason: str) -> str:
+        audit(
+            session,
+            "entitlement.refused",
+            account_id=grant.account_id,
+            pack_id=grant.pack_id,
+            reason=reason,
+            event_id=event_id,
+            order=grant.order_ref,
+        )
+        return f"ignored: {reason}"
 
     @staticmethod
     async def _live_entitlement(
@@ -421,36 +495,15 @@ class BillingService:
             statement = statement.with_for_update()
         return (await session.execute(statement)).scalar()
 
-    async def _await_payment(self, session: AsyncSession, awaited: PaymentAwaited) -> str:
-        known = await session.get(CheckoutOrder, awaited.order_ref)
-        if known is None and awaited.account_id and awaited.pack_id:
-            if await session.get(Account, awaited.account_id) is None:
-                return f"ignored: unknown account {awaited.account_id}"
-            # The order was opened elsewhere (or its row lost a race): record it from metadata.
-            session.add(
-                CheckoutOrder(
-                    session_id=awaited.order_ref,
-                    provider=self.provider.name,
-                    account_id=awaited.account_id,
-                    pack_id=awaited.pack_id,
-                    version=None,
-                    pricing_model="one_time",
-                    amount=0,
-                    currency="usd",
-                    status="open",
-                    created_at=utcnow_(),
-                    updated_at=utcnow_(),
-                )
-            )
-            await session.flush()
-        return await self._set_order_status(session, awaited.order_ref, "awaiting_payment")
-
     async def _set_order_status(self, session: AsyncSession, order_ref: str, status: str) -> str:
-        order = await session.get(CheckoutOrder, order_ref)
+        """An order waits for its payment (from ``open``) or fails (until it is paid); a late
+        delivery never moves it back."""
+        order = await lock_order(session, order_ref)
         if order is None:
             return f"ignored: unknown order {order_ref}"
-        if order.status == "paid":
-            return f"ignored: order {order_ref} is already paid"
+        allowed_from = ("open",) if status == "awaiting_payment" else ("open", "awaiting_payment")
+        if order.status not in allowed_from:
+            return f"ignored: order {order_ref} is already {order.status}"
         order.status = status
         order.updated_at = utcnow_()
         audit(
@@ -463,6 +516,20 @@ class BillingService:
         return f"order {status}"
 
     async def _refund(self, session: AsyncSession, refund: PaymentRefunded, event_id: str) -> str:
+        provider = self.provider.name
+        if refund.full and refund.charge_ref:
+            charge = await lock_object(
+                session, provider, CHARGE, refund.charge_ref, status=REFUNDED
+            )
+            charge.status, charge.event_id, charge.updated_at = REFUNDED, event_id, utcnow_()
+        if not refund.payment_ref:
+            return f"ignored: refunded charge {refund.charge_ref} names no payment"
+        if refund.full:
+            # The tombstone: a completion of this payment delivered later grants nothing.
+            payment = await lock_object(
+                session, provider, PAYMENT, refund.payment_ref, status=REFUNDED
+            )
+            payment.status, payment.event_id, payment.updated_at = REFUNDED, event_id, utcnow_()
         orders = list(
             (
                 await session.execute(
@@ -471,6 +538,8 @@ class BillingService:
             ).scalars()
         )
         if not orders:
+            if refund.full:
+                return f"refunded: payment {refund.payment_ref} recorded, no order paid with it yet"
             return f"ignored: no order paid with {refund.payment_ref}"
         if not refund.full:
             for order in orders:
@@ -522,30 +591,21 @@ class BillingService:
         status = _SUBSCRIPTION_STATUS.get(change.status)
         if status is None:
             return f"ignored: subscription status {change.status!r}"
-        rows = list(
-            (
-                await session.execute(
-                    select(Entitlement).where(
-                        Entitlement.subscription_ref == change.subscription_ref,
-                        Entitlement.status.in_(LIVE_STATUSES),
-                    )
-                )
-            ).scalars()
-        )
+        ref = change.subscription_ref
+        state = await lock_object(session, self.provider.name, SUBSCRIPTION, ref, status=UNKNOWN)
+        if state.status == ENDED:
+            return f"ignored: subscription {ref} has ended"
+        if is_stale(state, change):
+            return (
+                f"ignored: stale {change.status} of subscription {ref} "
+                f"(a change of {as_utc(state.changed_at)} is applied)"
+            )
+        recorded = ENDED if status == "canceled" else change.status
+        self._record_subscription(state, recorded, change, event_id)
+        # Only a completed checkout that matches its order grants; this event only updates.
+        rows = await self._subscription_entitlements(session, ref)
         if not rows:
-            if status == "active" and change.account_id and change.pack_id:
-                # The subscription event arrived before (or without) checkout completion.
-                grant = Grant(
-                    account_id=change.account_id,
-                    pack_id=change.pack_id,
-                    version=None,
-                    source="subscription",
-                    subscription_ref=change.subscription_ref,
-                    customer_ref=change.customer_ref,
-                    current_period_end=change.current_period_end,
-                )
-                return await self._grant(session, grant, event_id)
-            return f"ignored: no entitlement for subscription {change.subscription_ref}"
+            return f"subscription {change.status}: recorded, no entitlement yet"
         for row in rows:
             row.status = status
             if change.current_period_end is not None:
@@ -556,15 +616,32 @@ class BillingService:
                 f"entitlement.subscription_{status}",
                 account_id=row.account_id,
                 pack_id=row.pack_id,
-                subscription=change.subscription_ref,
+                subscription=ref,
                 event_id=event_id,
             )
         return f"subscription {change.status}: {len(rows)} entitlement(s) {status}"
 
-    async def _end_subscription(
-        self, session: AsyncSession, subscription_ref: str, event_id: str
-    ) -> str:
-        rows = list(
+    @staticmethod
+    def _record_subscription(
+        state: BillingObject,
+        status: str,
+        change: SubscriptionChanged | SubscriptionEnded,
+        event_id: str,
+    ) -> None:
+        state.status = status
+        if isinstance(change, SubscriptionChanged) and change.current_period_end is not None:
+            state.current_period_end = change.current_period_end
+        last = as_utc(state.changed_at)
+        if change.changed_at is not None and (last is None or change.changed_at > last):
+            state.changed_at = change.changed_at
+        state.event_id = event_id
+        state.updated_at = utcnow_()
+
+    @staticmethod
+    async def _subscription_entitlements(
+        session: AsyncSession, subscription_ref: str
+    ) -> list[Entitlement]:
+        return list(
             (
                 await session.execute(
                     select(Entitlement).where(
@@ -574,6 +651,15 @@ class BillingService:
                 )
             ).scalars()
         )
+
+    async def _end_subscription(
+        self, session: AsyncSession, ended: SubscriptionEnded, event_id: str
+    ) -> str:
+        ref = ended.subscription_ref
+        # The tombstone: no later (or retried) event grants or reactivates this subscription.
+        state = await lock_object(session, self.provider.name, SUBSCRIPTION, ref, status=ENDED)
+        self._record_subscription(state, ENDED, ended, event_id)
+        rows = await self._subscription_entitlements(session, ref)
         for row in rows:
             row.status = "canceled"
             row.updated_at = utcnow_()
@@ -583,7 +669,7 @@ class BillingService:
                 account_id=row.account_id,
                 pack_id=row.pack_id,
                 reason="subscription ended",
-                subscription=subscription_ref,
+                subscription=ref,
                 event_id=event_id,
             )
         return f"subscription ended: {len(rows)} entitlement(s) revoked"

@@ -132,6 +132,9 @@ class CheckoutOrder(Base):
     status: Mapped[str] = mapped_column(String(30))  # open|awaiting_payment|paid|failed|refunded
     payment_ref: Mapped[str | None] = mapped_column(String(255), nullable=True, index=True)
     subscription_ref: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    # The provider's price the checkout was opened with; a completion naming another grants
+    # nothing. None for orders opened before migration 0003.
+    price_ref: Mapped[str | None] = mapped_column(String(255), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
@@ -177,6 +180,32 @@ class ProcessedBillingEvent(Base):
     event_type: Mapped[str] = mapped_column(String(120))
     outcome: Mapped[str] = mapped_column(String(200))
     processed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class BillingObject(Base):
+    """What the ledger last learnt about one provider object: a payment, a charge, a
+    subscription (migration ``0003``).
+
+    Providers deliver events late, twice and out of order. Rows in a final state are
+    tombstones that no late or retried event undoes: a ``refunded`` payment is never granted,
+    an ``ended`` subscription never reactivated. ``changed_at`` is the provider's time of the
+    newest event applied to a subscription, so an older delivery is recognised as stale. Every
+    event about an object locks its row first, which serialises them across processes.
+    """
+
+    __tablename__ = "billing_objects"
+    provider: Mapped[str] = mapped_column(String(40), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20), primary_key=True)  # payment|charge|subscription
+    object_ref: Mapped[str] = mapped_column(String(255), primary_key=True)
+    # payment/charge: paid|refunded; subscription: unknown (no event yet), the provider's
+    # status (active, past_due, ...) or ended.
+    status: Mapped[str] = mapped_column(String(30))
+    current_period_end: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), nullable=True
+    )
+    changed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    event_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class AuditEntry(Base):

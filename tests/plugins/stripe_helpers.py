@@ -19,13 +19,16 @@ def sign(payload: bytes, secret: str = WEBHOOK_SECRET, timestamp: int | None = N
     return f"t={moment},v1={mac}"
 
 
-def event(kind: str, obj: dict[str, Any], *, event_id: str | None = None) -> bytes:
+def event(
+    kind: str, obj: dict[str, Any], *, event_id: str | None = None, created: int | None = None
+) -> bytes:
+    """A Stripe event around ``obj``; ``created`` (epoch seconds) is when Stripe made it."""
     return json.dumps(
         {
             "id": event_id or f"evt_{secrets.token_hex(8)}",
             "object": "event",
             "api_version": API_VERSION,
-            "created": int(time.time()),
+            "created": int(time.time()) if created is None else created,
             "type": kind,
             "livemode": False,
             "pending_webhooks": 1,
@@ -45,7 +48,21 @@ def checkout_session(
     payment_intent: str | None = "pi_1",
     subscription: str | None = None,
     customer: str = "cus_1",
+    amount_total: int | None = None,
+    currency: str = "usd",
+    version: str = "1.0.0",
+    price_id: str | None = None,
 ) -> dict[str, Any]:
+    """A completed Checkout Session with the metadata PackDesk sets (amount: the test catalog's
+    price, 1500 one-time or 900 monthly, unless given)."""
+    metadata = {
+        "account_id": account_id,
+        "pack_id": pack_id,
+        "version": version,
+        "price_lookup_key": f"packdesk:{pack_id}:{version}",
+    }
+    if price_id is not None:
+        metadata["price_id"] = price_id
     return {
         "id": session_id,
         "object": "checkout.session",
@@ -56,18 +73,44 @@ def checkout_session(
         "subscription": subscription,
         "customer": customer,
         "client_reference_id": account_id,
-        "amount_total": 1500,
-        "currency": "usd",
-        "metadata": {"account_id": account_id, "pack_id": pack_id, "version": "1.0.0"},
+        "amount_total": (900 if mode == "subscription" else 1500)
+        if amount_total is None
+        else amount_total,
+        "currency": currency,
+        "metadata": metadata,
     }
 
 
-def subscription(sub_id: str, status: str, period_end: int, **metadata: str) -> dict[str, Any]:
+def charge(
+    payment_intent: str | None,
+    *,
+    charge_id: str = "ch_1",
+    amount: int = 1500,
+    refunded_amount: int | None = None,
+    customer: str = "cus_1",
+) -> dict[str, Any]:
+    """A refunded charge of ``payment_intent``: fully unless ``refunded_amount`` is less."""
+    refunded = amount if refunded_amount is None else refunded_amount
+    return {
+        "id": charge_id,
+        "object": "charge",
+        "amount": amount,
+        "amount_refunded": refunded,
+        "refunded": refunded >= amount,
+        "currency": "usd",
+        "payment_intent": payment_intent,
+        "customer": customer,
+    }
+
+
+def subscription(
+    sub_id: str, status: str, period_end: int, *, customer: str = "cus_1", **metadata: str
+) -> dict[str, Any]:
     return {
         "id": sub_id,
         "object": "subscription",
         "status": status,
-        "customer": "cus_1",
+        "customer": customer,
         "metadata": metadata,
         "items": {
             "object": "list",

@@ -15,12 +15,15 @@ from sqlalchemy import func, select
 from core.errors import ConfigError, WebhookSignatureError
 from core.ledger.entitlements import EntitlementService
 from core.ledger.fulfilment import BillingService
-from core.ledger.models import CheckoutOrder, Entitlement, ProcessedBillingEvent
+from core.ledger.models import AuditEntry, CheckoutOrder, Entitlement, ProcessedBillingEvent
 from plugins.local_billing import LocalBilling
 from plugins.stripe_billing import StripeBilling, packdesk_billing_providers
 from tests.core.ledger.conftest import accounts, catalog, db  # noqa: F401 - fixtures
+from tests.core.ledger.conftest import open_order as store_order
 
-from .stripe_helpers import WEBHOOK_SECRET, checkout_session, event, sign, subscription
+from .stripe_helpers import WEBHOOK_SECRET, charge, checkout_session, event, sign, subscription
+
+DAY = 86400
 
 
 @pytest.fixture
@@ -51,6 +54,12 @@ async def customer(accounts):  # noqa: F811
 
 async def deliver(billing: BillingService, payload: bytes, header: str | None = None):
     return await billing.handle_webhook(payload, header or sign(payload))
+
+
+async def open_order(db, account_id: str, pack_id: str, **columns: object) -> None:  # noqa: F811
+    """The order ``start_checkout`` stores for a Stripe checkout session (``cs_test_1``)."""
+    columns.setdefault("session_id", "cs_test_1")
+    await store_order(db, account_id, pack_id, provider="stripe", **columns)
 
 
 async def state(db) -> tuple[list[tuple[str, str]], int]:  # noqa: F811
@@ -103,6 +112,7 @@ async def test_bad_signatures_are_rejected_without_state_change(billing, custome
 
 # --- event rules --------------------------------------------------------------------------------
 async def test_completed_paid_checkout_grants_once(billing, customer, db):  # noqa: F811
+    await open_order(db, customer, "finance")
     payload = event("checkout.session.completed", checkout_session(customer, "finance"))
     first = await deliver(billing, payload)
     again = await deliver(billing, payload)
@@ -112,6 +122,7 @@ async def test_completed_paid_checkout_grants_once(billing, customer, db):  # no
 
 
 async def test_concurrent_deliveries_of_one_webhook_grant_once(billing, customer, db):  # noqa: F811
+    await open_order(db, customer, "finance")
     payload = event("checkout.session.completed", checkout_session(customer, "finance"))
     outcomes = await asyncio.gather(*(deliver(billing, payload) for _ in range(20)))
     assert sum(not o.duplicate for o in outcomes) == 1
@@ -119,6 +130,7 @@ async def test_concurrent_deliveries_of_one_webhook_grant_once(billing, customer
 
 
 async def test_unpaid_completion_waits_then_async_success_grants(billing, customer, db):  # noqa: F811
+    await open_order(db, customer, "finance")
     session = checkout_session(customer, "finance", payment_status="unpaid")
     await deliver(billing, event("checkout.session.completed", session))
     assert (await state(db))[0] == []
@@ -128,6 +140,7 @@ async def test_unpaid_completion_waits_then_async_success_grants(billing, custom
 
 
 async def test_async_payment_failure_grants_nothing(billing, customer, db):  # noqa: F811
+    await open_order(db, customer, "finance")
     session = checkout_session(customer, "finance", payment_status="unpaid")
     await deliver(billing, event("checkout.session.completed", session))
     await deliver(billing, event("checkout.session.async_payment_failed", session))
@@ -137,6 +150,7 @@ async def test_async_payment_failure_grants_nothing(billing, customer, db):  # n
 
 
 async def test_full_refund_revokes_partial_keeps(billing, customer, db):  # noqa: F811
+    await open_order(db, customer, "finance")
     await deliver(
         billing,
         event(
@@ -162,6 +176,7 @@ async def test_full_refund_revokes_partial_keeps(billing, customer, db):  # noqa
 
 
 async def test_subscription_lifecycle(billing, customer, db):  # noqa: F811
+    await open_order(db, customer, "medical")
     entitlements = EntitlementService(db)
     session = checkout_session(customer, "medical", mode="subscription", subscription="sub_1")
     await deliver(billing, event("checkout.session.completed", session))
@@ -186,6 +201,8 @@ async def test_subscription_lifecycle(billing, customer, db):  # noqa: F811
 
 
 async def test_entitlement_summary_reconciles_subscriptions(billing, customer, db):  # noqa: F811
+    await open_order(db, customer, "medical")
+    await open_order(db, customer, "finance", session_id="cs_2")
     await deliver(
         billing,
         event(
@@ -232,6 +249,7 @@ async def test_unknown_event_types_are_acknowledged(billing, db):  # noqa: F811
 
 
 async def test_a_stripe_checkout_cannot_be_confirmed_on_this_server(billing, customer, db):  # noqa: F811
+    await open_order(db, customer, "finance")
     session = checkout_session(customer, "finance", payment_status="unpaid")
     await deliver(billing, event("checkout.session.completed", session))
     assert (await billing.get_order("cs_test_1"))["status"] == "awaiting_payment"
@@ -239,6 +257,177 @@ async def test_a_stripe_checkout_cannot_be_confirmed_on_this_server(billing, cus
         await billing.confirm_checkout("cs_test_1")
     assert await state(db) == ([], 1)
     assert (await billing.get_order("cs_test_1"))["status"] == "awaiting_payment"
+
+
+# --- delivery order: Stripe neither orders nor stops retrying (issue 14, defect 2) -------------
+async def entitlement_row(db, pack_id: str) -> Entitlement | None:  # noqa: F811
+    async with db.read() as s:
+        return (
+            await s.execute(select(Entitlement).where(Entitlement.pack_id == pack_id))
+        ).scalar_one_or_none()
+
+
+async def test_refund_before_completion_grants_nothing(billing, customer, db):  # noqa: F811
+    await open_order(db, customer, "finance")
+    refund = await deliver(billing, event("charge.refunded", charge("pi_1")))
+    assert refund.outcome.startswith("refunded")
+    completed = await deliver(
+        billing, event("checkout.session.completed", checkout_session(customer, "finance"))
+    )
+    assert completed.outcome == "ignored: payment pi_1 was refunded", completed.outcome
+    assert not await EntitlementService(db).may_read(customer, "finance")
+    assert (await state(db))[0] == []
+    assert (await billing.get_order("cs_test_1"))["status"] == "refunded"
+    # The async success of the same payment is refused the same way.
+    late = await deliver(
+        billing,
+        event("checkout.session.async_payment_succeeded", checkout_session(customer, "finance")),
+    )
+    assert late.outcome == "ignored: payment pi_1 was refunded"
+    assert (await state(db))[0] == []
+
+
+async def test_partial_refund_before_completion_still_grants(billing, customer, db):  # noqa: F811
+    await open_order(db, customer, "finance")
+    await deliver(billing, event("charge.refunded", charge("pi_1", refunded_amount=500)))
+    completed = await deliver(
+        billing, event("checkout.session.completed", checkout_session(customer, "finance"))
+    )
+    assert completed.outcome == "granted"
+
+
+async def test_subscription_deleted_before_completion_grants_nothing(billing, customer, db):  # noqa: F811
+    await open_order(db, customer, "medical")
+    ends = int(time.time()) + 30 * DAY
+    await deliver(
+        billing, event("customer.subscription.deleted", subscription("sub_1", "canceled", ends))
+    )
+    session = checkout_session(customer, "medical", mode="subscription", subscription="sub_1")
+    completed = await deliver(billing, event("checkout.session.completed", session))
+    assert completed.outcome == "ignored: subscription sub_1 has ended", completed.outcome
+    assert (await state(db))[0] == []
+    assert not await EntitlementService(db).may_read(customer, "medical")
+
+
+@pytest.mark.parametrize("offset", [-1, +1], ids=["created-before-deletion", "created-after"])
+async def test_an_update_after_deletion_never_reactivates(billing, customer, db, offset):  # noqa: F811
+    """A retried (stale) ``updated(active)`` after ``deleted``, whatever its timestamp says."""
+    await open_order(db, customer, "medical")
+    now = int(time.time())
+    ends = now + 30 * DAY
+    meta = {"account_id": customer, "pack_id": "medical"}
+    session = checkout_session(customer, "medical", mode="subscription", subscription="sub_1")
+    await deliver(billing, event("checkout.session.completed", session, created=now))
+    ended = subscription("sub_1", "canceled", ends, **meta)
+    await deliver(billing, event("customer.subscription.deleted", ended, created=now + 10))
+    stale = subscription("sub_1", "active", ends, **meta)
+    outcome = await deliver(
+        billing, event("customer.subscription.updated", stale, created=now + 10 + offset)
+    )
+    assert outcome.outcome == "ignored: subscription sub_1 has ended", outcome.outcome
+    assert (await state(db))[0] == [("medical", "canceled")]
+    assert not await EntitlementService(db).may_read(customer, "medical")
+
+
+async def test_an_older_update_does_not_overwrite_a_newer_one(billing, customer, db):  # noqa: F811
+    await open_order(db, customer, "medical")
+    now = int(time.time())
+    session = checkout_session(customer, "medical", mode="subscription", subscription="sub_1")
+    await deliver(billing, event("checkout.session.completed", session, created=now))
+    renewed = subscription("sub_1", "active", now + 60 * DAY)
+    await deliver(billing, event("customer.subscription.updated", renewed, created=now + 30))
+    older = subscription("sub_1", "past_due", now + 30 * DAY)
+    outcome = await deliver(
+        billing, event("customer.subscription.updated", older, created=now + 20)
+    )
+    assert outcome.outcome.startswith("ignored: stale"), outcome.outcome
+    assert await EntitlementService(db).may_read(customer, "medical")
+    row = await entitlement_row(db, "medical")
+    assert row is not None and abs(row.current_period_end.timestamp() - (now + 60 * DAY)) < 1
+
+
+async def test_subscription_events_before_completion_decide_the_grant(billing, customer, db):  # noqa: F811
+    """created(active) and updated(past_due) arrive first: the late completion grants a
+    suspended entitlement with the subscription's period end (never one without an end)."""
+    await open_order(db, customer, "medical")
+    now = int(time.time())
+    meta = {"account_id": customer, "pack_id": "medical"}
+    created = subscription("sub_1", "active", now + 30 * DAY, **meta)
+    await deliver(billing, event("customer.subscription.created", created, created=now))
+    assert not await EntitlementService(db).may_read(customer, "medical")  # no order paid yet
+    past_due = subscription("sub_1", "past_due", now + 30 * DAY, **meta)
+    await deliver(billing, event("customer.subscription.updated", past_due, created=now + 5))
+    session = checkout_session(customer, "medical", mode="subscription", subscription="sub_1")
+    completed = await deliver(billing, event("checkout.session.completed", session, created=now))
+    assert completed.outcome == "granted"
+    row = await entitlement_row(db, "medical")
+    assert row is not None and row.status == "suspended"
+    assert abs(row.current_period_end.timestamp() - (now + 30 * DAY)) < 1
+    active = subscription("sub_1", "active", now + 60 * DAY, **meta)
+    await deliver(billing, event("customer.subscription.updated", active, created=now + 9))
+    assert await EntitlementService(db).may_read(customer, "medical")
+
+
+async def test_an_expired_or_failed_order_is_not_reopened_by_a_late_completion(
+    billing,
+    customer,
+    db,  # noqa: F811
+):
+    await open_order(db, customer, "finance")
+    unpaid = checkout_session(customer, "finance", payment_status="unpaid")
+    await deliver(billing, event("checkout.session.async_payment_failed", unpaid))
+    await deliver(billing, event("checkout.session.completed", unpaid))
+    assert (await billing.get_order("cs_test_1"))["status"] == "failed"
+
+
+# --- the completed checkout must be the stored order -------------------------------------------
+MISMATCHES = {
+    "amount": ({"amount_total": 100}, "amount 100 != 1500"),
+    "currency": ({"currency": "eur"}, "currency 'eur' != 'usd'"),
+    "version": ({"version": "0.9.0"}, "version '0.9.0' != '1.0.0'"),
+    "mode": ({"mode": "subscription", "subscription": "sub_1", "amount_total": 1500}, "mode"),
+}
+
+
+@pytest.mark.parametrize("reason", list(MISMATCHES))
+async def test_a_completion_unlike_its_order_grants_nothing(billing, customer, db, reason):  # noqa: F811
+    await open_order(db, customer, "finance")
+    changes, expected = MISMATCHES[reason]
+    session = checkout_session(customer, "finance", **changes)
+    outcome = await deliver(billing, event("checkout.session.completed", session))
+    assert outcome.outcome.startswith("ignored: checkout cs_test_1 does not match its order")
+    assert expected in outcome.outcome, outcome.outcome
+    assert (await state(db)) == ([], 1)
+    assert not await EntitlementService(db).may_read(customer, "finance")
+    async with db.read() as s:
+        actions = [
+            row.action
+            for row in (await s.execute(select(AuditEntry).order_by(AuditEntry.entry_id))).scalars()
+        ]
+    assert "order.mismatch" in actions
+
+
+async def test_a_completion_for_another_account_or_pack_grants_nothing(
+    billing,
+    customer,
+    accounts,  # noqa: F811
+    db,  # noqa: F811
+):
+    other, _ = await accounts.create_account("Bob", "customer")
+    await open_order(db, customer, "finance")
+    for account_id, pack_id in ((other.account_id, "finance"), (customer, "medical")):
+        session = checkout_session(account_id, pack_id, amount_total=1500)
+        outcome = await deliver(billing, event("checkout.session.completed", session))
+        assert outcome.outcome.startswith("ignored: checkout cs_test_1 does not match"), outcome
+    assert (await state(db)) == ([], 2)
+
+
+async def test_a_completion_without_a_stored_order_grants_nothing(billing, customer, db):  # noqa: F811
+    outcome = await deliver(
+        billing, event("checkout.session.completed", checkout_session(customer, "finance"))
+    )
+    assert outcome.outcome == "ignored: no stored checkout order cs_test_1", outcome.outcome
+    assert (await state(db)) == ([], 1)
 
 
 # --- localstripe -------------------------------------------------------------------------------
@@ -368,6 +557,7 @@ async def test_against_localstripe(localstripe, webhook_receiver, billing, custo
     intent = await client.payment_intents.confirm_async(intent.id)
     assert intent.status == "succeeded"
     await wait_for(received, "payment_intent.succeeded -> ignored")
+    await open_order(db, customer, "finance")
     await deliver(
         billing,
         event(
@@ -386,7 +576,9 @@ async def test_against_localstripe(localstripe, webhook_receiver, billing, custo
     await deliver(billing, event("charge.refunded", charge_dict))
     assert not await entitlements.may_read(customer, "finance")
 
-    # A subscription via a plan: localstripe's own signed deliveries grant and revoke.
+    # A subscription via a plan: localstripe's own signed deliveries record its state and revoke;
+    # the grant comes from the completed checkout (not in localstripe: signed here) of the
+    # stored order, with the period end the subscription event recorded.
     product = await client.products.create_async(params={"name": "Medical", "type": "service"})
     plan = await client.plans.create_async(
         params={"amount": 900, "currency": "usd", "interval": "month", "product": product.id}
@@ -400,8 +592,22 @@ async def test_against_localstripe(localstripe, webhook_receiver, billing, custo
     )
     assert sub.status == "active"
     line = await wait_for(received, "customer.subscription.created")
-    assert line.endswith("granted"), line
+    assert line.endswith("recorded, no entitlement yet"), line
+    assert not await entitlements.may_read(customer, "medical")
+    await open_order(db, customer, "medical", session_id="cs_test_sub")
+    session = checkout_session(
+        customer, "medical", session_id="cs_test_sub", mode="subscription",
+        subscription=sub.id, customer=cus,
+    )
+    assert (await deliver(billing, event("checkout.session.completed", session))).outcome == (
+        "granted"
+    )
     assert await entitlements.may_read(customer, "medical")
+    async with db.read() as s:
+        row = (
+            await s.execute(select(Entitlement).where(Entitlement.pack_id == "medical"))
+        ).scalar_one()
+    assert row.current_period_end is not None  # from customer.subscription.created
     await client.subscriptions.cancel_async(sub.id)
     line = await wait_for(received, "customer.subscription.deleted")
     assert "1 entitlement(s) revoked" in line
@@ -499,9 +705,37 @@ async def test_price_sync_and_checkout_requests(
     assert checkout["line_items[0][price]"] == "price_stub_1"
     assert checkout["metadata[account_id]"] == customer
     assert checkout["metadata[pack_id]"] == pack_id and checkout["metadata[version]"] == "1.0.0"
+    # What the completion is compared with (defect 2 of issue 14).
+    assert checkout["metadata[price_id]"] == "price_stub_1"
+    assert checkout["metadata[price_lookup_key]"] == f"packdesk:{pack_id}:1.0.0"
     assert checkout["success_url"].startswith("http://127.0.0.1:8000/v1/billing/success")
     assert (await billing.get_order("cs_test_stub"))["status"] == "open"
     # The stored price and customer are reused: no second Price or Customer is created.
     calls.clear()
     await billing.start_checkout(customer, pack_id)
     assert [p for m, p, _ in calls if m == "POST"] == ["/v1/checkout/sessions"]
+
+
+async def test_a_completion_for_another_price_grants_nothing(
+    stripe_stub,
+    stripe_settings,
+    db,  # noqa: F811
+    catalog,  # noqa: F811
+    customer,
+):
+    """The order keeps the price it was opened with; a session naming another is refused."""
+    base, _ = stripe_stub
+    stripe_settings.stripe_api_base = base
+    db.settings = stripe_settings
+    billing = make_billing(db, stripe_settings, catalog)
+    opened = await billing.start_checkout(customer, "finance")
+    other = checkout_session(customer, "finance", session_id=opened.session_id,
+                             price_id="price_other")
+    outcome = await deliver(billing, event("checkout.session.completed", other))
+    assert "price 'price_other' != 'price_stub_1'" in outcome.outcome, outcome.outcome
+    assert not await EntitlementService(db).may_read(customer, "finance")
+    same = checkout_session(customer, "finance", session_id=opened.session_id,
+                            price_id="price_stub_1")
+    assert (await deliver(billing, event("checkout.session.completed", same))).outcome == (
+        "granted"
+    )

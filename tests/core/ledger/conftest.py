@@ -11,6 +11,7 @@ import pytest
 from core.ledger.accounts import AccountService
 from core.ledger.catalog import CatalogService
 from core.ledger.db import Database, create_database
+from core.ledger.models import CheckoutOrder
 from core.migrations import migrate
 from core.packs.manifest import Manifest
 from core.settings import Settings
@@ -121,3 +122,35 @@ async def catalog(db: Database) -> CatalogService:
     await service.register_builtin(make_manifest("finance", amount=1500))
     await service.register_builtin(make_manifest("medical", model="monthly", amount=900))
     return service
+
+
+# (pricing model, amount) of the paid packs in the ``catalog`` fixture.
+CATALOG_PRICES = {"finance": ("one_time", 1500), "medical": ("monthly", 900)}
+
+
+async def open_order(
+    db: Database,
+    account_id: str,
+    pack_id: str,
+    *,
+    session_id: str,
+    provider: str = "local",
+    **columns: object,
+) -> None:
+    """The order ``BillingService.start_checkout`` stores when it opens a checkout; a completed
+    checkout grants only against it."""
+    model, amount = CATALOG_PRICES[pack_id]
+    values = {
+        "session_id": session_id,
+        "provider": provider,
+        "account_id": account_id,
+        "pack_id": pack_id,
+        "version": "1.0.0",
+        "pricing_model": model,
+        "amount": amount,
+        "currency": "usd",
+        "status": "open",
+        **columns,
+    }
+    async with db.write() as session:
+        session.add(CheckoutOrder(**values))

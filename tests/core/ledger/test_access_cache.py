@@ -18,6 +18,7 @@ from core.ledger.entitlements import EntitlementService
 from core.ledger.fulfilment import BillingService
 from core.ledger.models import Entitlement
 from plugins.local_billing import LocalBilling
+from tests.core.ledger.conftest import open_order
 
 
 class FakeClock:
@@ -124,6 +125,7 @@ async def test_refund_closes_access_at_once(db, accounts, catalog) -> None:
     billing = BillingService(
         db, LocalBilling(db.settings), catalog=catalog, entitlements=entitlements
     )
+    await open_order(db, account.account_id, "finance", session_id="ord_1")
     await billing.fulfil(
         Grant(account.account_id, "finance", "1.0.0", "one_time", order_ref="ord_1",
               payment_ref="pi_1"),

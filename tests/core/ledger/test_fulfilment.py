@@ -13,6 +13,7 @@ from core.ledger.entitlements import EntitlementService
 from core.ledger.fulfilment import BillingService
 from core.ledger.models import AuditEntry, Entitlement, ProcessedBillingEvent
 from plugins.local_billing import LocalBilling
+from tests.core.ledger.conftest import open_order
 
 CONCURRENT_DELIVERIES = 20
 
@@ -45,6 +46,7 @@ async def grants_in_audit(db: Database) -> int:
 async def test_same_event_delivered_concurrently_grants_once(db, accounts, catalog):
     account, _ = await accounts.create_account("Ann", "customer")
     billing = local_billing(db, catalog)
+    await open_order(db, account.account_id, "finance", session_id="cs_1")
     grant = Grant(
         account.account_id, "finance", "1.0.0", "one_time", order_ref="cs_1", payment_ref="pi_1"
     )
@@ -63,6 +65,8 @@ async def test_same_event_delivered_concurrently_grants_once(db, accounts, catal
 async def test_two_purchases_of_one_pack_leave_one_active_entitlement(db, accounts, catalog):
     account, _ = await accounts.create_account("Ann", "customer")
     billing = local_billing(db, catalog)
+    for n in range(CONCURRENT_DELIVERIES):
+        await open_order(db, account.account_id, "finance", session_id=f"cs_{n}")
     grants = [
         Grant(
             account.account_id,
@@ -86,6 +90,7 @@ async def test_two_purchases_of_one_pack_leave_one_active_entitlement(db, accoun
 async def test_redelivery_after_success_changes_nothing(db, accounts, catalog):
     account, _ = await accounts.create_account("Ann", "customer")
     billing = local_billing(db, catalog)
+    await open_order(db, account.account_id, "finance", session_id="cs_1")
     grant = Grant(account.account_id, "finance", "1.0.0", "one_time", order_ref="cs_1")
     first = await billing.fulfil(grant, event_id="evt_1")
     second = await billing.fulfil(grant, event_id="evt_1")

@@ -1,0 +1,40 @@
+"""The migrations build exactly the tables the models declare (0003: billing_objects and
+checkout_orders.price_ref), on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from core.ledger.db import Database
+
+
+async def test_migrations_match_the_models(db: Database) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    import core.conversations.models  # noqa: F401 - their tables are on the same Base
+    from core.ledger.models import Base
+
+    def diff(connection: Any) -> list[Any]:
+        return list(compare_metadata(MigrationContext.configure(connection), Base.metadata))
+
+    async with db.engine.connect() as connection:
+        assert await connection.run_sync(diff) == []
+
+
+async def test_migrations_go_down_and_up_again(db: Database) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    from core.migrations import MIGRATIONS_DIR
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+
+    def run(connection: Any, target: str, down: bool) -> None:
+        config.attributes["connection"] = connection
+        (command.downgrade if down else command.upgrade)(config, target)
+
+    async with db.engine.begin() as connection:
+        await connection.run_sync(run, "0002", True)
+        await connection.run_sync(run, "head", False)
