@@ -15,8 +15,20 @@ VAT       ``stdnum.eu.vat`` / ``stdnum.gb.vat``; the country prefix is required
 SSN       ``stdnum.us.ssn`` (rejects area 000/666/9xx, group 00, serial 0000, known
           advertising numbers); dashed/spaced form, or 9 bare digits after "SSN"/"social
           security"
+DOB       a date right after "born", "DOB", "date of birth", "birthday": ``datetime.date``
+          (a real calendar day, year 1900 to this year)
 IP        ``ipaddress.ip_address`` (IPv4 and IPv6)
 ========  ==========================================================================
+
+Text is matched in a normalised form (NFKC per character, every Unicode decimal digit as its
+ASCII digit), so full-width or other-script digits are found too; spans are mapped back to the
+original text.
+
+Every detector costs time linear in the input: candidate patterns have bounded repetitions
+or cannot backtrack across their own matches, and validation looks at bounded windows (a card
+number spans at most :data:`_MAX_CARD_GROUPS` digit groups, so a long run of digit groups is
+never tried window by window). ``tests/core/privacy/test_redaction_linear_time.py`` holds
+hostile inputs to the limit.
 
 Names, street addresses and free-text identifiers are *not* detected: that needs an NER model
 which this project does not ship offline. See docs/privacy.md.
@@ -27,8 +39,11 @@ of equal length the more specific kind wins (order of :data:`KIND_PRIORITY`).
 
 from __future__ import annotations
 
+import bisect
+import datetime
 import ipaddress
 import re
+import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -47,11 +62,12 @@ CARD = "CARD"
 IBAN = "IBAN"
 VAT = "VAT"
 SSN = "SSN"
+DOB = "DOB"
 IP = "IP"
 
 # Ties on span length go to the earlier (more specific) kind: an IBAN or card number is a
 # stronger claim than "some digits that also form a valid phone number".
-KIND_PRIORITY: tuple[str, ...] = (EMAIL, IBAN, CARD, VAT, SSN, IP, PHONE)
+KIND_PRIORITY: tuple[str, ...] = (EMAIL, IBAN, CARD, VAT, SSN, DOB, IP, PHONE)
 KINDS: frozenset[str] = frozenset(KIND_PRIORITY)
 
 PHONE_REGIONS: tuple[str, ...] = ("US", "GB", "DE", "FR", "IN")
@@ -78,21 +94,65 @@ class RedactionResult:
     findings: list[Finding]
 
 
+# --- normalisation -----------------------------------------------------------------------------
+
+
+def _normalise(text: str) -> tuple[str, list[int] | None]:
+    """``text`` with each character NFKC-normalised and Unicode decimal digits made ASCII.
+
+    Returns:
+        The normalised text and, when it differs from ``text``, the index in ``text`` of each
+        of its characters (None for pure ASCII, which needs no mapping).
+    """
+    if text.isascii():
+        return text, None
+    parts: list[str] = []
+    origin: list[int] = []
+    for index, char in enumerate(text):
+        if char.isascii():
+            parts.append(char)
+            origin.append(index)
+            continue
+        # Per character, not per string, so each output character has one source character.
+        for out in unicodedata.normalize("NFKC", char):
+            digit = unicodedata.decimal(out, None)
+            parts.append(str(digit) if digit is not None else out)
+            origin.append(index)
+    normalised = "".join(parts)
+    return normalised, (None if normalised == text else origin)
+
+
 # --- candidate patterns ------------------------------------------------------------------------
 
+_EMAIL_LOCAL_CHARS = r"A-Za-z0-9!#$%&'*+/=?^_`{|}~-"
 _EMAIL_RE = re.compile(
     r"(?<![\w.+-])"
-    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    # At most 64 local-part characters up to the "@": this bounds the work at each start
+    # (without it, "a!a!a!..." made every position scan to the end of the run).
+    rf"(?=[.{_EMAIL_LOCAL_CHARS}]{{1,64}}@)"
+    rf"[{_EMAIL_LOCAL_CHARS}]+(?:\.[{_EMAIL_LOCAL_CHARS}]+)*"
     r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}"
     r"(?![\w-])"
 )
 
-# Runs of digits separated by single spaces or dashes; windows of whole groups are validated,
-# so a card number followed by a year ("... 1111 2026") is still found.
-_DIGIT_RUN_RE = re.compile(r"(?<![\w.,/-])\d+(?:[ -]\d+)*(?![\w/]|[.,]\d)")
+# Maximal runs of digit groups separated by single spaces, dashes or dots. A run may start
+# right after a word ("card4111...", "card-4111...") but not inside a number or a decimal.
+_DIGIT_RUN_RE = re.compile(r"(?<![\d.,/])(?<![\d.,/]-)\d+(?:[ .-]\d+)*(?![\w/]|[.,]\d)")
+_DIGIT_GROUP_RE = re.compile(r"\d+")
+# A number glued to a word ("card4111...", "card-4111...") is a card only after a card word;
+# after other words it is a reference ("JD572140686854207094" is a parcel).
+_CARD_WORD_RE = re.compile(
+    r"(?i)\b(?:card|cc|visa|mastercard|mc|amex|discover|jcb|maestro|unionpay|credit|debit)-?$"
+)
+# The longest card grouping is 4-4-4-4 plus three single digits (19 digits, 7 groups).
+_MAX_CARD_GROUPS = 7
+_MAX_CARD_DIGITS = 19
 
-# IBAN: country code + check digits, then alphanumeric groups (spaces allowed every few chars).
-_IBAN_RUN_RE = re.compile(r"(?<![A-Za-z0-9])[A-Za-z]{2}\d{2}(?: ?[A-Za-z0-9]){8,32}(?![A-Za-z0-9])")
+# IBAN: country code + check digits, then alphanumeric groups (a space or dash allowed every
+# few chars).
+_IBAN_RUN_RE = re.compile(
+    r"(?<![A-Za-z0-9])[A-Za-z]{2}\d{2}(?:[ -]?[A-Za-z0-9]){8,32}(?![A-Za-z0-9])"
+)
 
 _VAT_COUNTRIES = (
     "AT|BE|BG|CY|CZ|DE|DK|EE|EL|ES|FI|FR|HR|HU|IE|IT|LT|LU|LV|MT|NL|PL|PT|RO|SE|SI|SK|XI|GB"
@@ -102,9 +162,30 @@ _VAT_RE = re.compile(
     rf"(?<![A-Za-z0-9])(?:{_VAT_COUNTRIES})[ -]?[0-9A-Z](?:[ .]?[0-9A-Z]){{7,13}}(?![A-Za-z0-9])"
 )
 
-_SSN_RE = re.compile(r"(?<![\w-])\d{3}([- ])\d{2}\1\d{4}(?![\w-])")
-_SSN_BARE_RE = re.compile(r"(?<![\w-])\d{9}(?![\w-])")
+# Not inside a number; right after a word or a dash ("ssn-123-45-6789") only with an SSN label.
+_SSN_RE = re.compile(r"(?<!\d)(?<!\d-)\d{3}([- ])\d{2}\1\d{4}(?![\w-])")
+_SSN_BARE_RE = re.compile(r"(?<!\d)(?<!\d-)\d{9}(?![\w-])")
 _SSN_CONTEXT_RE = re.compile(r"(?i)\b(?:ssn|social\s+security(?:\s+(?:number|no\.?|#))?)\W{0,6}$")
+
+_MONTHS = (
+    "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"
+)  # fmt: skip
+_MONTH_RE = (
+    r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|"
+    r"sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)"
+)
+_ORDINAL = r"(?:st|nd|rd|th)?"
+# A date right after a birth keyword; only the date is redacted. Every repetition is bounded.
+_DOB_RE = re.compile(
+    r"(?i)\b(?:born(?:\s{1,3}on)?|d\.?o\.?b\.?|date\s{1,3}of\s{1,3}birth|birth\s?date|birthday)"
+    r"(?:\s{1,3}is)?\s{0,3}[:=-]?\s{0,3}"
+    r"(?P<date>"
+    r"(?P<n1>\d{1,4})(?P<sep>[./-])(?P<n2>\d{1,2})(?P=sep)(?P<n3>\d{2,4})"
+    rf"|(?P<d1>\d{{1,2}}){_ORDINAL}\s{{1,3}}(?:of\s{{1,3}})?(?P<m1>{_MONTH_RE})\.?,?\s{{1,3}}"
+    r"(?P<y1>\d{4})"
+    rf"|(?P<m2>{_MONTH_RE})\.?\s{{1,3}}(?P<d2>\d{{1,2}}){_ORDINAL},?\s{{1,3}}(?P<y2>\d{{4}})"
+    r")(?!\w|[./-]\d)"
+)
 
 _IPV4_RE = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w]|\.\d)")
 _IPV6_RE = re.compile(
@@ -139,18 +220,18 @@ def _context_before(text: str, start: int, width: int = 40) -> str:
     return text[max(0, start - width) : start]
 
 
-def _group_windows(text: str, start: int, end: int, sep: str) -> Iterator[tuple[int, int]]:
-    """Yield (start, end) windows made of whole groups of ``text[start:end]``, longest first."""
-    bounds: list[tuple[int, int]] = []
-    pos = start
-    for part in re.split(f"([{re.escape(sep)}])", text[start:end]):
-        if part and part not in sep:
-            bounds.append((pos, pos + len(part)))
-        pos += len(part)
-    n = len(bounds)
-    for size in range(n, 0, -1):
-        for i in range(0, n - size + 1):
-            yield bounds[i][0], bounds[i + size - 1][1]
+def _prefix_windows(text: str, start: int, end: int, seps: str) -> Iterator[tuple[int, int]]:
+    """Yield ``(start, e)`` for each whole-group prefix of ``text[start:end]``, longest first.
+
+    Groups are separated by any character of ``seps``; one window per group, so the work is
+    linear in the length of the span.
+    """
+    ends = [end]
+    for index in range(end - 1, start, -1):
+        if text[index] in seps:
+            ends.append(index)
+    for window_end in ends:
+        yield start, window_end
 
 
 # --- detectors ---------------------------------------------------------------------------------
@@ -163,41 +244,63 @@ def _find_emails(text: str) -> Iterator[Finding]:
             yield Finding(EMAIL, m.start(), m.end())
 
 
-def _card_grouping_ok(candidate: str) -> bool:
+def _card_grouping_ok(lengths: list[int]) -> bool:
     """Cards are written unbroken or in the printed groups (4-4-4-4[-n], Amex 4-6-5, 4-6-4);
     other groupings ("589-4813291-9998561") are order or account numbers."""
-    groups = [len(g) for g in re.split(r"[ -]", candidate)]
-    if len(groups) == 1:
+    if len(lengths) == 1:
         return True
-    if groups in ([4, 6, 5], [4, 6, 4]):
+    if lengths in ([4, 6, 5], [4, 6, 4]):
         return True
     return (
-        len(groups) >= 4
-        and all(g == 4 for g in groups[:4])
-        and all(1 <= g <= 4 for g in groups[4:])
+        len(lengths) >= 4
+        and all(g == 4 for g in lengths[:4])
+        and all(1 <= g <= 4 for g in lengths[4:])
     )
 
 
+def _glued_to_other_word(text: str, start: int) -> bool:
+    """The digits at ``start`` follow a word directly (or word + dash) that is no card word."""
+    before = text[start - 1 : start]
+    if before == "-":
+        before = text[start - 2 : start - 1]
+    if not (before.isalpha() or before == "_"):
+        return False
+    return _CARD_WORD_RE.search(_context_before(text, start, 20)) is None
+
+
 def _find_cards(text: str) -> Iterator[Finding]:
-    for m in _DIGIT_RUN_RE.finditer(text):
-        for s, e in _group_windows(text, m.start(), m.end(), " -"):
-            digits = re.sub(r"\D", "", text[s:e])
-            if (
-                13 <= len(digits) <= 19
-                and _card_grouping_ok(text[s:e])
-                and _CARD_PREFIX_RE.match(digits)
-                and luhn.is_valid(digits)
-            ):
-                yield Finding(CARD, s, e)
-                break
+    for run in _DIGIT_RUN_RE.finditer(text):
+        groups = [(g.start(), g.end()) for g in _DIGIT_GROUP_RE.finditer(text, *run.span())]
+        if groups and _glued_to_other_word(text, run.start()):
+            groups = groups[1:]
+        # Every window of at most _MAX_CARD_GROUPS groups from each group: a bounded number
+        # of windows per group, however long the run. All valid ones are candidates; overlaps
+        # are resolved with the other kinds (the longest wins).
+        for first in range(len(groups)):
+            lengths: list[int] = []
+            separators: set[str] = set()
+            for last in range(first, min(first + _MAX_CARD_GROUPS, len(groups))):
+                if last > first:
+                    separators.add(text[groups[last - 1][1]])
+                lengths.append(groups[last][1] - groups[last][0])
+                digit_count = sum(lengths)
+                if digit_count > _MAX_CARD_DIGITS:
+                    break
+                # Dots only when every separator is a dot ("4111.1111.1111.1111").
+                if digit_count < 13 or ("." in separators and len(separators) > 1):
+                    continue
+                if not _card_grouping_ok(lengths):
+                    continue
+                s, e = groups[first][0], groups[last][1]
+                digits = "".join(text[gs:ge] for gs, ge in groups[first : last + 1])
+                if _CARD_PREFIX_RE.match(digits) and luhn.is_valid(digits):
+                    yield Finding(CARD, s, e)
 
 
 def _find_ibans(text: str) -> Iterator[Finding]:
     for m in _IBAN_RUN_RE.finditer(text):
         # Over-capture is common ("... 0130 00 ASAP"): try whole-group windows from the start.
-        for s, e in _group_windows(text, m.start(), m.end(), " "):
-            if s != m.start():
-                continue
+        for s, e in _prefix_windows(text, m.start(), m.end(), " -"):
             if stdnum_iban.is_valid(text[s:e]):
                 yield Finding(IBAN, s, e)
                 break
@@ -205,9 +308,7 @@ def _find_ibans(text: str) -> Iterator[Finding]:
 
 def _find_vat(text: str) -> Iterator[Finding]:
     for m in _VAT_RE.finditer(text):
-        for s, e in _group_windows(text, m.start(), m.end(), " "):
-            if s != m.start():
-                continue
+        for s, e in _prefix_windows(text, m.start(), m.end(), " "):
             candidate = text[s:e]
             valid = gb_vat.is_valid if candidate.startswith("GB") else eu_vat.is_valid
             if valid(candidate):
@@ -215,14 +316,66 @@ def _find_vat(text: str) -> Iterator[Finding]:
                 break
 
 
+def _ssn_labelled(text: str, start: int) -> bool:
+    return _SSN_CONTEXT_RE.search(_context_before(text, start)) is not None
+
+
 def _find_ssns(text: str) -> Iterator[Finding]:
     for m in _SSN_RE.finditer(text):
+        before = text[m.start() - 1] if m.start() else " "
+        # Glued to a word or a dash ("ssn-123-45-6789"): only with an SSN label, else part
+        # numbers like "part-123-45-6789" would be taken.
+        if (before.isalnum() or before in "_-") and not _ssn_labelled(text, m.start()):
+            continue
         if us_ssn.is_valid(m.group().replace(" ", "-")):
             yield Finding(SSN, m.start(), m.end())
     for m in _SSN_BARE_RE.finditer(text):
         # Nine bare digits are usually an order or account number; only with an explicit label.
-        if _SSN_CONTEXT_RE.search(_context_before(text, m.start())) and us_ssn.is_valid(m.group()):
+        if _ssn_labelled(text, m.start()) and us_ssn.is_valid(m.group()):
             yield Finding(SSN, m.start(), m.end())
+
+
+def _month(name: str) -> int:
+    return _MONTHS.index(name[:3].lower()) + 1
+
+
+def _plausible_birth_date(year: int, month: int, day: int) -> bool:
+    today = datetime.date.today()
+    if not 1900 <= year <= today.year:
+        return False
+    try:
+        return datetime.date(year, month, day) <= today
+    except ValueError:
+        return False
+
+
+def _numeric_birth_date_ok(n1: str, n2: str, n3: str) -> bool:
+    if len(n1) == 4:  # year first: 1985-03-12
+        return len(n3) <= 2 and _plausible_birth_date(int(n1), int(n2), int(n3))
+    if len(n1) > 2 or len(n3) == 3:
+        return False
+    year = int(n3)
+    if len(n3) == 2:  # 12/03/85: the most recent century that is not in the future
+        year += 2000 if 2000 + year <= datetime.date.today().year else 1900
+    first, second = int(n1), int(n2)
+    # Day first (most of the world) or month first (US): either reading will do.
+    return _plausible_birth_date(year, second, first) or _plausible_birth_date(year, first, second)
+
+
+def _find_birth_dates(text: str) -> Iterator[Finding]:
+    for m in _DOB_RE.finditer(text):
+        if m.group("n1") is not None:
+            ok = _numeric_birth_date_ok(m.group("n1"), m.group("n2"), m.group("n3"))
+        elif m.group("d1") is not None:
+            ok = _plausible_birth_date(
+                int(m.group("y1")), _month(m.group("m1")), int(m.group("d1"))
+            )
+        else:
+            ok = _plausible_birth_date(
+                int(m.group("y2")), _month(m.group("m2")), int(m.group("d2"))
+            )
+        if ok:
+            yield Finding(DOB, m.start("date"), m.end("date"))
 
 
 def _find_ips(text: str) -> Iterator[Finding]:
@@ -245,6 +398,47 @@ def _find_ips(text: str) -> Iterator[Finding]:
         yield Finding(IP, m.start(), m.end())
 
 
+# Digit groups joined by single spaces, dashes, dots or slashes: a phone match that ends inside
+# such a cluster is followed by "[ ./-]?\d" and refused by _PhoneFinder._plausible, so only a
+# cluster's last digits can belong to a phone number that is kept.
+_PHONE_CLUSTER_RE = re.compile(r"\d+(?:[ ./-]\d+)*")
+_LONGER_NUMBER_AFTER_RE = re.compile(r"[ ./-]?\d")
+# More digits than any phone match holds (country code 3, national prefix or carrier code,
+# national number 17, extension 20).
+_MAX_PHONE_DIGITS = 64
+
+
+def _blank_unreachable_digits(text: str) -> str:
+    """``text`` with the head of each long digit cluster replaced by spaces (same length).
+
+    A digit followed by more than :data:`_MAX_PHONE_DIGITS` digits of its own cluster cannot be
+    in a kept phone match (the match would have to run to the cluster's end). Blanking such
+    heads keeps the ``phonenumbers`` matcher, whose cost per character is high, off long digit
+    soups ("1 1 1 ..."); the tail of each cluster, where a kept number can be, stays in place.
+    """
+    pieces: list[str] = []
+    pos = 0
+    for m in _PHONE_CLUSTER_RE.finditer(text):
+        if m.end() - m.start() <= _MAX_PHONE_DIGITS:
+            continue
+        digits = 0
+        cut = m.start()
+        for index in range(m.end() - 1, m.start() - 1, -1):
+            if text[index].isdigit():
+                digits += 1
+                if digits > _MAX_PHONE_DIGITS:
+                    cut = index + 1
+                    break
+        if cut > m.start():
+            pieces.append(text[pos : m.start()])
+            pieces.append(" " * (cut - m.start()))
+            pos = cut
+    if not pieces:
+        return text
+    pieces.append(text[pos:])
+    return "".join(pieces)
+
+
 class _PhoneFinder:
     """Phone numbers via ``phonenumbers`` (imported on first use: it loads metadata)."""
 
@@ -258,10 +452,12 @@ class _PhoneFinder:
 
             self._pn = phonenumbers
         pn = self._pn
+        searched = _blank_unreachable_digits(text)
         seen: set[tuple[int, int]] = set()
         for region in self._regions:
-            for match in pn.PhoneNumberMatcher(text, region, leniency=pn.Leniency.VALID):
+            for match in pn.PhoneNumberMatcher(searched, region, leniency=pn.Leniency.VALID):
                 span = (match.start, match.end)
+                # Judged on the real text: the blanked one has the same offsets.
                 if span in seen or not self._plausible(text, *span):
                     continue
                 seen.add(span)
@@ -276,10 +472,10 @@ class _PhoneFinder:
             return False
         if _REFERENCE_CONTEXT_RE.search(_context_before(text, start)):
             return False
-        # Part of a longer digit sequence (e.g. inside a Luhn-invalid card number).
+        # Part of a longer digit sequence (e.g. inside a Luhn-invalid card number, an IP address
+        # or a dotted reference).
         before = text[start - 1 : start] if start else ""
-        after = text[end : end + 2]
-        if before.isdigit() or re.match(r"^[ -]?\d", after):
+        if before.isdigit() or _LONGER_NUMBER_AFTER_RE.match(text, end):
             return False
         return True
 
@@ -295,11 +491,19 @@ def resolve_overlaps(findings: list[Finding]) -> list[Finding]:
     """
     rank = {kind: i for i, kind in enumerate(KIND_PRIORITY)}
     ordered = sorted(set(findings), key=lambda f: (-(f.end - f.start), rank[f.kind], f.start))
+    # The kept spans never overlap, so sorted by start they are sorted by end too: a new span
+    # only has to be checked against its two neighbours (n log n, not n * kept).
+    starts: list[int] = []
     kept: list[Finding] = []
     for f in ordered:
-        if all(f.end <= k.start or f.start >= k.end for k in kept):
-            kept.append(f)
-    return sorted(kept, key=lambda f: f.start)
+        i = bisect.bisect_left(starts, f.start)
+        if i > 0 and kept[i - 1].end > f.start:
+            continue
+        if i < len(kept) and kept[i].start < f.end:
+            continue
+        starts.insert(i, f.start)
+        kept.insert(i, f)
+    return kept
 
 
 class Redactor:
@@ -331,14 +535,28 @@ class Redactor:
             IBAN: _find_ibans,
             VAT: _find_vat,
             SSN: _find_ssns,
+            DOB: _find_birth_dates,
             IP: _find_ips,
         }
         self._detectors = [detectors[k] for k in KIND_PRIORITY if k in self.kinds]
 
     def find(self, text: str) -> list[Finding]:
         """Return the non-overlapping findings in ``text``, sorted by start offset."""
-        candidates = [f for detect in self._detectors for f in detect(text)]
-        return resolve_overlaps(candidates)
+        normalised, origin = _normalise(text)
+        candidates = [f for detect in self._detectors for f in detect(normalised)]
+        findings = resolve_overlaps(candidates)
+        if origin is None:
+            return findings
+        mapped: list[Finding] = []
+        for f in findings:
+            start, end = origin[f.start], origin[f.end - 1] + 1
+            # Two findings may meet inside one character that normalised to several ("ﬁ"):
+            # the later one starts after the earlier, so every character is still covered.
+            if mapped and start < mapped[-1].end:
+                start = mapped[-1].end
+            if start < end:
+                mapped.append(Finding(f.kind, start, end))
+        return mapped
 
     def redact(self, text: str) -> RedactionResult:
         """Replace every finding in ``text`` with its placeholder.
