@@ -25,6 +25,7 @@ from api.controllers.catalog import CatalogController
 from api.controllers.conversations import ConversationsController
 from api.controllers.customer import CustomerController
 from api.controllers.health import healthz, readyz
+from api.controllers.profile import ProfileController
 from api.controllers.publisher import PublisherController
 from api.dependencies import DEPENDENCIES
 from api.errors import EXCEPTION_HANDLERS
@@ -74,6 +75,7 @@ def create_app(settings: Settings, *, start_options: dict[str, Any] | None = Non
             MetricsController,
             CatalogController,
             CustomerController,
+            ProfileController,
             AskController,
             ConversationsController,
             StripeWebhookController,

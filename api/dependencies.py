@@ -21,6 +21,7 @@ from core.ledger.billing import BillingProvider
 from core.ledger.catalog import CatalogService
 from core.ledger.entitlements import EntitlementService
 from core.ledger.fulfilment import BillingService
+from core.ledger.profiles import ProfileService
 from core.packs.manifest import Manifest
 from core.publishing import PublishingService
 from core.retrieval.search import SearchService
@@ -79,6 +80,10 @@ def provide_conversations(services: AppServices) -> ConversationService:
     return services.conversations
 
 
+def provide_profiles(services: AppServices) -> ProfileService:
+    return services.profiles
+
+
 def provide_ask(services: AppServices) -> AskService:
     return services.ask
 
@@ -100,5 +105,6 @@ DEPENDENCIES: dict[str, Provide] = {
     "search": _provide(provide_search),
     "packs": _provide(provide_packs),
     "conversations": _provide(provide_conversations),
+    "profiles": _provide(provide_profiles),
     "ask_service": _provide(provide_ask),
 }

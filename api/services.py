@@ -27,6 +27,7 @@ from core.ledger.catalog import CatalogService
 from core.ledger.db import Database
 from core.ledger.entitlements import EntitlementService
 from core.ledger.fulfilment import BillingService
+from core.ledger.profiles import ProfileService
 from core.packs.manifest import Manifest
 from core.packs.store import InstalledPack, PackStore
 from core.privacy import Redactor
@@ -72,6 +73,7 @@ class AppServices:
     assistant: Assistant
     publishing: PublishingService
     conversations: ConversationService
+    profiles: ProfileService
     ask: AskService
     batchers: ModelBatchers
     packs: dict[str, Manifest] = field(default_factory=dict)
@@ -157,6 +159,7 @@ async def start_services(
     accounts = AccountService(db)
     catalog = CatalogService(db)
     entitlements = EntitlementService(db, catalog=catalog)
+    profiles = ProfileService(db)
     provider = choose_billing_provider(settings, manager)
     billing = BillingService(db, provider, catalog=catalog, entitlements=entitlements)
 
@@ -216,6 +219,7 @@ async def start_services(
         classify=batchers.classify.submit if batchers.classify is not None else None,
         embed_query=batchers.embed.submit,
         platform_pack_ids=builtin_pack_ids | settings.platform_pack_ids,
+        placeholder_values=profiles.placeholder_values,
     )
     publishing = PublishingService(
         accounts=accounts,
@@ -244,6 +248,7 @@ async def start_services(
         publishing=publishing,
         packs=packs,
         conversations=conversations,
+        profiles=profiles,
         ask=AskService(assistant=assistant, conversations=conversations, redactor=redactor),
         batchers=batchers,
     )

@@ -23,6 +23,7 @@ from core.assistant.generator import AnswerGenerator, Passage
 from core.assistant.handoff import HandoffPolicy, TurnSignal
 from core.assistant.routing import Route, route_question
 from core.assistant.sentiment import score_sentiment
+from core.assistant.templates import render_template
 from core.errors import GeneratorError
 from core.intents.labels import OUT_OF_SCOPE
 from core.packs.manifest import PLATFORM_PREFIX, Manifest, generic_pack_ids
@@ -64,6 +65,9 @@ ReadablePacks = Callable[[str], Awaitable[set[str]]]
 OwnedPacks = Callable[[str], Awaitable[set[str]]]
 """``account_id -> ids of the packs it owns`` (activated or not)."""
 
+PlaceholderValues = Callable[[str], Awaitable[Mapping[str, str]]]
+"""``account_id -> {placeholder name: text}``, from its business profile."""
+
 
 @dataclass(frozen=True)
 class AssistantConfig:
@@ -92,6 +96,7 @@ class Assistant:
         classify: OneText | None = None,
         embed_query: OneText | None = None,
         platform_pack_ids: Collection[str] = frozenset(),
+        placeholder_values: PlaceholderValues | None = None,
     ) -> None:
         """``classify`` (question -> Prediction) and ``embed_query`` (question -> its vector)
         replace the direct ``classifier.predict`` / ``search.embed_queries`` calls; the server
@@ -100,8 +105,12 @@ class Assistant:
         ``platform_pack_ids``: the packs trusted to answer platform intents (greeting, human
         agent, ...) with their reply templates: the built-in packs and those the operator
         allows. Any other pack's ``platform:*`` templates are never used.
+
+        ``placeholder_values``: ``account_id -> {placeholder: text}`` from the caller's business
+        profile; reply templates are rendered from it (:mod:`core.assistant.templates`).
         """
         self._platform_pack_ids = frozenset(platform_pack_ids)
+        self._placeholder_values = placeholder_values
         self._classify_one = classify
         self._embed_query = embed_query
         self._packs = packs
@@ -170,6 +179,8 @@ class Assistant:
         if route.pack_id is not None and route.pack_id not in active:
             return await self._offer(account_id, route, intent)
         template = self._reply_template(intent.label, active)
+        if template is not None:
+            template = render_template(template, await self._values(account_id))
         if route.by in ("platform", "generic") and template:
             return self._finish(
                 Answer(text=template, intent=intent, composed_by="template"), cited=[]
@@ -179,6 +190,11 @@ class Assistant:
         return await self._answer_from_packs(
             question, vector, intent, route, active, template, detail
         )
+
+    async def _values(self, account_id: str) -> Mapping[str, str]:
+        if self._placeholder_values is None:
+            return {}
+        return await self._placeholder_values(account_id)
 
     async def _embed(self, question: str) -> Any:
         if self._embed_query is not None:

@@ -218,3 +218,12 @@ class AuditEntry(Base):
     account_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
     pack_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class BusinessProfileRow(Base):
+    """A customer account's business profile: what its reply templates refer to."""
+
+    __tablename__ = "business_profiles"
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.account_id"), primary_key=True)
+    profile: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -263,3 +263,47 @@ def test_medquad_subset_is_reproducible_from_upstream() -> None:
     ) as fh:
         committed = [json.loads(line) for line in fh]
     assert medquad_subset(upstream) == committed
+
+
+FULL_PROFILE = {
+    "Website Name": "shop.example",
+    "Customer Support Email Address": "help@shop.example",
+    "Customer Support Phone Number": "+1 555 0100",
+    "Customer Support Availability": "Monday to Friday, 9:00 to 17:00",
+    "Live Chat": "live chat at shop.example/help",
+}
+
+
+@pytest.mark.parametrize("values", [{}, FULL_PROFILE], ids=["empty profile", "full profile"])
+def test_no_placeholder_of_any_builtin_template_ever_reaches_an_answer(
+    prepared: dict[str, Path], values: dict[str, str]
+) -> None:
+    from core.assistant.templates import render_template
+
+    texts = []
+    for pack_id in PACK_IDS:
+        for intent in _manifest(prepared, pack_id).intents:
+            if not intent.reply_template:
+                continue
+            text = render_template(intent.reply_template, values)
+            assert "{{" not in text and "}}" not in text, (pack_id, intent.name, text)
+            assert text.strip(), (pack_id, intent.name)  # something is always left to say
+            texts.append(text)
+    assert len(texts) >= 25
+    # the profile's facts are what fills the templates that ask for them
+    for value in values.values():
+        assert any(value in text for text in texts), value
+
+
+def test_every_builtin_placeholder_is_one_the_renderer_knows(prepared: dict[str, Path]) -> None:
+    from core.assistant.templates import (
+        DROPPED_PLACEHOLDERS,
+        PROFILE_PLACEHOLDERS,
+        SECTION_PLACEHOLDERS,
+    )
+    from core.packs.manifest import TEMPLATE_PLACEHOLDERS, check_templates
+
+    known = PROFILE_PLACEHOLDERS | SECTION_PLACEHOLDERS | DROPPED_PLACEHOLDERS
+    assert known == TEMPLATE_PLACEHOLDERS  # one documented set, every name handled
+    for pack_id in PACK_IDS:
+        check_templates(_manifest(prepared, pack_id))  # the review-time check accepts them
