@@ -11,8 +11,13 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+# One length limit for questions and queries: PACKDESK_MAX_QUERY_CHARS, checked by the use
+# case (AskService.ask) and the search route before any work, so the schemas state none.
+_QUERY_LIMIT = "At most `PACKDESK_MAX_QUERY_CHARS` characters (default 2000); longer is 422."
+
+
 class AskRequest(_Body):
-    question: str = Field(min_length=1, max_length=4000)
+    question: str = Field(min_length=1, description=_QUERY_LIMIT)
     conversation_id: str | None = Field(default=None, max_length=64)
     stream: bool = False
     detail: Literal["brief", "full"] = Field(
@@ -23,7 +28,7 @@ class AskRequest(_Body):
 
 
 class SearchRequest(_Body):
-    query: str = Field(min_length=1, max_length=4000)
+    query: str = Field(min_length=1, description=_QUERY_LIMIT)
     top_k: int = Field(default=5, ge=1, le=50)
     mode: Literal["dense", "bm25", "hybrid"] = "hybrid"
 

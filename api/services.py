@@ -249,7 +249,12 @@ async def start_services(
         packs=packs,
         conversations=conversations,
         profiles=profiles,
-        ask=AskService(assistant=assistant, conversations=conversations, redactor=redactor),
+        ask=AskService(
+            assistant=assistant,
+            conversations=conversations,
+            redactor=redactor,
+            max_query_chars=settings.max_query_chars,
+        ),
         batchers=batchers,
     )
     startup_services: dict[str, Any] = {

@@ -15,7 +15,7 @@ from api.schemas import (
     SearchRequest,
     to_json_dict,
 )
-from core.errors import PackNotFound
+from core.errors import PackNotFound, ValidationError
 from core.ledger.accounts import Principal
 from core.ledger.entitlements import EntitlementService
 from core.ledger.fulfilment import BillingService
@@ -75,6 +75,12 @@ class CustomerController(CustomerRoutes):
         data: SearchRequest,
     ) -> list[SearchHitOut]:
         """Search the caller's active packs only."""
+        # Before any work, whatever the caller owns: the one limit (PACKDESK_MAX_QUERY_CHARS).
+        if len(data.query) > search.max_query_chars:
+            raise ValidationError(
+                f"the query is {len(data.query)} characters long; the limit is "
+                f"{search.max_query_chars}"
+            )
         active = await entitlements.readable_pack_ids(principal.account_id, active_only=True)
         searchable = sorted(p for p in active if p in packs)
         if not searchable:

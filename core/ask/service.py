@@ -3,6 +3,9 @@
 The HTTP route maps a request to :meth:`AskService.ask` and its :class:`AskResult` back to a
 response; everything else happens here, once:
 
+0. the question's length is checked against ``max_query_chars``: an over-long question is
+   refused before any model, redaction or storage work (and never reaches a micro-batcher,
+   where it would fail the batch of every question waiting with it);
 1. the conversation's earlier turns are read (this is where a foreign or unknown conversation
    id is refused, before any model runs);
 2. the assistant answers from the original text (classification and retrieval need it as
@@ -21,7 +24,11 @@ from core.assistant.answer import Answer
 from core.assistant.assistant import Assistant, Detail
 from core.assistant.handoff import TurnSignal
 from core.conversations.service import ConversationService, NewTurn, TurnContext
+from core.errors import ValidationError
 from core.privacy import RedactionResult, Redactor
+from core.settings import Settings
+
+DEFAULT_MAX_QUERY_CHARS: int = Settings.model_fields["max_query_chars"].default
 
 
 @dataclass(frozen=True)
@@ -41,14 +48,21 @@ class AskService:
         assistant: the answering pipeline (classify, route, retrieve, compose, hand off).
         conversations: where turns are stored.
         redactor: the process's one redactor.
+        max_query_chars: the longest question accepted (``Settings.max_query_chars``).
     """
 
     def __init__(
-        self, *, assistant: Assistant, conversations: ConversationService, redactor: Redactor
+        self,
+        *,
+        assistant: Assistant,
+        conversations: ConversationService,
+        redactor: Redactor,
+        max_query_chars: int = DEFAULT_MAX_QUERY_CHARS,
     ) -> None:
         self._assistant = assistant
         self._conversations = conversations
         self._redactor = redactor
+        self.max_query_chars = max_query_chars
 
     async def ask(
         self,
@@ -65,8 +79,14 @@ class AskService:
                 the handoff rules); None starts a new one.
             detail: how an extractive answer is composed (:data:`core.assistant.assistant.Detail`).
         Raises:
+            ValidationError: ``question`` is longer than ``max_query_chars`` (checked first).
             NotFound: ``conversation_id`` is not one of the caller's conversations.
         """
+        if len(question) > self.max_query_chars:
+            raise ValidationError(
+                f"the question is {len(question)} characters long; the limit is "
+                f"{self.max_query_chars}"
+            )
         previous: list[TurnSignal] = []
         if conversation_id is not None:
             context = await self._conversations.recent_turns(account_id, conversation_id)
