@@ -8,12 +8,11 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from litestar import Litestar
-from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 
-from api.auth import PUBLIC, SECURITY_COMPONENTS, rate_limit_identifier
+from api.auth import PUBLIC, SECURITY_COMPONENTS
 from api.controllers.admin import AdminController
 from api.controllers.ask import AskController
 from api.controllers.billing import (
@@ -30,6 +29,7 @@ from api.controllers.publisher import PublisherController
 from api.dependencies import DEPENDENCIES
 from api.errors import EXCEPTION_HANDLERS
 from api.logging import RequestLogMiddleware
+from api.rate_limit import RATE_LIMIT_STORE, BoundedMemoryStore, rate_limit_config
 from core import __version__
 from core.settings import Settings
 
@@ -62,11 +62,8 @@ def create_app(settings: Settings, *, start_options: dict[str, Any] | None = Non
         finally:
             await services.close()
 
-    rate_limit = RateLimitConfig(
-        rate_limit=("minute", settings.rate_limit_per_minute),
-        identifier_for_request=rate_limit_identifier,
-        exclude=["/healthz", "/readyz", "/metrics", "/schema"],
-    )
+    # Per valid key, else per client address, in a bounded store (api/rate_limit.py).
+    rate_limit = rate_limit_config(settings)
     prometheus = PrometheusConfig(app_name="packdesk", prefix="packdesk", group_path=True)
     return Litestar(
         route_handlers=[
@@ -87,6 +84,7 @@ def create_app(settings: Settings, *, start_options: dict[str, Any] | None = Non
         dependencies=DEPENDENCIES,
         lifespan=[lifespan],
         middleware=[RequestLogMiddleware(), prometheus.middleware, rate_limit.middleware],
+        stores={RATE_LIMIT_STORE: BoundedMemoryStore()},
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(

@@ -8,7 +8,7 @@ body is parsed, so an unauthenticated caller learns nothing about a route's inpu
 
 from __future__ import annotations
 
-import hashlib
+import ipaddress
 from typing import Any, cast
 
 from litestar import Controller, Request
@@ -19,7 +19,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from api.dependencies import services_of
 from core.errors import AuthenticationError, PermissionDenied
-from core.ledger.accounts import Principal
+from core.ledger.accounts import KEY_PATTERN, Principal
 
 PUBLIC = {"auth": "public"}
 BEARER_SCHEME = "BearerApiKey"
@@ -98,10 +98,45 @@ class AdminRoutes(Controller):
     security = SECURITY
 
 
+# Where the rate-limit middleware leaves the caller it resolved (in the ASGI scope's state).
+RATE_LIMIT_IDENTITY = "rate_limit_identity"
+
+
+async def resolve_rate_limit_identity(connection: ASGIConnection) -> str:
+    """Who a request counts against: a valid API key (by its public prefix), else the client.
+
+    Only a key that has the right shape *and* authenticates names its own bucket (valid keys
+    come from the access cache, so this costs no query). A missing, malformed, unknown or
+    revoked token counts against the client address: a new random token per request no longer
+    gets a new limit (nor a new entry in the store).
+    """
+    token = bearer_token(connection)
+    if token is not None and KEY_PATTERN.match(token):
+        try:
+            principal = await services_of(connection.app.state).accounts.authenticate(token)
+        except AuthenticationError:
+            pass
+        else:
+            return "key:" + principal.key_prefix
+    return client_identity(connection)
+
+
+def client_identity(connection: ASGIConnection) -> str:
+    """The client address; an IPv6 client by its /64, the block one host usually holds."""
+    host = connection.client.host if connection.client else "unknown"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return "addr:" + host
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return "addr:" + str(address.ipv4_mapped)
+        return "addr:" + str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return "addr:" + str(address)
+
+
 def rate_limit_identifier(request: Request) -> str:
-    """Rate limits are per API key (hashed, never logged in clear), else per client address."""
-    token = bearer_token(request)
-    if token:
-        return "key:" + hashlib.sha256(token.encode()).hexdigest()[:16]
-    client = request.client
-    return "addr:" + (client.host if client else "unknown")
+    """The rate-limit identifier of a request: what :func:`resolve_rate_limit_identity` found
+    (``api/rate_limit.py`` runs it first), else the client address. Never the token itself."""
+    identity = request.scope.get("state", {}).get(RATE_LIMIT_IDENTITY)
+    return identity if isinstance(identity, str) else client_identity(request)

@@ -1,0 +1,144 @@
+"""The request rate limit: Litestar's ``RateLimitMiddleware``, a known caller, a bounded store.
+
+Two things Litestar's defaults do not give (issue 14, defect 6):
+
+* **Who is counted.** The identifier callback of ``RateLimitConfig`` is synchronous and runs
+  before the guards, so it could only read the bearer token as sent: a random token per
+  request got a fresh limit every time. :class:`IdentifiedRateLimitMiddleware` first resolves
+  the caller asynchronously (:func:`api.auth.resolve_rate_limit_identity`: a valid key by key,
+  anything else by client address) and the identifier callback reads that result.
+* **How much is kept.** Litestar's ``MemoryStore`` deletes an expired entry only when it is read
+  again, so every distinct identifier stayed in memory. :class:`BoundedMemoryStore` drops
+  expired entries as new ones come and never holds more than ``max_entries``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from litestar.connection import ASGIConnection
+from litestar.middleware.rate_limit import RateLimitConfig, RateLimitMiddleware
+from litestar.stores.base import Store
+
+from api.auth import RATE_LIMIT_IDENTITY, rate_limit_identifier, resolve_rate_limit_identity
+from core.settings import Settings
+
+if TYPE_CHECKING:
+    from litestar.types import Receive, Scope, Send
+
+RATE_LIMIT_STORE = "rate_limit"
+# One entry per caller seen in the last window (a minute): a key or a client address (an IPv6
+# client's /64). Beyond this, the least recently counted callers are forgotten, which only
+# gives them a fresh window.
+MAX_RATE_LIMITED_CALLERS = 100_000
+# Not limited: probes, metrics and the OpenAPI document.
+UNLIMITED_PATHS = ["/healthz", "/readyz", "/metrics", "/schema"]
+
+
+class BoundedMemoryStore(Store):
+    """In-memory key/value store that forgets expired entries and keeps at most ``max_entries``.
+
+    Entries are kept in the order they were last written; with one expiry for every entry (the
+    rate limit's window) that is also the order in which they expire, so each write first drops
+    the expired entries at the front, then the oldest ones beyond ``max_entries``. Every method
+    runs without awaiting, so it is atomic on the event loop.
+
+    Args:
+        max_entries: the most entries held.
+        clock: monotonic seconds (tests pass a fake one).
+    """
+
+    def __init__(
+        self,
+        max_entries: int = MAX_RATE_LIMITED_CALLERS,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if max_entries < 1:
+            raise ValueError(f"max_entries must be >= 1, got {max_entries}")
+        self.max_entries = max_entries
+        self._clock = clock
+        # key -> (expires_at or None, value)
+        self._entries: OrderedDict[str, tuple[float | None, bytes]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def _expiry(self, expires_in: int | timedelta | None) -> float | None:
+        if expires_in is None:
+            return None
+        seconds = expires_in.total_seconds() if isinstance(expires_in, timedelta) else expires_in
+        return self._clock() + seconds
+
+    def _live(self, key: str) -> tuple[float | None, bytes] | None:
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        if entry[0] is not None and entry[0] <= self._clock():
+            del self._entries[key]
+            return None
+        return entry
+
+    async def set(
+        self, key: str, value: str | bytes, expires_in: int | timedelta | None = None
+    ) -> None:
+        data = value.encode("utf-8") if isinstance(value, str) else value
+        self._entries[key] = (self._expiry(expires_in), data)
+        self._entries.move_to_end(key)
+        now = self._clock()
+        while self._entries:
+            expires_at = next(iter(self._entries.values()))[0]
+            if expires_at is None or expires_at > now:
+                break
+            self._entries.popitem(last=False)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+
+    async def get(self, key: str, renew_for: int | timedelta | None = None) -> bytes | None:
+        entry = self._live(key)
+        if entry is None:
+            return None
+        if renew_for is not None and entry[0] is not None:
+            self._entries[key] = (self._expiry(renew_for), entry[1])
+            self._entries.move_to_end(key)
+        return entry[1]
+
+    async def delete(self, key: str) -> None:
+        self._entries.pop(key, None)
+
+    async def delete_all(self) -> None:
+        self._entries.clear()
+
+    async def exists(self, key: str) -> bool:
+        return self._live(key) is not None
+
+    async def expires_in(self, key: str) -> int | None:
+        entry = self._live(key)
+        if entry is None or entry[0] is None:
+            return None
+        return round(entry[0] - self._clock())
+
+
+class IdentifiedRateLimitMiddleware(RateLimitMiddleware):
+    """Litestar's rate limit, counted against the caller resolved before it runs."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        identity = await resolve_rate_limit_identity(ASGIConnection(scope))
+        scope.setdefault("state", {})[RATE_LIMIT_IDENTITY] = identity
+        await super().__call__(scope, receive, send)
+
+
+def rate_limit_config(settings: Settings) -> RateLimitConfig:
+    """``PACKDESK_RATE_LIMIT_PER_MINUTE`` per caller, in the store named :data:`RATE_LIMIT_STORE`
+    (register a :class:`BoundedMemoryStore` under that name)."""
+    return RateLimitConfig(
+        rate_limit=("minute", settings.rate_limit_per_minute),
+        identifier_for_request=rate_limit_identifier,
+        exclude=UNLIMITED_PATHS,
+        middleware_class=IdentifiedRateLimitMiddleware,
+        store=RATE_LIMIT_STORE,
+    )
