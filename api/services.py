@@ -121,11 +121,16 @@ async def load_pack(
 def choose_billing_provider(
     settings: Settings, manager: pluggy.PluginManager
 ) -> BillingProvider:
-    """The provider the ledger picks among every plugin's (Stripe when configured, else local)."""
+    """The provider ``settings.billing_provider`` names among every plugin's, checked and
+    logged (:func:`core.ledger.billing.choose_billing_provider`).
+
+    Raises:
+        ConfigError: no provider is configured, or its settings are incomplete.
+    """
     from core.ledger.billing import choose_billing_provider as choose
 
     groups = manager.hook.packdesk_billing_providers(settings=settings)
-    return choose([provider for group in groups for provider in group])
+    return choose(settings, [provider for group in groups for provider in group])
 
 
 async def start_services(

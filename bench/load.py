@@ -198,6 +198,8 @@ class Server:
             "PACKDESK_BATCHING_ENABLED": "true" if batching else "false",
             "PACKDESK_RATE_LIMIT_PER_MINUTE": "100000000",
             "PACKDESK_PUBLIC_BASE_URL": self.base_url,
+            # The benchmark buys its packs through the local TEST MODE checkout.
+            "PACKDESK_BILLING_PROVIDER": "local",
             "PACKDESK_HOST": "127.0.0.1",
             "HF_HUB_OFFLINE": "1",
             "TRANSFORMERS_OFFLINE": "1",

@@ -53,6 +53,10 @@ class Settings(BaseSettings):
 
     # --- ledger & billing ----------------------------------------------------------------
     database_url: str | None = None  # None: SQLite file in data_dir
+    # Who takes payments. stripe: needs the key and webhook secret. local: TEST MODE, anyone
+    # can confirm a purchase without paying; only when chosen. None: stripe when a Stripe key
+    # is set, else the server refuses to start (core.ledger.billing.choose_billing_provider).
+    billing_provider: Literal["stripe", "local"] | None = None
     stripe_api_key: SecretStr | None = None
     stripe_webhook_secret: SecretStr | None = None
     stripe_api_base: str | None = None  # a local fake Stripe server in tests

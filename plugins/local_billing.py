@@ -1,9 +1,11 @@
 """Local billing provider: TEST MODE checkout on this machine, no payment service involved.
 
-The embedded default when no Stripe key is set. A checkout is a page of the PackDesk server
+Only when chosen explicitly (``PACKDESK_BILLING_PROVIDER=local``; ``packdesk run`` chooses it,
+loudly, on an unconfigured machine). A checkout is a page of the PackDesk server
 (``/v1/billing/local/checkout/<session_id>``); confirming it yields the event that the billing
-service applies through the same fulfilment path Stripe webhooks use. Refused when a Stripe key
-is configured, so a production install cannot hand out packs for free by accident.
+service applies through the same fulfilment path Stripe webhooks use. Anyone can confirm a
+purchase without paying, so it is never a fallback, and it is refused when a Stripe key is
+configured: a production install cannot hand out packs for free by accident.
 """
 
 from __future__ import annotations
@@ -26,6 +28,11 @@ class LocalBilling:
     label = TEST_MODE_LABEL
 
     def __init__(self, settings: Settings) -> None:
+        if settings.billing_provider != "local":
+            raise ConfigError(
+                "the local (test-mode) billing provider runs only when chosen: "
+                f"PACKDESK_BILLING_PROVIDER=local (it is {settings.billing_provider!r})"
+            )
         if settings.stripe_api_key is not None and settings.stripe_api_key.get_secret_value():
             raise ConfigError(
                 "the local (test-mode) billing provider is refused while "
@@ -66,7 +73,9 @@ class LocalBilling:
 
 @hookimpl
 def packdesk_billing_providers(settings: Settings) -> list[Any]:
-    """The local test-mode provider, only when no Stripe key is configured."""
+    """The local test-mode provider, only when chosen and no Stripe key is configured."""
+    if settings.billing_provider != "local":
+        return []
     if settings.stripe_api_key is not None and settings.stripe_api_key.get_secret_value():
         return []
     return [LocalBilling(settings)]

@@ -50,7 +50,22 @@ def prepare(obj: CliContext, skip_intents: bool) -> None:
 @click.pass_obj
 @click.pass_context
 def run(ctx: click.Context, obj: CliContext) -> None:
-    """Prepare everything (idempotent) and start the server: what `make run` does."""
+    """Prepare everything (idempotent) and start the server: what `make run` does.
+
+    With no billing configured (neither PACKDESK_BILLING_PROVIDER nor a Stripe key) it runs the
+    local TEST MODE provider, and says so loudly; `packdesk serve` would refuse to start.
+    """
+    from core.ledger.billing import TEST_MODE_WARNING, stripe_key_configured
+
+    settings = obj.settings
+    if settings.billing_provider is None and not stripe_key_configured(settings):
+        settings.billing_provider = "local"
+    if settings.billing_provider == "local":
+        console.print(
+            f"[bold red]{TEST_MODE_WARNING}[/bold red] (PACKDESK_BILLING_PROVIDER=local; "
+            "set PACKDESK_BILLING_PROVIDER=stripe with the Stripe key and webhook secret "
+            "for real payments)"
+        )
     _prepare(obj, skip_intents=False)
     ctx.invoke(serve)
 

@@ -8,11 +8,17 @@ asks for it and applies it in one transaction.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
 
 from core.errors import ConfigError
+from core.settings import Settings
+
+logger = logging.getLogger("packdesk.billing")
+
+TEST_MODE_WARNING = "TEST MODE billing: anyone can confirm purchases without paying"
 
 
 @dataclass(frozen=True)
@@ -204,16 +210,58 @@ def period_end(timestamp: int | None) -> datetime | None:
     return datetime.fromtimestamp(int(timestamp), UTC) if timestamp else None
 
 
-def choose_billing_provider(providers: list[BillingProvider]) -> BillingProvider:
-    """Pick the provider to use: Stripe when configured, else the local test-mode provider.
+def stripe_key_configured(settings: Settings) -> bool:
+    return settings.stripe_api_key is not None and bool(settings.stripe_api_key.get_secret_value())
+
+
+def choose_billing_provider(
+    settings: Settings, providers: list[BillingProvider]
+) -> BillingProvider:
+    """The provider ``settings.billing_provider`` names, checked; logged at startup.
+
+    ``stripe`` needs the Stripe key and webhook secret; ``local`` (TEST MODE: anyone can confirm
+    a purchase without paying) is used only when named, never as a fallback, so a missing or
+    misspelt Stripe setting cannot give packs away. Unset: stripe when a Stripe key is set.
 
     Raises:
-        ConfigError: no provider is available.
+        ConfigError: no provider named and no Stripe key, a named provider's settings are
+            incomplete or contradict it, or no plugin offers it.
     """
+    name = settings.billing_provider
+    keyed = stripe_key_configured(settings)
+    if name is None:
+        if not keyed:
+            raise ConfigError(
+                "no billing provider is configured: set PACKDESK_BILLING_PROVIDER=stripe (with "
+                "PACKDESK_STRIPE_API_KEY and PACKDESK_STRIPE_WEBHOOK_SECRET) for real payments, "
+                "or PACKDESK_BILLING_PROVIDER=local for TEST MODE, where anyone can confirm a "
+                "purchase without paying"
+            )
+        name = "stripe"
+    if name == "stripe":
+        if not keyed:
+            raise ConfigError("PACKDESK_BILLING_PROVIDER=stripe needs PACKDESK_STRIPE_API_KEY")
+        secret = settings.stripe_webhook_secret
+        if secret is None or not secret.get_secret_value():
+            raise ConfigError(
+                "the stripe billing provider needs PACKDESK_STRIPE_WEBHOOK_SECRET (whsec_...): "
+                "without it no payment could ever be fulfilled"
+            )
+    elif keyed:
+        raise ConfigError(
+            "PACKDESK_BILLING_PROVIDER=local (TEST MODE) is refused while "
+            "PACKDESK_STRIPE_API_KEY is set; choose stripe, or unset the key"
+        )
     by_name = {provider.name: provider for provider in providers}
-    for name in ("stripe", "local"):
-        if name in by_name:
-            return by_name[name]
-    if providers:
-        return providers[0]
-    raise ConfigError("no billing provider is available; is the local_billing plugin installed?")
+    provider = by_name.get(name)
+    if provider is None:
+        raise ConfigError(
+            f"billing provider {name!r} is configured but no plugin offers it "
+            f"(offered: {sorted(by_name) or 'none'}); is its plugin installed?"
+        )
+    if provider.test_mode and name == "local":
+        logger.warning("billing provider: local. %s", TEST_MODE_WARNING)
+    else:
+        mode = "test mode" if provider.test_mode else "live mode"
+        logger.info("billing provider: %s (%s)", provider.name, mode)
+    return provider

@@ -118,6 +118,7 @@ def api_settings(tmp_path: Path) -> Settings:
         data_dir=tmp_path / "data",
         max_upload_bytes=2 * 1024 * 1024,
         public_base_url="http://testserver.local",
+        billing_provider="local",  # TEST MODE, chosen explicitly: never a fallback
     )
 
 

@@ -12,35 +12,113 @@ from pydantic import SecretStr
 from sqlalchemy import func, select
 
 from core.errors import ConfigError, Conflict, NotFound, PackNotFound
-from core.ledger.billing import choose_billing_provider
 from core.ledger.entitlements import EntitlementService
 from core.ledger.fulfilment import BillingService
 from core.ledger.models import CheckoutOrder, Entitlement, ProcessedBillingEvent
 from core.plugin_manager import get_plugin_manager
+from core.settings import Settings
 from plugins.local_billing import LocalBilling, packdesk_billing_providers
 from tests.core.ledger.conftest import accounts, catalog, db  # noqa: F401 - fixtures
 
 
 @pytest.fixture
 async def billing(db, catalog):  # noqa: F811
+    db.settings.billing_provider = "local"  # chosen explicitly, as an operator must
     return BillingService(
         db, LocalBilling(db.settings), catalog=catalog, entitlements=EntitlementService(db)
     )
 
 
-def test_local_is_the_default_and_refused_with_a_stripe_key(settings):
-    manager = get_plugin_manager()
-    providers = [
-        p for found in manager.hook.packdesk_billing_providers(settings=settings) for p in found
-    ]
-    chosen = choose_billing_provider(providers)
-    assert chosen.name == "local" and chosen.test_mode
-    keyed = settings.model_copy(update={"stripe_api_key": SecretStr("sk_test_x")})
+# --- which provider runs: never the test-mode one by accident (issue 14, defect 7) ------------
+def chosen(settings: Settings):
+    """The provider the app would start with (the composition root's choice)."""
+    from api.services import choose_billing_provider
+
+    return choose_billing_provider(settings, get_plugin_manager())
+
+
+def with_(settings: Settings, **changes: object) -> Settings:
+    return settings.model_copy(update=changes)
+
+
+STRIPE_KEY = SecretStr("sk_test_x")
+STRIPE_SECRET = SecretStr("whsec_x")
+
+
+def test_nothing_configured_refuses_to_start(settings):
+    """A missing (or misspelt, so unread) Stripe setting no longer falls back to test mode."""
+    with pytest.raises(ConfigError, match="PACKDESK_BILLING_PROVIDER") as raised:
+        chosen(with_(settings, billing_provider=None))
+    assert "local" in str(raised.value) and "stripe" in str(raised.value)
+
+
+def test_local_must_be_chosen_and_says_so(settings, caplog):
+    with caplog.at_level("INFO"):
+        provider = chosen(with_(settings, billing_provider="local"))
+    assert provider.name == "local" and provider.test_mode
+    assert "TEST MODE billing: anyone can confirm purchases without paying" in caplog.text
+    with pytest.raises(ConfigError, match="PACKDESK_BILLING_PROVIDER"):
+        LocalBilling(with_(settings, billing_provider=None))
+
+
+def test_a_stripe_key_selects_stripe_when_unset(settings, caplog):
+    keyed = with_(settings, stripe_api_key=STRIPE_KEY, stripe_webhook_secret=STRIPE_SECRET)
+    with caplog.at_level("INFO"):
+        assert chosen(keyed).name == "stripe"
+    assert "billing provider: stripe" in caplog.text
     assert packdesk_billing_providers(settings=keyed) == []
-    providers = [
-        p for found in manager.hook.packdesk_billing_providers(settings=keyed) for p in found
-    ]
-    assert choose_billing_provider(providers).name == "stripe"
+    assert chosen(with_(keyed, billing_provider="stripe")).name == "stripe"
+
+
+@pytest.mark.parametrize(
+    "changes,missing",
+    [
+        ({"billing_provider": "stripe"}, "PACKDESK_STRIPE_API_KEY"),
+        ({"billing_provider": "stripe", "stripe_api_key": STRIPE_KEY},
+         "PACKDESK_STRIPE_WEBHOOK_SECRET"),
+        ({"stripe_api_key": STRIPE_KEY}, "PACKDESK_STRIPE_WEBHOOK_SECRET"),
+        ({"billing_provider": "local", "stripe_api_key": STRIPE_KEY}, "PACKDESK_STRIPE_API_KEY"),
+    ],
+    ids=["stripe-without-key", "stripe-without-secret", "key-without-secret", "local-with-key"],
+)
+def test_incomplete_or_contradictory_settings_refuse_to_start(settings, changes, missing):
+    with pytest.raises(ConfigError, match=missing):
+        chosen(with_(settings, **changes))
+
+
+def test_a_misspelt_provider_is_refused(settings):
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="'stripe' or 'local'"):
+        Settings(_env_prefix="PACKDESK_TEST_UNUSED_", data_dir=settings.data_dir,
+                 billing_provider="strpe")
+
+
+def test_packdesk_run_chooses_local_loudly_when_nothing_is_configured(settings, monkeypatch):
+    """`make run` keeps working on a fresh checkout, and says it is in test mode."""
+    import uvicorn
+    from click.testing import CliRunner
+
+    from api.cli import build_cli
+    from api.commands import serve
+    from api.context import CliContext
+
+    served: list[Settings] = []
+    monkeypatch.setattr(serve, "_prepare", lambda obj, *, skip_intents: None)
+    monkeypatch.setattr(uvicorn, "run", lambda app, **_: served.append(app))
+    for configured, expected in ((None, "local"), ("local", "local")):
+        obj = CliContext(settings_override=with_(settings, billing_provider=configured))
+        result = CliRunner().invoke(build_cli(), ["run"], obj=obj)
+        assert result.exit_code == 0, result.output
+        assert obj.settings.billing_provider == expected
+        assert "TEST MODE billing: anyone can confirm purchases without paying" in result.output
+    keyed = with_(settings, stripe_api_key=STRIPE_KEY, stripe_webhook_secret=STRIPE_SECRET)
+    obj = CliContext(settings_override=keyed)
+    result = CliRunner().invoke(build_cli(), ["run"], obj=obj)
+    assert result.exit_code == 0, result.output
+    assert obj.settings.billing_provider is None  # stripe, chosen by its key at startup
+    assert "TEST MODE" not in result.output
+    assert len(served) == 3
 
 
 async def test_checkout_then_confirm_grants_once(db, accounts, billing):  # noqa: F811

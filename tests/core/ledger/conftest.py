@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import pytest
 
@@ -48,6 +49,14 @@ async def postgres_user() -> str | None:
     return _pg_user
 
 
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """The shared explicit settings, with the local test-mode billing provider chosen (as an
+    operator must: it is never a fallback)."""
+    settings.billing_provider = "local"
+    return settings
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 async def db(request: pytest.FixtureRequest, settings: Settings) -> AsyncIterator[Database]:
     """A migrated ledger database: SQLite in the test's data dir, or a fresh PostgreSQL DB."""
@@ -57,6 +66,20 @@ async def db(request: pytest.FixtureRequest, settings: Settings) -> AsyncIterato
         yield database
         await database.dispose()
         return
+    async with postgres_database(settings) as database:
+        yield database
+
+
+@pytest.fixture
+async def postgres_db(settings: Settings) -> AsyncIterator[Database]:
+    """A migrated ledger database on PostgreSQL only (skipped when no server answers)."""
+    async with postgres_database(settings) as database:
+        yield database
+
+
+@asynccontextmanager
+async def postgres_database(settings: Settings) -> AsyncIterator[Database]:
+    """A fresh, migrated PostgreSQL database for one test, dropped after it."""
     user = await postgres_user()
     if user is None:
         pytest.skip(
