@@ -13,21 +13,31 @@ message that names the bad value. Adapters wrap third-party exceptions into this
     │   ├── PackNotFound
     │   ├── PackFormatError               malformed manifest, documents or archive
     │   │   ├── ManifestInvalid
+    │   │   │   ├── ManifestTooLarge      manifest.json or signature.json over its size bound
+    │   │   │   ├── UnknownPlaceholder    a reply template names a placeholder outside the set
+    │   │   │   └── PlatformIntentNotAllowed  an uploaded pack claims platform:* intents
     │   │   ├── DocumentInvalid           a documents.jsonl row fails validation or repeats an id
     │   │   ├── TextNotUtf8               a text file (.json/.jsonl/.txt/.md) is not UTF-8
     │   │   ├── MalformedJson             a .json file or a .jsonl line does not parse
+    │   │   ├── JsonTooLarge              a .json file or one .jsonl line over its size bound
     │   │   ├── ArchiveCorrupt            not a gzip-compressed tar, or truncated
     │   │   ├── SigningKeyError           unreadable or wrong-type key file
+    │   │   ├── PackLoadFailed            verified, but its index cannot be loaded for search
     │   │   └── UnsafeArchive             hostile archive content (traversal, links, bombs, ...)
     │   │       ├── ArchivePathTraversal
     │   │       ├── ArchiveAbsolutePath
+    │   │       ├── ArchivePathTooDeep    too many path components, or a name too long
+    │   │       ├── ArchiveNameNotPortable  outside [A-Za-z0-9._-] (look-alikes, unicode forms)
     │   │       ├── ArchiveSymlink
     │   │       ├── ArchiveHardLink
     │   │       ├── ArchiveSpecialFile    device, fifo or any other non-regular entry
     │   │       ├── ArchiveDuplicateEntry
+    │   │       │   └── ArchiveNameCollision  two names equal but for case
     │   │       ├── ArchiveTooLarge
     │   │       │   ├── ArchivePackedTooLarge
+    │   │       │   ├── ArchiveEntryTooLarge  one entry over the per-entry bound
     │   │       │   └── ArchiveUnpackedTooLarge
+    │   │       │       └── ArchiveBomb   decompresses to far more than its compressed size
     │   │       └── ArchiveTooManyFiles
     │   ├── PackVerificationError          signature or checksum checks failed
     │   │   ├── SignatureMissing
@@ -95,6 +105,18 @@ class ManifestInvalid(PackFormatError):
     code = "manifest-invalid"
 
 
+class ManifestTooLarge(ManifestInvalid):
+    code = "manifest-too-large"
+
+
+class UnknownPlaceholder(ManifestInvalid):
+    code = "template-placeholder-unknown"
+
+
+class PlatformIntentNotAllowed(ManifestInvalid):
+    code = "platform-intent-not-allowed"
+
+
 class UnsafeArchive(PackFormatError):
     code = "archive-unsafe"
 
@@ -111,8 +133,16 @@ class ArchivePackedTooLarge(ArchiveTooLarge):
     code = "archive-packed-too-large"
 
 
+class ArchiveEntryTooLarge(ArchiveTooLarge):
+    code = "archive-entry-too-large"
+
+
 class ArchiveUnpackedTooLarge(ArchiveTooLarge):
     code = "archive-unpacked-too-large"
+
+
+class ArchiveBomb(ArchiveUnpackedTooLarge):
+    code = "archive-compression-bomb"
 
 
 class ArchivePathTraversal(UnsafeArchive):
@@ -121,6 +151,14 @@ class ArchivePathTraversal(UnsafeArchive):
 
 class ArchiveAbsolutePath(UnsafeArchive):
     code = "archive-absolute-path"
+
+
+class ArchivePathTooDeep(UnsafeArchive):
+    code = "archive-path-too-deep"
+
+
+class ArchiveNameNotPortable(UnsafeArchive):
+    code = "archive-name-not-portable"
 
 
 class ArchiveSymlink(UnsafeArchive):
@@ -139,6 +177,10 @@ class ArchiveDuplicateEntry(UnsafeArchive):
     code = "archive-duplicate-entry"
 
 
+class ArchiveNameCollision(ArchiveDuplicateEntry):
+    code = "archive-name-collision"
+
+
 class ArchiveCorrupt(PackFormatError):
     code = "archive-corrupt"
 
@@ -155,8 +197,16 @@ class MalformedJson(PackFormatError):
     code = "json-malformed"
 
 
+class JsonTooLarge(PackFormatError):
+    code = "json-too-large"
+
+
 class SigningKeyError(PackFormatError):
     code = "signing-key-invalid"
+
+
+class PackLoadFailed(PackFormatError):
+    code = "pack-load-failed"
 
 
 class PackVerificationError(PackError):

@@ -15,11 +15,21 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class ArchiveLimits(BaseModel):
-    """Limits applied when reading a pack archive (hostile input)."""
+    """Limits applied when reading a pack archive (hostile input). docs/pack-format.md."""
 
     max_files: int = Field(default=2000, ge=1)
     max_packed_bytes: int = Field(default=512 * 1024 * 1024, ge=1)
     max_unpacked_bytes: int = Field(default=2 * 1024 * 1024 * 1024, ge=1)
+    # Any one entry, counted as it is decompressed (headers are not trusted).
+    max_entry_bytes: int = Field(default=512 * 1024 * 1024, ge=1)
+    # What has to be parsed whole: a .json file, or one line of a .jsonl file.
+    max_json_bytes: int = Field(default=8 * 1024 * 1024, ge=1)
+    # manifest.json and signature.json, read (and checked) before anything else.
+    max_manifest_bytes: int = Field(default=4 * 1024 * 1024, ge=1)
+    # Decompressed bytes per compressed byte read, checked once past ratio_floor_bytes: a
+    # small upload cannot unpack into a large one.
+    max_compression_ratio: int = Field(default=50, ge=1)
+    ratio_floor_bytes: int = Field(default=8 * 1024 * 1024, ge=0)
 
 
 class Settings(BaseSettings):

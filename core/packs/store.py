@@ -7,21 +7,24 @@ a failed install leaves nothing behind and a reader never sees a half-written pa
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from core.errors import Conflict, PackNotFound
-from core.packs.archive import extract_archive
 from core.packs.documents import Document
 from core.packs.documents_io import read_documents
 from core.packs.manifest import DOCUMENTS_FILE, INDEX_DIR, Manifest
 from core.packs.signing import TrustStore
-from core.packs.verify import VerifiedPack, verify_directory
+from core.packs.verify import VerifiedPack, extract_verified, verify_directory
 from core.packs.versions import sort_versions, version_key
 from core.settings import ArchiveLimits, Settings
+
+logger = logging.getLogger("packdesk.packs")
 
 _TEMP_PREFIX = ".tmp-"  # work directories inside packs_dir; never listed as packs
 
@@ -98,7 +101,9 @@ class PackStore:
         work = Path(tempfile.mkdtemp(prefix=_TEMP_PREFIX, dir=self.packs_dir))
         try:
             staged = work / "pack"
-            extract_archive(archive, staged, self._settings.archive_limits)
+            # Manifest and signature first; then each file checked against the signed manifest
+            # as it is written.
+            extract_verified(archive, staged, trust, self._settings.archive_limits)
             # Verify what was extracted, not a separate read of the archive: it is exactly
             # what gets renamed into place.
             verified = verify_directory(staged, trust)
@@ -143,6 +148,43 @@ class PackStore:
         if not versions:
             raise PackNotFound(f"pack {pack_id!r} is not installed")
         return self._load(self._version_dir(pack_id, versions[-1]))
+
+    def pack_ids(self) -> list[str]:
+        """Ids of the packs with a directory in the store, sorted (a pack may hold no version)."""
+        if not self.packs_dir.is_dir():
+            return []
+        return [path.name for path in self._pack_dirs()]
+
+    def load_version(self, pack_id: str, version: str) -> InstalledPack:
+        """One installed version, verified again (every file re-hashed).
+
+        Raises:
+            PackNotFound: that version is not installed.
+            PackVerificationError (or an archive error naming the file): altered on disk.
+        """
+        if version not in self.versions(pack_id):
+            raise PackNotFound(f"pack {pack_id!r} version {version!r} is not installed")
+        return self._load(self._version_dir(pack_id, version))
+
+    def sweep_work_dirs(self, *, older_than_s: float) -> list[Path]:
+        """Delete the work directories (``.tmp-*``) an install or removal interrupted by a crash
+        left behind, when untouched for ``older_than_s`` seconds (a running install's is newer).
+
+        Returns:
+            The directories removed.
+        """
+        if not self.packs_dir.is_dir():
+            return []
+        cutoff = time.time() - older_than_s
+        removed = []
+        for path in self.packs_dir.glob(f"{_TEMP_PREFIX}*"):
+            try:
+                if _newest_mtime(path) < cutoff:
+                    shutil.rmtree(path) if path.is_dir() else path.unlink()
+                    removed.append(path)
+            except OSError as exc:  # raced with another process's sweep, or not ours
+                logger.warning("could not remove leftover %s: %s", path, exc)
+        return removed
 
     def versions(self, pack_id: str) -> list[str]:
         """Installed versions of ``pack_id``, oldest first (:mod:`core.packs.versions` order).
@@ -194,3 +236,15 @@ class PackStore:
                 "installed with different content; publish a new version instead"
             )
         return InstalledPack(manifest=current.manifest, root=target, key_id=current.key_id)
+
+
+def _newest_mtime(path: Path) -> float:
+    """The latest modification time in a tree: a work directory being filled is recent."""
+    newest = path.lstat().st_mtime
+    for dirpath, dirnames, filenames in os.walk(path):
+        for name in dirnames + filenames:
+            try:
+                newest = max(newest, os.lstat(os.path.join(dirpath, name)).st_mtime)
+            except FileNotFoundError:
+                continue
+    return newest

@@ -3,6 +3,11 @@
 Steps, in order (docs/pack-format.md): a manifest exists; a signature exists; its key is in the
 trust store; the Ed25519 signature holds over the exact manifest bytes; the manifest is valid;
 the files present are exactly the files the manifest lists; every file's SHA-256 matches.
+
+An archive is verified manifest first: its ``manifest.json`` and ``signature.json`` are read
+and checked before any other entry is decompressed, then the other entries are streamed, each
+against the hash the signed manifest lists for it, so unsigned or tampered content is never
+parsed and no entry is ever held in memory whole.
 """
 
 from __future__ import annotations
@@ -25,7 +30,13 @@ from core.errors import (
     SignatureMissing,
     UnknownSigningKey,
 )
-from core.packs.archive import ArchiveEntry, scan_archive
+from core.packs.archive import (
+    CONTROL_FILES,
+    ArchiveEntry,
+    extract_archive,
+    read_control_files,
+    scan_archive,
+)
 from core.packs.manifest import (
     DOCUMENTS_FILE,
     MANIFEST_FILE,
@@ -36,7 +47,7 @@ from core.packs.manifest import (
 from core.packs.signing import TrustStore, is_valid_signature, parse_signature
 from core.settings import ArchiveLimits
 
-_CONTROL_FILES = (MANIFEST_FILE, SIGNATURE_FILE)
+_CONTROL_FILES = CONTROL_FILES
 _MAX_LISTED = 5
 
 
@@ -50,22 +61,63 @@ class VerifiedPack:
 
 
 def verify_pack(path: Path, trust: TrustStore, limits: ArchiveLimits) -> VerifiedPack:
-    """Verify a ``.kpack`` archive in one streaming pass (nothing is written to disk).
+    """Verify a ``.kpack`` archive, manifest first, streaming (nothing is written to disk).
 
     Raises:
-        UnsafeArchive, ArchiveCorrupt, TextNotUtf8, MalformedJson: the archive is hostile or
-            malformed (see :mod:`core.packs.archive`).
+        UnsafeArchive, ArchiveCorrupt, TextNotUtf8, MalformedJson, JsonTooLarge,
+            ManifestTooLarge, DocumentInvalid: the archive is hostile or malformed (see
+            :mod:`core.packs.archive`).
         ManifestInvalid, SignatureMissing, UnknownSigningKey, SignatureInvalid,
         FileSetMismatch, ChecksumMismatch: see :func:`check_pack`.
     """
-    contents = scan_archive(path, limits, keep=lambda name: name in _CONTROL_FILES)
-    return check_pack(
-        manifest_bytes=contents.kept.get(MANIFEST_FILE),
-        signature_bytes=contents.kept.get(SIGNATURE_FILE),
-        entries=contents.entries,
-        trust=trust,
-        source=Path(path).name,
+    path = Path(path)
+    manifest, key_id, expected = _signed_manifest(path, trust, limits)
+    contents = scan_archive(path, limits, expected=expected, documents_file=DOCUMENTS_FILE)
+    return _verified(manifest, key_id, contents.entries)
+
+
+def extract_verified(
+    path: Path, dest_dir: Path, trust: TrustStore, limits: ArchiveLimits
+) -> VerifiedPack:
+    """Verify a ``.kpack`` manifest first and extract it into ``dest_dir`` (which must not
+    exist), each file checked against the signed manifest as it is written.
+
+    On any error ``dest_dir`` is removed again.
+
+    Raises:
+        Everything :func:`verify_pack` raises.
+    """
+    path = Path(path)
+    manifest, key_id, expected = _signed_manifest(path, trust, limits)
+    entries = extract_archive(
+        path, dest_dir, limits, expected=expected, documents_file=DOCUMENTS_FILE
     )
+    return _verified(manifest, key_id, entries)
+
+
+def _signed_manifest(
+    path: Path, trust: TrustStore, limits: ArchiveLimits
+) -> tuple[Manifest, str, dict[str, str]]:
+    """Read and check the control files; return the manifest, the key id and the SHA-256 every
+    entry of the archive must have (the control files' own included, so that what the second
+    pass reads is what was verified)."""
+    control = read_control_files(path, limits)
+    manifest_bytes, signature_bytes = control.get(MANIFEST_FILE), control.get(SIGNATURE_FILE)
+    manifest, key_id = check_signed_manifest(
+        manifest_bytes=manifest_bytes,
+        signature_bytes=signature_bytes,
+        trust=trust,
+        source=path.name,
+    )
+    expected = dict(manifest.files)
+    for name, data in control.items():
+        expected[name] = hashlib.sha256(data).hexdigest()
+    return manifest, key_id, expected
+
+
+def _verified(manifest: Manifest, key_id: str, entries: dict[str, ArchiveEntry]) -> VerifiedPack:
+    files = {name: entries[name] for name in sorted(entries) if name not in _CONTROL_FILES}
+    return VerifiedPack(manifest=manifest, key_id=key_id, files=files)
 
 
 def verify_directory(root: Path, trust: TrustStore) -> VerifiedPack:
@@ -123,6 +175,41 @@ def check_pack(
         FileSetMismatch: files present differ from the manifest's file table (added/removed).
         ChecksumMismatch: a file's SHA-256 differs from the manifest's.
     """
+    manifest, key_id = check_signed_manifest(
+        manifest_bytes=manifest_bytes, signature_bytes=signature_bytes, trust=trust, source=source
+    )
+    present = {name for name in entries if name not in _CONTROL_FILES}
+    listed = set(manifest.files)
+    added, removed = sorted(present - listed), sorted(listed - present)
+    if added or removed:
+        parts = []
+        if added:
+            parts.append(f"not in the manifest: {_listing(added)}")
+        if removed:
+            parts.append(f"missing from the pack: {_listing(removed)}")
+        raise FileSetMismatch(f"{source}: files differ from the manifest; " + "; ".join(parts))
+    for name in sorted(listed):
+        actual = entries[name].sha256
+        if actual != manifest.files[name]:
+            raise ChecksumMismatch(
+                f"{source}: {name} has SHA-256 {actual}, the signed manifest says "
+                f"{manifest.files[name]}"
+            )
+    files = {name: entries[name] for name in sorted(present)}
+    return VerifiedPack(manifest=manifest, key_id=key_id, files=files)
+
+
+def check_signed_manifest(
+    *, manifest_bytes: bytes | None, signature_bytes: bytes | None, trust: TrustStore, source: str
+) -> tuple[Manifest, str]:
+    """The steps on the control files alone: manifest and signature present, key trusted,
+    signature valid over the exact manifest bytes, manifest valid and listing documents.jsonl.
+
+    Returns:
+        The manifest and the signing key id.
+    Raises:
+        ManifestInvalid, SignatureMissing, UnknownSigningKey, SignatureInvalid.
+    """
     if manifest_bytes is None:
         raise ManifestInvalid(f"{source}: no {MANIFEST_FILE}")
     if signature_bytes is None:
@@ -148,25 +235,7 @@ def check_pack(
     manifest = parse_manifest(manifest_bytes, source=f"{source}/{MANIFEST_FILE}")
     if DOCUMENTS_FILE not in manifest.files:
         raise ManifestInvalid(f"{source}/{MANIFEST_FILE}: files does not list {DOCUMENTS_FILE}")
-    present = {name for name in entries if name not in _CONTROL_FILES}
-    listed = set(manifest.files)
-    added, removed = sorted(present - listed), sorted(listed - present)
-    if added or removed:
-        parts = []
-        if added:
-            parts.append(f"not in the manifest: {_listing(added)}")
-        if removed:
-            parts.append(f"missing from the pack: {_listing(removed)}")
-        raise FileSetMismatch(f"{source}: files differ from the manifest; " + "; ".join(parts))
-    for name in sorted(listed):
-        actual = entries[name].sha256
-        if actual != manifest.files[name]:
-            raise ChecksumMismatch(
-                f"{source}: {name} has SHA-256 {actual}, the signed manifest says "
-                f"{manifest.files[name]}"
-            )
-    files = {name: entries[name] for name in sorted(present)}
-    return VerifiedPack(manifest=manifest, key_id=key_id, files=files)
+    return manifest, key_id
 
 
 def _listing(names: list[str]) -> str:

@@ -93,3 +93,39 @@ def make_tar(path: Path, entries: list[tuple[tarfile.TarInfo, bytes | None]]) ->
             tar.addfile(info, io.BytesIO(data) if data is not None else None)
     path.write_bytes(gzip.compress(buffer.getvalue()))
     return path
+
+
+def signed_pack(
+    path: Path,
+    private_key: Path,
+    files: dict[str, bytes],
+    *,
+    manifest: dict[str, Any] | None = None,
+    raw_manifest: bytes | None = None,
+    entries: list[tuple[tarfile.TarInfo, bytes | None]] | None = None,
+) -> Path:
+    """A pack whose manifest lists ``files`` with their true SHA-256 and is validly signed:
+    hostile content that passes the signature check.
+
+    Args:
+        manifest: fields over :data:`MANIFEST` (``files`` is always recomputed).
+        raw_manifest: sign these exact bytes instead (a manifest that does not validate).
+        entries: extra tar members after the signed files (links, devices, odd names).
+    """
+    import hashlib
+
+    from core.packs.manifest import canonical_json
+    from core.packs.signing import load_private_key, sign
+
+    table = {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}
+    manifest_bytes = raw_manifest or canonical_json(
+        {**MANIFEST, **(manifest or {}), "files": table}
+    )
+    signature = canonical_json(sign(load_private_key(private_key), manifest_bytes))
+    members = [entry("manifest.json", manifest_bytes), entry("signature.json", signature)]
+    members += [entry(name, data) for name, data in files.items()]
+    return make_tar(path, members + (entries or []))
+
+
+def documents_bytes(documents: list[dict[str, Any]] | None = None) -> bytes:
+    return "".join(json.dumps(d) + "\n" for d in (documents or DOCUMENTS)).encode()

@@ -196,3 +196,47 @@ def test_clean_archive_is_read_and_extracted(tmp_path: Path) -> None:
     write_archive(again, files)
     assert again.read_bytes() == archive.read_bytes()
     assert gzip.decompress(archive.read_bytes())  # a plain gzip-compressed tar
+
+
+def test_manifest_and_signature_are_written_first(tmp_path: Path) -> None:
+    files = {
+        "LICENSE": b"x\n",
+        "signature.json": b"{}",
+        "documents.jsonl": b"",
+        "manifest.json": b"{}",
+    }
+    archive = tmp_path / "p.kpack"
+    write_archive(archive, files)
+    with tarfile.open(archive) as tar:
+        assert tar.getnames() == ["manifest.json", "signature.json", "LICENSE", "documents.jsonl"]
+
+
+def test_control_files_are_read_without_reading_further(tmp_path: Path) -> None:
+    from core.packs.archive import read_control_files
+
+    # Whatever follows the control files (here: a symlink, then garbage) is not read at all.
+    archive = make_tar(
+        tmp_path / "a.kpack",
+        [
+            entry("manifest.json", b"{}"),
+            entry("signature.json", b"{}"),
+            entry("LICENSE", type=tarfile.SYMTYPE, linkname="/etc/passwd"),
+        ],
+    )
+    assert read_control_files(archive, ArchiveLimits()) == {
+        "manifest.json": b"{}",
+        "signature.json": b"{}",
+    }
+    with pytest.raises(ArchiveSymlink):
+        read_archive(archive, ArchiveLimits())
+
+
+def test_text_is_checked_as_it_streams_across_chunk_boundaries(tmp_path: Path) -> None:
+    # A two-byte character split across the 1 MiB read boundary is fine; a bad byte far into a
+    # large file is found with its line and offset.
+    good = b"a" * (1024 * 1024 - 1) + "é\n".encode() + b"b\n"
+    bad = good + b"c" * 10 + b"\xff\n"
+    read_archive(make_tar(tmp_path / "g.kpack", [entry("data/big.txt", good)]), ArchiveLimits())
+    archive = make_tar(tmp_path / "b.kpack", [entry("data/big.txt", bad)])
+    with pytest.raises(TextNotUtf8, match=rf"line 3, byte offset {len(good) + 10}\)"):
+        read_archive(archive, ArchiveLimits())

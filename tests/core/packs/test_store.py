@@ -157,3 +157,33 @@ def test_remove(store: PackStore, kpack: Path) -> None:
 
 def test_trust_override(settings: Settings, kpack: Path, trust: TrustStore) -> None:
     assert PackStore(settings, trust=trust).install(kpack).manifest.id == "demo-pack"
+
+
+def test_pack_ids_and_one_version(store: PackStore, tmp_path: Path, keys: Keys) -> None:
+    assert store.pack_ids() == []
+    store.install(build_version(tmp_path, keys, "1.0.0"))
+    store.install(build_version(tmp_path, keys, "1.1.0"))
+    assert store.pack_ids() == ["demo-pack"]
+    assert store.load_version("demo-pack", "1.0.0").manifest.version == "1.0.0"
+    with pytest.raises(PackNotFound, match="2.0.0"):
+        store.load_version("demo-pack", "2.0.0")
+
+
+def test_sweep_work_dirs_removes_only_old_ones(store: PackStore, kpack: Path) -> None:
+    import os
+    import time
+
+    store.install(kpack)
+    old, fresh = store.packs_dir / ".tmp-crashed", store.packs_dir / ".tmp-running"
+    for work in (old, fresh):
+        (work / "pack" / "index").mkdir(parents=True)
+        (work / "pack" / "index" / "vectors.bin").write_bytes(b"x")
+    long_ago = time.time() - 3600
+    for path in (old, old / "pack", old / "pack" / "index", old / "pack" / "index" / "vectors.bin"):
+        os.utime(path, (long_ago, long_ago))
+    # A work dir whose top is old but whose files are being written is still running.
+    os.utime(fresh, (long_ago, long_ago))
+
+    assert store.sweep_work_dirs(older_than_s=600) == [old]
+    assert not old.exists() and fresh.exists()
+    assert [p.manifest.id for p in store.installed()] == ["demo-pack"]
