@@ -23,7 +23,7 @@ from pydantic import (
     model_validator,
 )
 
-from core.errors import ManifestInvalid
+from core.errors import ManifestInvalid, PlatformIntentNotAllowed, UnknownPlaceholder
 
 FORMAT_VERSION = 1
 MANIFEST_FILE = "manifest.json"
@@ -38,6 +38,33 @@ SEMVER_PATTERN = (
 )
 SHA256_PATTERN = r"^[0-9a-f]{64}$"
 PLATFORM_PREFIX = "platform"
+
+# The placeholders a reply template may name, written ``{{Website Name}}``: the set the built-in
+# templates (support-basics, from the Bitext data) use, which a business profile fills in. A
+# template naming anything else is refused (docs/pack-format.md, "Reply templates").
+TEMPLATE_PLACEHOLDERS = frozenset(
+    {
+        "Account",
+        "Billing",
+        "Contact Us",
+        "Customer Support",
+        "Customer Support Availability",
+        "Customer Support Email Address",
+        "Customer Support Phone Number",
+        "Footer",
+        "Help",
+        "Invoices",
+        "Live Chat",
+        "Order Details",
+        "Order History",
+        "Payment Methods",
+        "Purchase ID Anonymized",
+        "Support",
+        "Swap Item",
+        "Website Name",
+    }
+)
+_PLACEHOLDER_OPEN = "{{"
 
 # Fields added to format v1 after packs were already signed without them. Each is left out of
 # the dump while it holds its default, so a manifest that does not set it keeps the exact
@@ -187,6 +214,55 @@ class Manifest(_Strict):
 def generic_pack_ids(manifests: Iterable[Manifest]) -> frozenset[str]:
     """Ids of the packs whose manifest sets ``serves_generic_intents`` (e.g. support-basics)."""
     return frozenset(manifest.id for manifest in manifests if manifest.serves_generic_intents)
+
+
+def check_templates(manifest: Manifest, *, source: str = MANIFEST_FILE) -> None:
+    """Every ``{{...}}`` in every reply template names a placeholder of
+    :data:`TEMPLATE_PLACEHOLDERS`.
+
+    Raises:
+        UnknownPlaceholder: naming the intent, the placeholder and the allowed set.
+    """
+    for intent in manifest.intents:
+        template = intent.reply_template or ""
+        start = template.find(_PLACEHOLDER_OPEN)
+        while start >= 0:
+            end = template.find("}}", start + 2)
+            name = template[start + 2 : end] if end >= 0 else None
+            if name is None or name not in TEMPLATE_PLACEHOLDERS:
+                shown = template[start : start + 60] if name is None else f"{{{{{name}}}}}"
+                raise UnknownPlaceholder(
+                    f"{source}: intents.{intent.name}.reply_template: unknown placeholder "
+                    f"{shown!r}; expected one of "
+                    + ", ".join(f"{{{{{known}}}}}" for known in sorted(TEMPLATE_PLACEHOLDERS))
+                )
+            start = template.find(_PLACEHOLDER_OPEN, end + 2)
+
+
+def check_publishable(manifest: Manifest, *, source: str = MANIFEST_FILE) -> None:
+    """What a pack uploaded by a publisher may not do, beyond being a valid manifest.
+
+    ``platform:*`` labels (greeting, human_agent, complaint, ...) answer every customer, so only
+    packs trusted for them (the installation's own) may declare them; and templates name only
+    known placeholders.
+
+    Raises:
+        PlatformIntentNotAllowed: an intent sets ``platform``, or the pack id is ``platform``
+            (its labels would read ``platform:<name>``).
+        UnknownPlaceholder: see :func:`check_templates`.
+    """
+    if manifest.id == PLATFORM_PREFIX:
+        raise PlatformIntentNotAllowed(
+            f"{source}: id: {manifest.id!r} is reserved (its intent labels would be platform "
+            "intents)"
+        )
+    claimed = [intent.name for intent in manifest.intents if intent.platform]
+    if claimed:
+        raise PlatformIntentNotAllowed(
+            f"{source}: intents {', '.join(repr(name) for name in claimed)} claim platform "
+            "intents (platform: true); an uploaded pack may only declare its own intents"
+        )
+    check_templates(manifest, source=source)
 
 
 def canonical_json(value: Any) -> bytes:
