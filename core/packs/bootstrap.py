@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core.errors import Conflict
+from core.packs.files import write_atomic
 from core.packs.manifest import load_manifest
 from core.settings import Settings
 
@@ -50,10 +51,10 @@ def ensure_installation_key(settings: Settings) -> tuple[Path, str]:
         logger.info("generated installation signing key %s", key_id)
     public_key = load_private_key(private_path).public_key()
     key_id = key_id_of(public_key)
-    settings.trust_dir.mkdir(parents=True, exist_ok=True)
     trusted = settings.trust_dir / f"{INSTALLATION_KEY_NAME}-{key_id}.pub"
     if not trusted.exists():
-        trusted.write_bytes(public_key_pem(public_key))
+        # Temp file, fsync, rename: the trust directory never holds a half-written key.
+        write_atomic(trusted, public_key_pem(public_key))
     return private_path, key_id
 
 
