@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -157,6 +158,49 @@ class ReviewOut(BaseModel):
     pack_id: str
     version: str
     status: str
+
+
+class PackVersionOut(BaseModel):
+    """One version a publisher uploaded, with its review status (no server paths)."""
+
+    pack_id: str
+    version: str
+    status: str = Field(description="pending, approved, rejected or withdrawn")
+    reason: str | None = Field(description="why it was rejected, when it was")
+    publisher: str
+    pricing_model: str
+    amount: int
+    currency: str
+    submitted_at: datetime
+    reviewed_at: datetime | None
+
+    @classmethod
+    def of(cls, info: Any) -> PackVersionOut:
+        """From a :class:`core.ledger.catalog.PackVersionInfo` (its archive path left out)."""
+        return cls(**{name: getattr(info, name) for name in cls.model_fields})
+
+
+class LoadedPackOut(BaseModel):
+    """A pack version this server serves."""
+
+    pack_id: str
+    version: str
+
+
+class SkippedPackOut(BaseModel):
+    """An approved, installed pack version this server could not load, and why."""
+
+    pack_id: str
+    version: str
+    code: str = Field(description="the error's stable code, e.g. checksum-mismatch")
+    error: str
+
+
+class AdminPacksOut(BaseModel):
+    """What this server process serves, and the approved versions it skipped."""
+
+    loaded: list[LoadedPackOut]
+    skipped: list[SkippedPackOut]
 
 
 class AccountCreated(BaseModel):

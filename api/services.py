@@ -32,6 +32,7 @@ from core.packs.manifest import Manifest
 from core.packs.store import InstalledPack, PackStore
 from core.privacy import Redactor
 from core.publishing import EmbeddingIdentity, PublishingService
+from core.publishing.serving import ServedPacks, SkippedPack
 from core.retrieval.protocols import Embedder
 from core.retrieval.search import SearchService
 from core.settings import Settings
@@ -77,6 +78,8 @@ class AppServices:
     ask: AskService
     batchers: ModelBatchers
     packs: dict[str, Manifest] = field(default_factory=dict)
+    # Approved, installed versions that failed to load (shown by /readyz and the admin API).
+    skipped_packs: list[SkippedPack] = field(default_factory=list)
     ready: bool = False
     retention_task: asyncio.Task[None] | None = None
 
@@ -116,6 +119,12 @@ async def load_pack(
     backend = wiring.vector_index_backend(settings, manager)
     await asyncio.to_thread(search.load_installed_pack, installed, backend)
     packs[installed.manifest.id] = installed.manifest
+
+
+async def unload_pack(search: SearchService, packs: dict[str, Manifest], pack_id: str) -> None:
+    """Stop routing to a pack, then stop searching it."""
+    packs.pop(pack_id, None)
+    search.remove_pack(pack_id)
 
 
 def choose_billing_provider(
@@ -192,21 +201,18 @@ async def start_services(
         db, load_conversation_cipher(settings), retention_days=settings.retention_days
     )
 
-    approved = {(entry.pack_id, entry.version) for entry in await catalog.catalog()}
-    builtin_pack_ids: set[str] = set()  # trusted with platform intents, like the operator's list
-    # Verified at load: installed() re-hashes every file against the signed manifest.
-    for installed in await asyncio.to_thread(store.installed):
-        manifest = installed.manifest
-        if installed.key_id == installation_key_id:
-            # Built here from a pack source (the built-in packs): approved by construction.
-            await catalog.register_builtin(manifest, archive_path=str(installed.root))
-            builtin_pack_ids.add(manifest.id)
-        elif (manifest.id, manifest.version) not in approved:
-            logger.warning(
-                "skipping installed pack %s %s: not approved", manifest.id, manifest.version
-            )
-            continue
-        await load_pack(settings, manager, search, packs, installed)
+    # Per pack, the newest installed version that is approved (built-in packs, signed with the
+    # installation key, are approved by construction) and loads, verified again at load; a
+    # version that fails to load is logged, skipped and listed, never fatal.
+    served = ServedPacks(
+        store=store,
+        catalog=catalog,
+        load=lambda installed: load_pack(settings, manager, search, packs, installed),
+        unload=lambda pack_id: unload_pack(search, packs, pack_id),
+        builtin_key_id=installation_key_id,
+    )
+    await served.load_all()
+    builtin_pack_ids = served.builtin_pack_ids()  # trusted with platform intents
     if classifier is None and load_classifier:
         classifier = await asyncio.to_thread(_load_default_classifier, settings, packs)
     await asyncio.to_thread(_warm_up_requests, search, classifier)
@@ -235,8 +241,11 @@ async def start_services(
         archive_limits=settings.archive_limits,
         uploads_dir=settings.data_dir / "uploads",
         trust_dir=settings.trust_dir,
-        on_approved=lambda installed: load_pack(settings, manager, search, packs, installed),
+        on_approved=served.serve,
+        on_changed=served.refresh,
     )
+    # Uploads and installs a crash interrupted (*.part, .tmp-*): nobody else will remove them.
+    await asyncio.to_thread(publishing.sweep_leftovers)
     services = AppServices(
         settings=settings,
         manager=manager,
@@ -252,6 +261,7 @@ async def start_services(
         assistant=assistant,
         publishing=publishing,
         packs=packs,
+        skipped_packs=served.skipped,
         conversations=conversations,
         profiles=profiles,
         ask=AskService(

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
-from litestar import post
+from litestar import get, post
 
 from api.auth import AdminRoutes
-from api.schemas import AccountCreated, CreateAccountRequest, RejectRequest, ReviewOut
+from api.schemas import (
+    AccountCreated,
+    AdminPacksOut,
+    CreateAccountRequest,
+    LoadedPackOut,
+    RejectRequest,
+    ReviewOut,
+    SkippedPackOut,
+)
+from api.services import AppServices
 from core.ledger.accounts import AccountService, Principal
 from core.publishing import PublishingService
 
@@ -33,9 +42,7 @@ class AdminController(AdminRoutes):
         self, principal: Principal, publishing: PublishingService, pack_id: str, version: str
     ) -> ReviewOut:
         """Approve a pending version: it is installed, loaded, priced and shown in the catalog."""
-        approved = await publishing.approve(
-            pack_id, version, admin_account_id=principal.account_id
-        )
+        approved = await publishing.approve(pack_id, version, admin_account_id=principal.account_id)
         return ReviewOut(pack_id=approved.pack_id, version=approved.version, status=approved.status)
 
     @post(
@@ -56,3 +63,35 @@ class AdminController(AdminRoutes):
             pack_id, version, data.reason, admin_account_id=principal.account_id
         )
         return ReviewOut(pack_id=rejected.pack_id, version=rejected.version, status=rejected.status)
+
+    @post(
+        "/packs/{pack_id:str}/versions/{version:str}/withdraw",
+        operation_id="withdrawPackVersion",
+        status_code=200,
+    )
+    async def withdraw(
+        self, principal: Principal, publishing: PublishingService, pack_id: str, version: str
+    ) -> ReviewOut:
+        """Withdraw a version for good: out of the catalog, unloaded, uninstalled (audited). The
+        newest approved version left, if any, is served instead. 409 when already withdrawn."""
+        withdrawn = await publishing.withdraw(
+            pack_id, version, admin_account_id=principal.account_id
+        )
+        return ReviewOut(
+            pack_id=withdrawn.pack_id, version=withdrawn.version, status=withdrawn.status
+        )
+
+    @get("/packs", operation_id="listServedPacks")
+    async def list_packs(self, services: AppServices) -> AdminPacksOut:
+        """The pack versions this server process serves, and the approved ones it skipped
+        because they failed to load (with the error)."""
+        return AdminPacksOut(
+            loaded=[
+                LoadedPackOut(pack_id=pack_id, version=manifest.version)
+                for pack_id, manifest in sorted(services.packs.items())
+            ],
+            skipped=[
+                SkippedPackOut(pack_id=s.pack_id, version=s.version, code=s.code, error=s.error)
+                for s in services.skipped_packs
+            ],
+        )

@@ -5,12 +5,11 @@ from __future__ import annotations
 import os
 import tempfile
 from dataclasses import asdict
-from typing import Any
 
 from litestar import Request, get, post
 
 from api.auth import PublisherRoutes
-from api.schemas import PublisherKeyRequest, UploadAcceptedOut, to_json_dict
+from api.schemas import PackVersionOut, PublisherKeyRequest, UploadAcceptedOut
 from core.errors import ArchiveTooLarge, ValidationError
 from core.ledger.accounts import AccountService, Principal
 from core.publishing import PublishingService
@@ -70,7 +69,7 @@ class PublisherController(PublisherRoutes):
     @get("/packs", operation_id="listPublisherPacks")
     async def list_packs(
         self, principal: Principal, publishing: PublishingService
-    ) -> list[dict[str, Any]]:
-        """The status of each version this publisher uploaded."""
+    ) -> list[PackVersionOut]:
+        """The status of each version this publisher uploaded (no server paths)."""
         rows = await publishing.list_versions(principal.account_id)
-        return [to_json_dict(row) for row in rows]
+        return [PackVersionOut.of(row) for row in rows]

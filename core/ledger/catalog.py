@@ -170,6 +170,18 @@ class CatalogService:
             raise ValidationError("a rejection needs a reason")
         return await self._review(pack_id, version, "rejected", reason.strip(), admin_account_id)
 
+    async def withdraw(
+        self, pack_id: str, version: str, *, admin_account_id: str
+    ) -> PackVersionInfo:
+        """Withdraw a version for good: out of review and out of the catalog.
+
+        Args:
+            admin_account_id: the withdrawing operator, recorded in the audit row.
+        Raises:
+            PackNotFound: no such version. Conflict: it was withdrawn already.
+        """
+        return await self._review(pack_id, version, "withdrawn", None, admin_account_id)
+
     async def _review(
         self, pack_id: str, version: str, status: str, reason: str | None, admin_account_id: str
     ) -> PackVersionInfo:

@@ -1,27 +1,45 @@
-"""The publish and review workflow: accept a signed upload as pending, approve or reject it.
+"""The publish and review workflow: accept a signed upload as pending, approve, reject or
+withdraw it.
 
 Uploaded packs are data only: they are read with the hostile-archive reader, verified against
 the uploading publisher's own keys, and never imported or executed. Approval installs the
-version (verified again, against the trust directory), then marks it approved, makes it live
-and prices it; the ledger changes after the install, so a version whose install fails stays
-pending.
+version (verified again, against the trust directory) and loads it, and only then marks it
+approved and prices it: a version that does not install or load stays pending, and nothing of it
+stays on disk. Rejecting an approved version, or withdrawing one, uninstalls it and serves the
+newest approved version left (``on_changed``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import os
 import secrets
-import tempfile
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from core.errors import Conflict, IndexMismatch, UnknownSigningKey
+from core.errors import (
+    Conflict,
+    IndexMismatch,
+    PackDeskError,
+    PackLoadFailed,
+    PackNotFound,
+    UnknownSigningKey,
+)
+from core.packs.files import write_atomic
+from core.packs.manifest import check_publishable
 from core.packs.signing import TrustStore, public_key_from_pem_or_raw, public_key_pem
 from core.packs.verify import verify_pack
+
+logger = logging.getLogger("packdesk.publishing")
+
+# A leftover (an upload's .part file, an install's work directory) untouched for this long was
+# left by a crash: a running upload or install keeps touching its files.
+LEFTOVER_AGE_S = 600.0
 
 if TYPE_CHECKING:
     from core.ledger.accounts import AccountService
@@ -64,6 +82,7 @@ class PublishingService:
         uploads_dir: Path,
         trust_dir: Path,
         on_approved: Callable[[InstalledPack], Awaitable[None]],
+        on_changed: Callable[[str], Awaitable[object]] | None = None,
     ) -> None:
         """
         Args:
@@ -75,7 +94,11 @@ class PublishingService:
             archive_limits: the hostile-archive limits an upload is read with.
             uploads_dir: where accepted archives are kept until review (created on demand).
             trust_dir: where approval trusts the publisher's key for installed packs.
-            on_approved: makes an approved, installed pack live (searchable and routable).
+            on_approved: makes an installed pack being approved live (searchable and
+                routable); called before the approval is recorded, and raises when the pack
+                cannot be loaded.
+            on_changed: a version of this pack id was uninstalled (withdrawn, rejected, or an
+                approval undone): serve the newest approved installed version, or none.
         """
         self._accounts = accounts
         self._catalog = catalog
@@ -86,6 +109,7 @@ class PublishingService:
         self._uploads_dir = uploads_dir
         self._trust_dir = trust_dir
         self._on_approved = on_approved
+        self._on_changed = on_changed
 
     @property
     def uploads_dir(self) -> Path:
@@ -106,6 +130,8 @@ class PublishingService:
                 of another publisher).
             PackVerificationError / PackFormatError: a bad signature or a malformed archive.
             IndexMismatch: the pack's index was built with another embedding model.
+            PlatformIntentNotAllowed, UnknownPlaceholder: what an uploaded pack may not declare
+                (:func:`core.packs.manifest.check_publishable`).
             ValidationError: the version cannot be ordered (:mod:`core.packs.versions`).
             Conflict: a duplicate version, or a pack id owned by another publisher.
         """
@@ -118,6 +144,7 @@ class PublishingService:
         trust = TrustStore.from_keys(public_key_from_pem_or_raw(raw) for raw in keys.values())
         verified = await asyncio.to_thread(verify_pack, upload, trust, self._limits)
         manifest = verified.manifest
+        check_publishable(manifest, source=f"{upload.name}/manifest.json")
         built_with = manifest.embedding_model
         served = self._embedding
         if (built_with.id, built_with.dimension) != (served.model_id, served.dimension):
@@ -146,13 +173,16 @@ class PublishingService:
     async def approve(
         self, pack_id: str, version: str, *, admin_account_id: str
     ) -> PackVersionInfo:
-        """Install a pending version, then mark it approved (audited with the approver), make it
-        live and sync its price.
+        """Install a pending version and load it, then mark it approved (audited with the
+        approver) and sync its price.
 
         Raises:
             PackNotFound: no such version. Conflict: the version is not pending.
             PackVerificationError / PackFormatError: the stored archive no longer verifies
-                against its publisher's keys (it stays pending).
+                against its publisher's keys.
+            PackLoadFailed: installed and verified, but it cannot be loaded (e.g. no index).
+            In every case the version stays pending and nothing of it stays installed or
+            trusted.
         """
         info = await self._catalog.get_version(pack_id, version)
         if info.status != "pending":
@@ -170,47 +200,129 @@ class PublishingService:
         )
         archive = Path(info.archive_path)
         verified = await asyncio.to_thread(verify_pack, archive, trust, self._limits)
+        check_publishable(verified.manifest, source=f"{archive.name}/manifest.json")
         # Approval is the operator trusting this publisher key for installed packs: the store
         # re-verifies every installed pack against the trust directory at each load.
-        await asyncio.to_thread(self._trust_key, verified.key_id, publisher_keys[verified.key_id])
-        installed = await asyncio.to_thread(self._store.install, archive)
-        approved = await self._catalog.approve(pack_id, version, admin_account_id=admin_account_id)
-        await self._on_approved(installed)
+        newly_trusted = await asyncio.to_thread(
+            self._trust_key, verified.key_id, publisher_keys[verified.key_id]
+        )
+        try:
+            installed = await asyncio.to_thread(self._store.install, archive)
+        except BaseException:
+            await asyncio.to_thread(self._untrust_key, verified.key_id, newly_trusted)
+            raise
+        try:
+            try:
+                await self._on_approved(installed)
+            except PackDeskError as exc:
+                raise PackLoadFailed(_load_failure(pack_id, version, exc.message)) from exc
+            except Exception as exc:  # an index backend's own error: still the pack's fault
+                raise PackLoadFailed(_load_failure(pack_id, version, repr(exc))) from exc
+            approved = await self._catalog.approve(
+                pack_id, version, admin_account_id=admin_account_id
+            )
+        except BaseException:
+            # Not approved: nothing of it stays installed or trusted, and whatever was served
+            # before is served again.
+            await self._uninstall(pack_id, version)
+            await asyncio.to_thread(self._untrust_key, verified.key_id, newly_trusted)
+            raise
+        if version != (await asyncio.to_thread(self._store.versions, pack_id))[-1]:
+            await self._changed(pack_id)  # an older version approved: the newest stays served
         await self._billing.sync_price(pack_id, version)
         return approved
 
     async def reject(
         self, pack_id: str, version: str, reason: str, *, admin_account_id: str
     ) -> PackVersionInfo:
-        """Reject a version with a reason the publisher sees (audited with the rejecter).
+        """Reject a version with a reason the publisher sees (audited with the rejecter). An
+        approved version rejected is uninstalled, and the newest approved one left is served.
 
         Raises:
             ValidationError: an empty reason. PackNotFound: no such version.
             Conflict: the version was withdrawn.
         """
-        return await self._catalog.reject(
+        before = await self._catalog.get_version(pack_id, version)
+        rejected = await self._catalog.reject(
             pack_id, version, reason, admin_account_id=admin_account_id
         )
+        if before.status == "approved":
+            await self._uninstall(pack_id, version)
+        return rejected
+
+    async def withdraw(
+        self, pack_id: str, version: str, *, admin_account_id: str
+    ) -> PackVersionInfo:
+        """Withdraw a version for good (audited with the admin): out of the catalog, no longer
+        served, uninstalled; the newest approved version left is served instead, if any.
+
+        Raises:
+            PackNotFound: no such version. Conflict: it was withdrawn already.
+        """
+        withdrawn = await self._catalog.withdraw(
+            pack_id, version, admin_account_id=admin_account_id
+        )
+        await self._uninstall(pack_id, version)
+        return withdrawn
+
+    def sweep_leftovers(self, *, older_than_s: float = LEFTOVER_AGE_S) -> list[Path]:
+        """Delete what a crash left: uploads being received (``*.part``), install work
+        directories (``.tmp-*``) and half-written trust files, untouched for ``older_than_s``.
+
+        Returns:
+            The paths removed.
+        """
+        cutoff = time.time() - older_than_s
+        removed = self._store.sweep_work_dirs(older_than_s=older_than_s)
+        leftovers = [*self._uploads_dir.glob("*.part"), *self._trust_dir.glob(".*.part")]
+        for path in leftovers:
+            try:
+                if path.is_file() and path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    removed.append(path)
+            except OSError as exc:  # another process swept it first
+                logger.warning("could not remove leftover %s: %s", path, exc)
+        for path in removed:
+            logger.info("removed %s, left by an interrupted upload or install", path)
+        return removed
+
+    async def _uninstall(self, pack_id: str, version: str) -> None:
+        try:
+            await asyncio.to_thread(self._store.remove, pack_id, version)
+        except PackNotFound:
+            pass  # never installed (or already removed)
+        await self._changed(pack_id)
+
+    async def _changed(self, pack_id: str) -> None:
+        if self._on_changed is not None:
+            await self._on_changed(pack_id)
 
     async def list_versions(self, publisher_account_id: str) -> list[PackVersionInfo]:
         """Every version this publisher uploaded, with its review status and reason."""
         return await self._catalog.list_versions(publisher_account_id)
 
-    def _trust_key(self, key_id: str, raw_key: bytes) -> None:
+    def _trust_key(self, key_id: str, raw_key: bytes) -> bool:
+        """Trust a publisher key for installed packs; True when this call wrote the file."""
         trusted = self._trust_dir / f"publisher-{key_id}.pub"
         if trusted.exists():
-            return
-        self._trust_dir.mkdir(parents=True, exist_ok=True)
-        pem = public_key_pem(public_key_from_pem_or_raw(raw_key))
-        # Written aside, then renamed: the store reads every *.pub in the directory at each
-        # load, and must never meet a half-written key file.
-        fd, partial = tempfile.mkstemp(dir=self._trust_dir, prefix=".", suffix=".part")
-        try:
-            with os.fdopen(fd, "wb") as out:
-                out.write(pem)
-            os.replace(partial, trusted)
-        finally:
-            Path(partial).unlink(missing_ok=True)
+            return False
+        # Written aside, synced, then renamed: the store reads every *.pub in the directory at
+        # each load, and must never meet a half-written key file, even after a crash.
+        write_atomic(trusted, public_key_pem(public_key_from_pem_or_raw(raw_key)))
+        return True
+
+    def _untrust_key(self, key_id: str, newly_trusted: bool) -> None:
+        """Undo :meth:`_trust_key` when it wrote the file (an approval that did not happen)."""
+        if newly_trusted:
+            (self._trust_dir / f"publisher-{key_id}.pub").unlink(missing_ok=True)
+
+
+def _load_failure(pack_id: str, version: str, reason: str) -> str:
+    return (
+        f"pack {pack_id} version {version} verifies but cannot be loaded for search: {reason}; "
+        "it stays pending and is not installed (rebuild it with its index and upload a new "
+        "version)"
+    )
 
 
 def _sha256_prefix(path: Path) -> str:

@@ -198,6 +198,35 @@ def test_rejected_version_stays_out_of_the_catalog(client, accounts, publisher_k
     assert rows[0]["status"] == "rejected" and rows[0]["reason"] == "documents lack sources"
 
 
+def test_publisher_listing_shows_no_server_paths(client, accounts, publisher_kit) -> None:  # type: ignore[no-untyped-def]
+    publisher = accounts.create("publisher")
+    client.post(
+        "/v1/publisher/keys",
+        json={"public_key": publisher_kit["public"].read_text()},
+        headers=bearer(publisher),
+    )
+    assert upload(client, publisher, publisher_kit["kpack"].read_bytes()).status_code == 201
+    listing = client.get("/v1/publisher/packs", headers=bearer(publisher))
+    [row] = listing.json()
+    assert set(row) == {
+        "pack_id",
+        "version",
+        "status",
+        "reason",
+        "publisher",
+        "pricing_model",
+        "amount",
+        "currency",
+        "submitted_at",
+        "reviewed_at",
+    }
+    data_dir = str(client.app.state.services.settings.data_dir)
+    assert data_dir not in listing.text and ".kpack" not in listing.text
+    schema = client.get("/schema/openapi.json").json()
+    response = schema["paths"]["/v1/publisher/packs"]["get"]["responses"]["200"]
+    assert "PackVersionOut" in json.dumps(response)
+
+
 def _uploads_dir_files(client) -> list[Path]:  # type: ignore[no-untyped-def]
     uploads = client.app.state.services.settings.data_dir / "uploads"
     return sorted(uploads.iterdir()) if uploads.exists() else []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,6 +46,7 @@ class Publishing:
     billing: FakeBilling
     settings: Settings
     made_live: list[InstalledPack]
+    changed: list[str]  # pack ids passed to on_changed
 
 
 @pytest.fixture
@@ -57,13 +58,24 @@ async def db(settings: Settings) -> AsyncIterator[Database]:
 
 
 def make_publishing(
-    db: Database, settings: Settings, *, embedding: EmbeddingIdentity = SERVED_MODEL
+    db: Database,
+    settings: Settings,
+    *,
+    embedding: EmbeddingIdentity = SERVED_MODEL,
+    load: Callable[[InstalledPack], Awaitable[None]] | None = None,
 ) -> Publishing:
+    """The service with a fake billing provider; ``load`` stands in for loading a pack for
+    search (it may raise, as a pack without an index does)."""
     accounts, catalog, store = AccountService(db), CatalogService(db), PackStore(settings)
-    billing, made_live = FakeBilling(), []
+    billing, made_live, changed = FakeBilling(), [], []
 
     async def on_approved(installed: InstalledPack) -> None:
+        if load is not None:
+            await load(installed)
         made_live.append(installed)
+
+    async def on_changed(pack_id: str) -> None:
+        changed.append(pack_id)
 
     service = PublishingService(
         accounts=accounts,
@@ -75,8 +87,9 @@ def make_publishing(
         uploads_dir=settings.data_dir / "uploads",
         trust_dir=settings.trust_dir,
         on_approved=on_approved,
+        on_changed=on_changed,
     )
-    return Publishing(service, accounts, catalog, store, billing, settings, made_live)
+    return Publishing(service, accounts, catalog, store, billing, settings, made_live, changed)
 
 
 @pytest.fixture

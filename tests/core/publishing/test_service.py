@@ -15,6 +15,7 @@ from core.errors import (
     Conflict,
     IndexMismatch,
     PackDeskError,
+    PackLoadFailed,
     PackNotFound,
     UnknownSigningKey,
     ValidationError,
@@ -269,3 +270,168 @@ async def test_reject_records_the_reason_and_the_admin(
     assert (version.status, version.reason) == ("rejected", "documents lack sources")
     assert await review_audit(publishing) == [("pack.rejected", admin, "demo-pack")]
     assert publishing.store.installed() == [] and publishing.made_live == []
+
+
+async def _no_index(installed) -> None:  # type: ignore[no-untyped-def]
+    """What loading a pack without a search index does."""
+    from core.errors import PackFormatError
+
+    raise PackFormatError(f"{installed.root}/index/index.json does not exist: no search index")
+
+
+async def test_approval_that_cannot_load_stays_pending_and_leaves_nothing(
+    db, settings, signer: Signer, tmp_path: Path
+) -> None:
+    publishing = make_publishing(db, settings, load=_no_index)
+    publisher = await new_publisher(publishing, signer)
+    admin = await new_admin(publishing)
+    await publishing.service.accept_upload(publisher, incoming(signer.build(tmp_path), tmp_path))
+
+    with pytest.raises(PackLoadFailed, match="demo-pack version 1.0.0 .*no search index"):
+        await publishing.service.approve("demo-pack", "1.0.0", admin_account_id=admin)
+
+    [version] = await publishing.service.list_versions(publisher)
+    assert version.status == "pending"
+    assert publishing.store.versions("demo-pack") == []
+    assert sorted(p.name for p in settings.packs_dir.iterdir()) == []  # no work dir either
+    assert list(settings.trust_dir.iterdir()) == []  # the key trusted for it is untrusted
+    assert await review_audit(publishing) == []
+    assert publishing.billing.synced == [] and publishing.made_live == []
+    assert [entry.pack_id for entry in await publishing.catalog.catalog()] == []
+
+
+async def test_approval_undone_when_the_ledger_refuses_it(
+    publishing: Publishing, signer: Signer, tmp_path: Path, monkeypatch
+) -> None:
+    publisher = await new_publisher(publishing, signer)
+    admin = await new_admin(publishing)
+    await publishing.service.accept_upload(publisher, incoming(signer.build(tmp_path), tmp_path))
+
+    async def withdrawn_meanwhile(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise Conflict("pack demo-pack version 1.0.0 was withdrawn")
+
+    monkeypatch.setattr(publishing.catalog, "approve", withdrawn_meanwhile)
+    with pytest.raises(Conflict, match="withdrawn"):
+        await publishing.service.approve("demo-pack", "1.0.0", admin_account_id=admin)
+    assert publishing.store.versions("demo-pack") == []
+    assert publishing.changed == ["demo-pack"]  # what was served before is served again
+    assert publishing.billing.synced == []
+
+
+async def test_approving_an_older_version_keeps_the_newest_served(
+    publishing: Publishing, signer: Signer, tmp_path: Path
+) -> None:
+    publisher = await new_publisher(publishing, signer)
+    admin = await new_admin(publishing)
+    service = publishing.service
+    for version in ("1.1.0", "1.0.0"):
+        await service.accept_upload(
+            publisher, incoming(signer.build(tmp_path, version=version), tmp_path)
+        )
+    await service.approve("demo-pack", "1.1.0", admin_account_id=admin)
+    assert publishing.changed == []
+    await service.approve("demo-pack", "1.0.0", admin_account_id=admin)
+    assert publishing.changed == ["demo-pack"]  # 1.1.0 is served again, not 1.0.0
+
+
+async def test_withdraw_takes_a_version_out_and_uninstalls_it(
+    publishing: Publishing, signer: Signer, tmp_path: Path
+) -> None:
+    publisher = await new_publisher(publishing, signer)
+    admin = await new_admin(publishing)
+    service = publishing.service
+    await service.accept_upload(publisher, incoming(signer.build(tmp_path), tmp_path))
+    await service.approve("demo-pack", "1.0.0", admin_account_id=admin)
+
+    withdrawn = await service.withdraw("demo-pack", "1.0.0", admin_account_id=admin)
+
+    assert withdrawn.status == "withdrawn"
+    assert publishing.store.versions("demo-pack") == []
+    assert publishing.changed == ["demo-pack"]
+    assert [entry.pack_id for entry in await publishing.catalog.catalog()] == []
+    async with publishing.catalog.db.read() as session:
+        rows = await session.execute(
+            select(AuditEntry.action, AuditEntry.account_id).where(
+                AuditEntry.action == "pack.withdrawn"
+            )
+        )
+        assert [tuple(row) for row in rows] == [("pack.withdrawn", admin)]
+    with pytest.raises(Conflict, match="withdrawn"):
+        await service.withdraw("demo-pack", "1.0.0", admin_account_id=admin)
+    with pytest.raises(PackNotFound):
+        await service.withdraw("demo-pack", "9.9.9", admin_account_id=admin)
+
+
+async def test_withdraw_a_pending_version(
+    publishing: Publishing, signer: Signer, tmp_path: Path
+) -> None:
+    publisher = await new_publisher(publishing, signer)
+    admin = await new_admin(publishing)
+    await publishing.service.accept_upload(publisher, incoming(signer.build(tmp_path), tmp_path))
+    await publishing.service.withdraw("demo-pack", "1.0.0", admin_account_id=admin)
+    [version] = await publishing.service.list_versions(publisher)
+    assert version.status == "withdrawn"
+    with pytest.raises(Conflict):
+        await publishing.service.approve("demo-pack", "1.0.0", admin_account_id=admin)
+
+
+async def test_rejecting_an_approved_version_uninstalls_it(
+    publishing: Publishing, signer: Signer, tmp_path: Path
+) -> None:
+    publisher = await new_publisher(publishing, signer)
+    admin = await new_admin(publishing)
+    await publishing.service.accept_upload(publisher, incoming(signer.build(tmp_path), tmp_path))
+    await publishing.service.approve("demo-pack", "1.0.0", admin_account_id=admin)
+    await publishing.service.reject("demo-pack", "1.0.0", "leaks data", admin_account_id=admin)
+    assert publishing.store.versions("demo-pack") == []
+    assert publishing.changed == ["demo-pack"]
+
+
+def test_sweep_removes_what_a_crash_left_and_keeps_what_is_in_progress(
+    publishing: Publishing,
+) -> None:
+    import os
+    import time
+
+    settings = publishing.settings
+    uploads, packs, trust = publishing.service.uploads_dir, settings.packs_dir, settings.trust_dir
+    for directory in (uploads, packs, trust):
+        directory.mkdir(parents=True, exist_ok=True)
+    old_upload, new_upload = uploads / "tmpold.part", uploads / "tmpnew.part"
+    kept_archive = uploads / "demo-pack-1.0.0-abc.kpack"
+    old_work, new_work = packs / ".tmp-old", packs / ".tmp-new"
+    old_trust = trust / ".publisher-x.pub.abc.part"
+    for path in (old_upload, new_upload, kept_archive, old_trust):
+        path.write_bytes(b"x")
+    for path in (old_work, new_work):
+        (path / "pack").mkdir(parents=True)
+        (path / "pack" / "LICENSE").write_bytes(b"x")
+    an_hour_ago = time.time() - 3600
+    for path in (old_upload, kept_archive, old_trust, old_work, old_work / "pack"):
+        os.utime(path, (an_hour_ago, an_hour_ago))
+    os.utime(old_work / "pack" / "LICENSE", (an_hour_ago, an_hour_ago))
+
+    removed = publishing.service.sweep_leftovers()
+
+    assert sorted(removed) == sorted([old_upload, old_work, old_trust])
+    assert new_upload.exists() and new_work.exists() and kept_archive.exists()
+    assert not old_upload.exists() and not old_work.exists() and not old_trust.exists()
+
+
+async def test_trust_file_is_written_aside_synced_and_renamed(
+    publishing: Publishing, signer: Signer, tmp_path: Path, monkeypatch
+) -> None:
+    import os
+
+    synced: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd))[1])
+    publisher = await new_publisher(publishing, signer)
+    admin = await new_admin(publishing)
+    await publishing.service.accept_upload(publisher, incoming(signer.build(tmp_path), tmp_path))
+    synced.clear()
+    await publishing.service.approve("demo-pack", "1.0.0", admin_account_id=admin)
+    trusted = publishing.settings.trust_dir / f"publisher-{signer.key_id}.pub"
+    assert trusted.read_bytes() == signer.public.read_bytes()
+    assert len(synced) >= 2  # the file, then its directory (the rename)
+    assert [p.name for p in publishing.settings.trust_dir.iterdir()] == [trusted.name]
