@@ -102,7 +102,8 @@ class Settings(BaseSettings):
     port: int = 8000
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)  # every JSON route
     max_upload_bytes: int = Field(default=256 * 1024 * 1024, ge=1024)  # pack uploads
-    rate_limit_per_minute: int = Field(default=600, ge=1)  # per API key
+    # per valid API key; requests without one count against the client address (api/rate_limit.py)
+    rate_limit_per_minute: int = Field(default=600, ge=1)
 
     @property
     def keys_dir(self) -> Path:
