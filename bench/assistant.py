@@ -1,0 +1,416 @@
+"""Benchmark the assistant's judgement through the HTTP API: routing, out of scope, answers.
+
+Starts the real server (``packdesk serve``, as bench/load.py does) on a free loopback port over
+a prepared data directory (``./var`` as ``packdesk prepare`` leaves it, or ``--data-dir``) with
+its own temporary database, creates two customers, and asks every question as each of them:
+
+- ``free``: owns only the free pack (support-basics, active by default);
+- ``all``: bought every paid pack through the local test-mode checkout and activated it.
+
+Question sets (none of them is used to train or calibrate anything):
+
+- CLINC150 **validation** (``../shared/data/clinc150``): the 30 banking and credit-card intents
+  (``finance_domains.json``) must reach finance (an answer routed to finance, or an offer for
+  finance); the other 120 in-scope intents must get neither an offer nor an answer from a paid
+  pack; ``oos_val`` likewise (target: at most 3% leak, with at least 95% of finance routed).
+- **Support**: Bitext rows of the support-basics pack that are not among its intents' training
+  examples (``knowledge_packs/convert/support_basics.py`` keeps up to 60 per intent; the rest
+  are held out), the ``report`` half by a stable hash (the ``tune`` half may be used to tune
+  routing; this benchmark never reads it). The two platform intents (human agent, complaint)
+  are left out: they are handoff's business (bench/handoff.py). Correct: an answer from
+  support-basics (its template, or passages cited only from it), no offer.
+- **Answers**: finance and legal documents' ``metadata.eval_questions``, asked by ``all``:
+  median and maximum words of composed (extractive) answers, and the share whose gold document
+  is cited by a marker ``[n]`` in the text.
+
+    .venv/bin/python bench/assistant.py [--data-dir var] [--concurrency 4] [--label NAME]
+    .venv/bin/python bench/assistant.py --markdown     # print the BENCHMARKS.md section
+
+Prints a table, writes bench/assistant.json (one entry per ``--label``) and the "Assistant"
+section of BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+from rich.console import Console
+from rich.table import Table
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(REPO))
+
+from bench.benchmarks_md import replace_section  # noqa: E402
+from bench.load import Server, buy_and_activate_all, create_customer  # noqa: E402
+
+console = Console()
+DATA = REPO.parent / "shared" / "data"
+CLINC = DATA / "clinc150"
+RESULTS = HERE / "assistant.json"
+GENERIC_PACK = "support-basics"
+FINANCE_PACK = "finance"
+SUPPORT_PER_INTENT = 20
+EVAL_PER_PACK = 150
+PLATFORM_BITEXT = {"contact_human_agent", "complaint"}
+MARKER = re.compile(r"\[(\d+)\]")
+
+
+@dataclass(frozen=True)
+class Question:
+    set: str  # finance | other | oos | support | eval-finance | eval-legal
+    text: str
+    label: str  # the CLINC/Bitext intent, or the gold document id for eval questions
+
+
+# --- question sets -------------------------------------------------------------------------------
+def stable_half(text: str) -> str:
+    """``tune`` or ``report``, by a hash of the text: the same row always falls the same way."""
+    return "tune" if hashlib.sha256(text.encode()).digest()[0] % 2 == 0 else "report"
+
+
+def clinc_questions() -> list[Question]:
+    data = json.loads((CLINC / "clinc150_train_val.json").read_text())
+    finance = {i for intents in json.loads((CLINC / "finance_domains.json").read_text()).values()
+               for i in intents}
+    rows = [Question("finance" if label in finance else "other", text, label)
+            for text, label in data["val"]]
+    rows += [Question("oos", text, "oos") for text, _ in data["oos_val"]]
+    return rows
+
+
+def support_rows(half: str) -> list[Question]:
+    """Bitext rows that are no support-basics training example, ``half`` of them by hash."""
+    from knowledge_packs.convert.common import normalized, read_csv_gz
+    from knowledge_packs.convert.support_basics import convert
+
+    pack_dir = REPO / "knowledge_packs" / "support_basics"
+    trained = {normalized(e) for intent in convert(pack_dir).intents for e in intent.examples}
+    by_intent: dict[str, list[str]] = defaultdict(list)
+    for row in read_csv_gz(pack_dir / "data" / "bitext_customer_support.csv.gz"):
+        text = row["instruction"].strip()
+        if row["intent"] in PLATFORM_BITEXT or normalized(text) in trained:
+            continue
+        if stable_half(text) == half and text not in by_intent[row["intent"]]:
+            by_intent[row["intent"]].append(text)
+    out = []
+    for intent, texts in sorted(by_intent.items()):
+        texts.sort(key=lambda t: hashlib.sha256(t.encode()).hexdigest())
+        out += [Question("support", t, intent) for t in texts[:SUPPORT_PER_INTENT]]
+    return out
+
+
+def eval_questions(data_dir: Path, pack_id: str) -> list[Question]:
+    docs = next((data_dir / "packs" / pack_id).glob("*/documents.jsonl"))
+    pairs = []
+    for line in docs.read_text().splitlines():
+        doc = json.loads(line)
+        pairs += [(q, doc["id"]) for q in doc.get("metadata", {}).get("eval_questions", [])]
+    pairs.sort(key=lambda p: hashlib.sha256(p[0].encode()).hexdigest())
+    return [Question(f"eval-{pack_id}", q, gold) for q, gold in pairs[:EVAL_PER_PACK]]
+
+
+# --- asking --------------------------------------------------------------------------------------
+async def ask_all(base_url: str, api_key: str, questions: list[Question],
+                  concurrency: int) -> list[dict[str, Any]]:
+    """Every question once. Routing sets ask for ``"detail": "full"`` (the route does not
+    depend on it, and it skips embedding candidate sentences); eval questions get the default
+    brief answer, whose words and markers are measured."""
+    headers = {"Authorization": f"Bearer {api_key}"}
+    results: list[dict[str, Any]] = [{} for _ in questions]
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for i in range(len(questions)):
+        queue.put_nowait(i)
+    async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=60.0) as client:
+
+        async def worker() -> None:
+            while not queue.empty():
+                i = queue.get_nowait()
+                for attempt in range(3):
+                    response = await client.post("/v1/ask",
+                                                 json=payload(questions[i]))
+                    if response.status_code == 200:
+                        results[i] = response.json()
+                        break
+                    if attempt == 2:
+                        results[i] = {"error": response.status_code}
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return results
+
+
+def payload(question: Question) -> dict[str, Any]:
+    body: dict[str, Any] = {"question": question.text[:2000]}
+    if not question.set.startswith("eval-"):
+        body["detail"] = "full"
+    return body
+
+
+# --- scoring -------------------------------------------------------------------------------------
+def paid_pack_ids(data_dir: Path) -> set[str]:
+    paid = set()
+    for manifest in (data_dir / "packs").glob("*/*/manifest.json"):
+        m = json.loads(manifest.read_text())
+        if m["pricing"]["model"] != "free" and m["pricing"].get("amount", 0):
+            paid.add(m["id"])
+    return paid
+
+
+def outcome(body: dict[str, Any], paid: set[str]) -> str:
+    """offer:<pack> | answer:<pack> | out_of_scope | handoff-only | answer | error."""
+    if "error" in body:
+        return "error"
+    if body.get("offer"):
+        return f"offer:{body['offer']['pack_id']}"
+    if body.get("out_of_scope"):
+        return "out_of_scope"
+    packs = {c["pack_id"] for c in body.get("citations", [])}
+    if body.get("routed_pack_id"):
+        packs.add(body["routed_pack_id"])
+    if packs & paid:
+        return "answer:" + ",".join(sorted(packs & paid))
+    if packs:
+        return "answer:" + ",".join(sorted(packs))
+    return "answer"  # a template (support-basics: the only pack with templates here)
+
+
+def score(questions: list[Question], bodies: list[dict[str, Any]], paid: set[str],
+          generic_templates: set[str]) -> dict[str, Any]:
+    by_set: dict[str, list[tuple[Question, dict[str, Any], str]]] = defaultdict(list)
+    for q, body in zip(questions, bodies, strict=True):
+        by_set[q.set].append((q, body, outcome(body, paid)))
+
+    def share(rows: list[Any], pred: Any) -> float:
+        return round(sum(1 for r in rows if pred(r)) / len(rows), 4) if rows else 0.0
+
+    def paid_touch(o: str) -> bool:
+        return o.startswith("offer:") or (o.startswith("answer:") and
+                                          bool(set(o[7:].split(",")) & paid))
+
+    def generic(r: tuple[Question, dict[str, Any], str]) -> bool:
+        _, body, o = r
+        if o == "answer:" + GENERIC_PACK:
+            return True
+        return o == "answer" and body.get("composed_by") == "template" and (
+            body.get("text", "").strip() in generic_templates or not paid_touch(o))
+
+    report: dict[str, Any] = {}
+    for name, rows in sorted(by_set.items()):
+        counts = Counter(o for _, _, o in rows)
+        entry: dict[str, Any] = {"n": len(rows), "outcomes": dict(counts.most_common())}
+        if name == "finance":
+            entry["to_finance"] = share(rows, lambda r: r[2] in (f"offer:{FINANCE_PACK}",
+                                                              f"answer:{FINANCE_PACK}"))
+        if name in ("other", "oos"):
+            entry["paid_leak"] = share(rows, lambda r: paid_touch(r[2]))
+        if name == "support":
+            entry["to_generic"] = share(rows, generic)
+            entry["finance_offer"] = share(rows, lambda r: r[2] == f"offer:{FINANCE_PACK}")
+            entry["any_offer"] = share(rows, lambda r: r[2].startswith("offer:"))
+        if name.startswith("eval-"):
+            words = [len(b["text"].split()) for _, b, _ in rows
+                     if b.get("composed_by") == "extractive"]
+            entry["extractive"] = len(words)
+            entry["median_words"] = statistics.median(words) if words else 0
+            entry["max_words"] = max(words) if words else 0
+            entry["gold_cited"] = share(rows, lambda r: gold_cited(r[0].label, r[1]))
+        report[name] = entry
+    return report
+
+
+def gold_cited(gold: str, body: dict[str, Any]) -> bool:
+    citations = body.get("citations") or []
+    for n in MARKER.findall(body.get("text", "")):
+        index = int(n) - 1
+        if 0 <= index < len(citations) and citations[index]["document_id"] == gold:
+            return True
+    return False
+
+
+# --- report --------------------------------------------------------------------------------------
+def headline(run: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for customer in ("free", "all"):
+        r = run["customers"][customer]
+        out[customer] = {
+            "finance_to_finance": r["finance"]["to_finance"],
+            "other_paid_leak": r["other"]["paid_leak"],
+            "oos_paid_leak": r["oos"]["paid_leak"],
+            "support_to_generic": r["support"]["to_generic"],
+            "support_finance_offer": r["support"]["finance_offer"],
+        }
+    for pack in ("finance", "legal"):
+        e = run["customers"]["all"].get(f"eval-{pack}")
+        if e:
+            out[f"eval_{pack}"] = {k: e[k] for k in ("n", "extractive", "median_words",
+                                                     "max_words", "gold_cited")}
+    out["targets"] = {
+        customer: {
+            "oos_leak_at_most_3pct": out[customer]["oos_paid_leak"] <= 0.03,
+            "finance_at_least_95pct": out[customer]["finance_to_finance"] >= 0.95,
+        }
+        for customer in ("free", "all")
+    }
+    return out
+
+
+def print_table(runs: dict[str, Any]) -> None:
+    table = Table(title="Assistant judgement through POST /v1/ask (CLINC150 val, Bitext held out)")
+    for column in ("run", "customer", "finance -> finance", "other: paid leak",
+                   "oos: paid leak", "support -> generic", "support: finance offer"):
+        table.add_column(column, justify="right")
+    for label, run in runs.items():
+        h = run["headline"]
+        for customer in ("free", "all"):
+            c = h[customer]
+            table.add_row(label, customer, pct(c["finance_to_finance"]), pct(c["other_paid_leak"]),
+                          pct(c["oos_paid_leak"]), pct(c["support_to_generic"]),
+                          pct(c["support_finance_offer"]))
+    console.print(table)
+    for label, run in runs.items():
+        for pack in ("finance", "legal"):
+            e = run["headline"].get(f"eval_{pack}")
+            if e:
+                console.print(f"{label} {pack} eval ({e['n']} q, {e['extractive']} extractive): "
+                              f"median {e['median_words']} words, max {e['max_words']}, gold "
+                              f"cited {pct(e['gold_cited'])}")
+
+
+def pct(value: float) -> str:
+    return f"{100 * value:.1f}%"
+
+
+def markdown(runs: dict[str, Any]) -> str:
+    lines = [
+        "## Assistant",
+        "",
+        "`bench/assistant.py`: the real server over a prepared data directory, every question "
+        "through `POST /v1/ask` (not under load: 4 concurrent clients, one server), as a customer "
+        "owning only the free pack (`free`) and one owning and activating every pack (`all`). "
+        "CLINC150 **validation** only (3,000 in scope: 600 banking/credit-card, 2,400 other; "
+        "100 out of scope); support: 500 held-out Bitext rows (not support-basics training "
+        "examples, the `report` half by hash; platform intents left out). *finance -> finance*: "
+        "an answer routed to finance or an offer for it; *paid leak*: an offer or an answer "
+        "citing a paid pack (finance, medical, legal); *support -> generic*: a support-basics "
+        "template or passages, no offer. Targets: out-of-scope leak at most 3% with at least 95% "
+        "of finance routed to finance.",
+        "",
+        "| run | customer | finance -> finance | other in scope: paid leak | out of scope: "
+        "paid leak | support -> generic | support: finance offer |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for label, run in runs.items():
+        h = run["headline"]
+        for customer in ("free", "all"):
+            c = h[customer]
+            lines.append(f"| {label} | {customer} | {pct(c['finance_to_finance'])} | "
+                         f"{pct(c['other_paid_leak'])} | {pct(c['oos_paid_leak'])} | "
+                         f"{pct(c['support_to_generic'])} | {pct(c['support_finance_offer'])} |")
+    lines += ["", "| run | eval questions (customer `all`) | extractive answers | median words | "
+              "max words | gold document cited |", "|---|---|---:|---:|---:|---:|"]
+    for label, run in runs.items():
+        for pack in ("finance", "legal"):
+            e = run["headline"].get(f"eval_{pack}")
+            if e:
+                lines.append(f"| {label} | {pack} ({e['n']}) | {e['extractive']} | "
+                             f"{e['median_words']} | {e['max_words']} | {pct(e['gold_cited'])} |")
+    lines.append("")
+    for label, run in runs.items():
+        m = run["machine"]
+        lines.append(f"- `{label}`: {run['date']}, `{run['command']}`, {m['cpus']} CPUs "
+                     f"({m['platform']}), shared with other work, {run['seconds']:.0f} s; "
+                     f"{run.get('note', '')}")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data-dir", type=Path, default=REPO / "var")
+    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--label", default="current", help="the run's name in assistant.json")
+    parser.add_argument("--note", default="", help="one line about the run, for BENCHMARKS.md")
+    parser.add_argument("--limit", type=int, default=0,
+                        help="ask only every n-th CLINC question (a quick look; 0: all)")
+    parser.add_argument("--ready-timeout", type=float, default=240.0)
+    parser.add_argument("--markdown", action="store_true")
+    parser.add_argument("--no-write", action="store_true", help="leave BENCHMARKS.md as it is")
+    args = parser.parse_args()
+    runs: dict[str, Any] = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    if args.markdown:
+        print(markdown(runs))
+        return 0
+    data_dir = args.data_dir.resolve()
+    clinc = clinc_questions()
+    if args.limit:
+        clinc = clinc[:: args.limit]
+    questions = clinc + support_rows("report")
+    evals = eval_questions(data_dir, "finance") + eval_questions(data_dir, "legal")
+    paid = paid_pack_ids(data_dir)
+    generic_templates = set()
+    for manifest in (data_dir / "packs" / GENERIC_PACK).glob("*/manifest.json"):
+        generic_templates = {i.get("reply_template", "").strip()
+                             for i in json.loads(manifest.read_text()).get("intents", [])}
+    console.print(f"{len(questions)} questions per customer + {len(evals)} eval questions; "
+                  f"paid packs: {', '.join(sorted(paid))}")
+
+    work = Path(tempfile.mkdtemp(prefix="packdesk-assistant-"))
+    database_url = f"sqlite+aiosqlite:///{work / 'bench.db'}"
+    started = time.perf_counter()
+    server = None
+    try:
+        free_key = asyncio.run(create_customer(data_dir, database_url))
+        all_key = asyncio.run(create_customer(data_dir, database_url))
+        server = Server(data_dir, database_url, work / "server.log", batching=True, extra_env={})
+        console.print(f"server ready in {server.wait_ready(args.ready_timeout):.1f} s")
+        buy_and_activate_all(server.base_url, all_key)
+        customers = {}
+        for name, key in (("free", free_key), ("all", all_key)):
+            asked = questions + (evals if name == "all" else [])
+            t0 = time.perf_counter()
+            bodies = asyncio.run(ask_all(server.base_url, key, asked, args.concurrency))
+            console.print(f"{name}: {len(asked)} questions in {time.perf_counter() - t0:.0f} s")
+            customers[name] = score(asked, bodies, paid, generic_templates)
+    except RuntimeError as exc:
+        console.print(f"[red]{exc}[/red]")
+        return 1
+    finally:
+        if server is not None:
+            server.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    run = {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d"),
+        "command": "python bench/assistant.py " + " ".join(sys.argv[1:]),
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
+                    "python": platform.python_version()},
+        "seconds": round(time.perf_counter() - started, 1),
+        "note": args.note,
+        "customers": customers,
+    }
+    run["headline"] = headline(run)
+    runs[args.label] = run
+    RESULTS.write_text(json.dumps(runs, indent=2) + "\n")
+    print_table(runs)
+    if not args.no_write:
+        replace_section("Assistant", markdown(runs))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

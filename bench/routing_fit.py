@@ -1,0 +1,106 @@
+"""Choose routing's thresholds on tuning data (CLINC150 train, the tune half of Bitext held out).
+
+Reads the rows bench/routing_features.py wrote, replays
+:func:`core.assistant.routing.route_question` for a customer owning only the free pack and
+one owning everything, over a grid of :class:`RoutingPolicy` values, and prints the best
+policies: the out-of-scope and other-domain leak (an offer or paid-pack route) at most
+``--max-leak`` on CLINC150 train, banking and credit-card questions routed to finance,
+support questions kept by the generic pack.
+``--check`` replays one policy (the defaults) on a set, e.g. validation rows, without choosing.
+
+    .venv/bin/python bench/routing_fit.py /tmp/features.jsonl [--check]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import sys
+from collections import defaultdict
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from core.assistant.routing import RoutingPolicy, route_question  # noqa: E402
+from core.intents.labels import pack_id_of  # noqa: E402
+
+GENERIC = frozenset({"support-basics"})
+PAID = {"finance", "legal", "medical"}
+CUSTOMERS = {"free": {"support-basics"}, "all": {"support-basics", "finance", "legal", "medical"}}
+
+
+def outcome(row: dict[str, Any], policy: RoutingPolicy, active: set[str]) -> str:
+    prediction = SimpleNamespace(label=row["predicted"], pack_id=pack_id_of(row["predicted"]),
+                                 confidence=row["confidence"],
+                                 top_k=[tuple(x) for x in row["top_k"]])
+    route = route_question(prediction, row["pack_scores"], generic_pack_ids=GENERIC,
+                           active_pack_ids=active, policy=policy)
+    if route.pack_id is None:
+        return route.by
+    return ("answer:" if route.pack_id in active else "offer:") + route.pack_id
+
+
+def evaluate(rows: list[dict[str, Any]], policy: RoutingPolicy) -> dict[str, float]:
+    result: dict[str, float] = {}
+    for customer, active in CUSTOMERS.items():
+        groups: dict[str, list[str]] = defaultdict(list)
+        for row in rows:
+            groups[row["set"]].append(outcome(row, policy, active))
+
+        def share(name: str, pred: Any, groups: dict[str, list[str]] = groups) -> float:
+            values = groups.get(name, [])
+            return sum(1 for o in values if pred(o)) / len(values) if values else float("nan")
+
+        def leak(o: str) -> bool:
+            return o.startswith("offer:") or o.split(":")[-1] in PAID
+        result[f"{customer}_finance"] = share("finance", lambda o: o.endswith(":finance"))
+        result[f"{customer}_other_leak"] = share("other", leak)
+        result[f"{customer}_oos_leak"] = share("oos", leak)
+        result[f"{customer}_support_generic"] = share("support", lambda o: o == "generic")
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("features", type=Path)
+    parser.add_argument("--source", default=None,
+                        help="only rows of these sources (clinc-train, ...)")
+    parser.add_argument("--max-leak", type=float, default=0.02)
+    parser.add_argument("--check", action="store_true")
+    args = parser.parse_args()
+    rows = [json.loads(line) for line in args.features.read_text().splitlines()]
+    if args.source:
+        rows = [r for r in rows if r["source"] in args.source.split(",")]
+    else:
+        rows = [r for r in rows if r["source"] in ("clinc-train", "support-tune")]
+    if args.check:
+        print(json.dumps({k: round(v, 4) for k, v in evaluate(rows, RoutingPolicy()).items()},
+                         indent=1))
+        return 0
+    grid = itertools.product([0.3, 0.4, 0.5, 0.6, 0.7], [0.5, 0.55, 0.6, 0.65, 0.7],
+                             [0.0, 0.1, 0.2], [0.1, 0.2, 0.3], [0.2, 0.3, 0.4])
+    scored = []
+    for mass, retrieval, gmargin, omargin, gmass in grid:
+        policy = RoutingPolicy(min_intent_mass=mass, min_retrieval_score=retrieval,
+                               generic_margin=gmargin, offer_margin=omargin,
+                               min_generic_mass=gmass)
+        r = evaluate(rows, policy)
+        leak = max(r["free_oos_leak"], r["all_oos_leak"], r["free_other_leak"],
+                   r["all_other_leak"])
+        ok = leak <= args.max_leak
+        objective = (r["free_finance"] + r["all_finance"] + r["free_support_generic"]
+                     + r["all_support_generic"])
+        scored.append((ok, objective, policy, r))
+    scored.sort(key=lambda s: (s[0], s[1]), reverse=True)
+    for ok, objective, policy, r in scored[:8]:
+        print(ok, round(objective, 4), policy)
+        print("   ", {k: round(v, 3) for k, v in r.items()})
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
