@@ -69,7 +69,8 @@ def main() -> int:
     parser.add_argument("features", type=Path)
     parser.add_argument("--source", default=None,
                         help="only rows of these sources (clinc-train, ...)")
-    parser.add_argument("--max-leak", type=float, default=0.02)
+    parser.add_argument("--max-leak", type=float, default=0.03)
+    parser.add_argument("--min-support", type=float, default=0.9)
     parser.add_argument("--check", action="store_true")
     args = parser.parse_args()
     rows = [json.loads(line) for line in args.features.read_text().splitlines()]
@@ -81,8 +82,8 @@ def main() -> int:
         print(json.dumps({k: round(v, 4) for k, v in evaluate(rows, RoutingPolicy()).items()},
                          indent=1))
         return 0
-    grid = itertools.product([0.3, 0.4, 0.5, 0.6, 0.7], [0.5, 0.55, 0.6, 0.65, 0.7],
-                             [0.0, 0.1, 0.2], [0.1, 0.2, 0.3], [0.2, 0.3, 0.4])
+    grid = itertools.product([0.5, 0.6, 0.7, 0.8], [0.46, 0.48, 0.5, 0.52],
+                             [0.0, 0.1], [0.2], [0.2, 0.3])
     scored = []
     for mass, retrieval, gmargin, omargin, gmass in grid:
         policy = RoutingPolicy(min_intent_mass=mass, min_retrieval_score=retrieval,
@@ -91,9 +92,9 @@ def main() -> int:
         r = evaluate(rows, policy)
         leak = max(r["free_oos_leak"], r["all_oos_leak"], r["free_other_leak"],
                    r["all_other_leak"])
-        ok = leak <= args.max_leak
-        objective = (r["free_finance"] + r["all_finance"] + r["free_support_generic"]
-                     + r["all_support_generic"])
+        support = min(r["free_support_generic"], r["all_support_generic"])
+        ok = leak <= args.max_leak and support >= args.min_support
+        objective = r["free_finance"] + r["all_finance"]
         scored.append((ok, objective, policy, r))
     scored.sort(key=lambda s: (s[0], s[1]), reverse=True)
     for ok, objective, policy, r in scored[:8]:

@@ -21,7 +21,7 @@ from core.assistant.answer import Answer, HandoffInfo, IntentInfo, Offer
 from core.assistant.compose import candidate_sentences, select_sentences, with_citation_markers
 from core.assistant.generator import AnswerGenerator, Passage
 from core.assistant.handoff import HandoffPolicy, TurnSignal
-from core.assistant.routing import Route, route_question
+from core.assistant.routing import Route, RoutingPolicy, route_question
 from core.assistant.sentiment import score_sentiment
 from core.assistant.templates import render_template
 from core.errors import GeneratorError
@@ -71,8 +71,7 @@ PlaceholderValues = Callable[[str], Awaitable[Mapping[str, str]]]
 
 @dataclass(frozen=True)
 class AssistantConfig:
-    min_retrieval_score: float = 0.45
-    min_platform_confidence: float = 0.5
+    routing: RoutingPolicy = RoutingPolicy()
     top_k: int = 5
     mode: str = "hybrid"
     generator_timeout_s: float = 10.0
@@ -164,21 +163,27 @@ class Assistant:
             confidence=round(float(prediction.confidence), 4) if prediction else 0.0,
         )
         catalog_ids = list(self._packs)
-        pack_scores = await asyncio.to_thread(
-            self._search.pack_scores, question, catalog_ids, query_vector=vector
+        pack_scores, active = await asyncio.gather(
+            asyncio.to_thread(self._search.pack_scores, question, catalog_ids, query_vector=vector),
+            self._active_packs(account_id),
         )
+        # Read per question: an approval adds packs while the server runs.
+        generic = generic_pack_ids(self._packs.values())
         route = route_question(
             prediction,
             pack_scores,
-            # Read per question: an approval adds packs while the server runs.
-            generic_pack_ids=generic_pack_ids(self._packs.values()),
-            min_retrieval_score=self._config.min_retrieval_score,
-            min_platform_confidence=self._config.min_platform_confidence,
+            generic_pack_ids=generic,
+            active_pack_ids=active,
+            policy=self._config.routing,
         )
-        active = await self._active_packs(account_id)
         if route.pack_id is not None and route.pack_id not in active:
             return await self._offer(account_id, route, intent)
-        template = self._reply_template(intent.label, active)
+        if route.by == "generic":
+            # The generic pack keeps the question even when a domain intent ranked first
+            # (a refund for an order): its own best intent's template, else its passages.
+            template = self._generic_template(prediction, active & generic)
+        else:
+            template = self._reply_template(intent.label, active)
         if template is not None:
             template = render_template(template, await self._values(account_id))
         if route.by in ("platform", "generic") and template:
@@ -187,9 +192,22 @@ class Assistant:
             )
         if route.pack_id is None and route.by in ("none", "platform"):
             return self._out_of_scope(intent, active)
+        searchable = active & generic if route.by == "generic" else active
         return await self._answer_from_packs(
-            question, vector, intent, route, active, template, detail
+            question, vector, intent, route, searchable, template, detail
         )
+
+    def _generic_template(self, prediction: Any | None, generic_active: set[str]) -> str | None:
+        """The reply template of the best-ranked intent of a generic pack the caller reads."""
+        if prediction is None:
+            return None
+        ranked = getattr(prediction, "top_k", None) or [(prediction.label, prediction.confidence)]
+        for label, _ in ranked:
+            if label.partition(":")[0] in generic_active:
+                template = self._reply_template(label, generic_active)
+                if template:
+                    return template
+        return None
 
     async def _values(self, account_id: str) -> Mapping[str, str]:
         if self._placeholder_values is None:
@@ -235,12 +253,16 @@ class Assistant:
         return Answer(text=text, intent=intent, offer=offer, routed_pack_id=manifest.id)
 
     def _out_of_scope(self, intent: IntentInfo, active: set[str]) -> Answer:
+        """A short polite reply that says what the assistant can help with; never an offer."""
         names = sorted(self._packs[p].name for p in active if p in self._packs)
-        topics = ", ".join(names) if names else "no knowledge packs yet"
-        text = (
-            "Sorry, I can't help with that question. I can answer questions covered by your "
-            f"active knowledge packs: {topics}."
-        )
+        if names:
+            topics = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+            text = (
+                "Sorry, I can't help with that here. I can answer questions about "
+                f"{topics}: feel free to ask about those."
+            )
+        else:
+            text = "Sorry, I can't help with that here, and I have no topics to answer yet."
         return Answer(text=text, intent=intent, out_of_scope=True)
 
     async def _answer_from_packs(
