@@ -66,7 +66,9 @@ def test_cli_sets_and_shows_a_profile(client, accounts, api_settings) -> None:  
     assert changed.exit_code == 0, changed.output
     shown = runner.invoke(root, ["profile", "show", account_id], obj=obj)
     assert "website: cli.example" in shown.output and "support_email: (not set)" in shown.output
-    refused = runner.invoke(root, ["profile", "set", account_id, "--support-email", "nope"], obj=obj)
+    refused = runner.invoke(
+        root, ["profile", "set", account_id, "--support-email", "nope"], obj=obj
+    )
     # `packdesk` (api.cli.main) prints a PackDeskError as one line and exits 1
     assert refused.exit_code != 0 and "support_email" in str(refused.exception)
     unknown = runner.invoke(root, ["profile", "show", "acc_missing"], obj=obj)

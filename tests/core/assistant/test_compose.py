@@ -18,7 +18,10 @@ from core.assistant.compose import (
 
 
 def test_split_keeps_whole_sentences_and_abbreviations() -> None:
-    text = 'Cards, e.g. Visa, work. Call us! Was it "late?" Yes.\nA list item\n(See Dr. Who.) 3 days.'
+    text = (
+        'Cards, e.g. Visa, work. Call us! Was it "late?" Yes.\nA list item\n'
+        "(See Dr. Who.) 3 days."
+    )
     assert split_sentences(text) == [
         "Cards, e.g. Visa, work.", "Call us!", 'Was it "late?"', "Yes.", "A list item",
         "(See Dr. Who.)", "3 days.",
@@ -35,8 +38,10 @@ def test_split_is_linear_on_hostile_whitespace() -> None:
 
 
 def test_candidates_skip_fragments_and_duplicates_and_close_list_items() -> None:
-    passages = ["Yes. A dispute must be filed within 60 days. A dispute must be filed within 60 days.",
-                "Fees\nYou may be charged a late fee by your bank"]
+    passages = [
+        "Yes. A dispute must be filed within 60 days. A dispute must be filed within 60 days.",
+        "Fees\nYou may be charged a late fee by your bank",
+    ]
     texts = [c.text for c in candidate_sentences(passages)]
     assert texts == ["A dispute must be filed within 60 days.",
                      "You may be charged a late fee by your bank."]
