@@ -167,6 +167,8 @@ async def start_services(
     from core.privacy import load_conversation_cipher
 
     manager = manager or get_plugin_manager()
+    # Settings are checked before anything is written: a bad billing setting changes nothing.
+    provider = choose_billing_provider(settings, manager)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = create_database(settings)
     await migrate(db)
@@ -174,7 +176,6 @@ async def start_services(
     catalog = CatalogService(db)
     entitlements = EntitlementService(db, catalog=catalog)
     profiles = ProfileService(db)
-    provider = choose_billing_provider(settings, manager)
     billing = BillingService(db, provider, catalog=catalog, entitlements=entitlements)
 
     embedder = embedder or wiring.embedder(settings, manager)
