@@ -187,10 +187,11 @@ def huge_manifest(path: Path, keys: Keys) -> Path:
 
 
 def nfc_nfd_twins(path: Path, keys: Keys) -> Path:
+    """Two files whose names are one name in two Unicode forms, both signed."""
     composed = unicodedata.normalize("NFC", "data/café.md")
     decomposed = unicodedata.normalize("NFD", "data/café.md")
     assert composed != decomposed
-    return make_tar(path, [entry(composed, b"1\n"), entry(decomposed, b"2\n")])
+    return signed_pack(path, keys.private, good_files(**{composed: b"1\n", decomposed: b"2\n"}))
 
 
 def change_manifest(files: dict[str, bytes]) -> None:
@@ -246,18 +247,21 @@ CASES: dict[str, Case] = {
         {"max_json_bytes": 2 * MiB},
     ),
     "huge-manifest": Case(huge_manifest, ManifestTooLarge),
-    # names
-    "deep-path": Case(signed(entry("/".join(["d"] * 40) + "/x.md", b"x\n")), ArchivePathTooDeep),
-    "name-too-long": Case(signed(entry("data/" + "n" * 300 + ".md", b"x\n")), ArchivePathTooDeep),
+    # names, each listed in the signed manifest: only the name rule refuses them
+    "deep-path": Case(signed_files(**{"/".join(["d"] * 40) + "/x.md": b"x\n"}), ArchivePathTooDeep),
+    "name-too-long": Case(
+        signed_files(**{"data/" + "n" * 300 + ".md": b"x\n"}), ArchivePathTooDeep
+    ),
     "lookalike-cyrillic-o": Case(
-        signed(entry("d\u043ecuments.jsonl", b'{"id": "x", "text": "y"}\n')), ArchiveNameNotPortable
+        signed_files(**{"data/n\u043etes.md": b"# Notes, or not\n"}), ArchiveNameNotPortable
     ),
     "nfc-nfd-twins": Case(nfc_nfd_twins, ArchiveNameNotPortable),
     "nfkc-fullwidth-name": Case(
-        signed(entry("\uff2c\uff29\uff23\uff25\uff2e\uff33\uff25", b"x\n")), ArchiveNameNotPortable
+        signed_files(**{"\uff2c\uff29\uff23\uff25\uff2e\uff33\uff25": b"x\n"}),
+        ArchiveNameNotPortable,
     ),
-    "case-twins": Case(signed(entry("license", b"other terms\n")), ArchiveNameCollision),
-    "case-twins-directory": Case(signed(entry("DATA/notes.md", b"x\n")), ArchiveNameCollision),
+    "case-twins": Case(signed_files(license=b"other terms\n"), ArchiveNameCollision),
+    "case-twins-directory": Case(signed_files(**{"DATA/notes.md": b"x\n"}), ArchiveNameCollision),
     "exact-duplicate": Case(signed(entry("LICENSE", b"second copy\n")), ArchiveDuplicateEntry),
     "absolute-path": Case(
         signed(entry("/etc/cron.d/packdesk", b"* * * * * x\n")), ArchiveAbsolutePath
