@@ -20,7 +20,7 @@ import numpy as np
 from core.assistant.answer import Answer, HandoffInfo, IntentInfo, Offer
 from core.assistant.compose import candidate_sentences, select_sentences, with_citation_markers
 from core.assistant.generator import AnswerGenerator, Passage
-from core.assistant.handoff import HandoffPolicy, TurnSignal
+from core.assistant.handoff import FOLLOW_UP_MESSAGE, HandoffPolicy, TurnSignal
 from core.assistant.routing import Route, RoutingPolicy, route_question
 from core.assistant.sentiment import score_sentiment
 from core.assistant.templates import render_template
@@ -132,6 +132,9 @@ class Assistant:
     ) -> Answer:
         """Answer ``question`` for ``account_id``, with its sentiment and handoff decision.
 
+        A handed-off answer carries no offer and says a person will follow up (docs/privacy.md,
+        "Handoff rules"); the handoff detector reads ``question`` itself, not only its intent.
+
         Args:
             question: the customer's original text (classification and retrieval need it as
                 written; redaction is for what is logged or stored).
@@ -150,8 +153,18 @@ class Assistant:
             confidence=signal.confidence,
             sentiment_compound=sentiment.compound,
             previous_turns=previous_turns,
+            message=question,
         )
         answer.handoff = HandoffInfo(handoff=decision.handoff, reason=decision.reason)
+        if decision.handoff:
+            # A person takes over: never an upsell. An offer's or a "can't help" text is
+            # replaced by the follow-up message; a content answer keeps its content (and
+            # citations) with the follow-up message as its last paragraph.
+            if answer.offer is not None or answer.out_of_scope or not answer.text.strip():
+                answer.text = FOLLOW_UP_MESSAGE
+            else:
+                answer.text = f"{answer.text.rstrip()}\n\n{FOLLOW_UP_MESSAGE}"
+            answer.offer = None
         return answer
 
     async def _answer(self, account_id: str, question: str, detail: Detail) -> Answer:

@@ -1,12 +1,29 @@
 """When to hand a conversation to a human agent, and why (stable reason codes).
 
-Rules, first match wins (so the reason shown is the most direct one):
+The decision reads the message itself (:func:`core.assistant.signals.read_signals`), not only
+the top intent: a request for a person, a complaint, repeated contact or an escalation anywhere
+in the message hands off whatever the classifier made of it. Rules, first match wins (the most
+severe first, so the reason shown is the one a human should act on):
 
-1. ``human_agent_requested``: the intent is ``platform:human_agent``.
-2. ``complaint``: the intent is ``platform:complaint``.
-3. ``negative_sentiment``: VADER compound <= the configured threshold (default -0.6).
-4. ``repeated_low_confidence``: this turn and the previous turn of the same conversation were
+1. ``escalation``: the message threatens to go outside: a lawyer, legal action, a regulator or
+   ombudsman, a chargeback, closing the account, a public review.
+2. ``human_agent_requested``: the intent is ``platform:human_agent``, or the message asks for a
+   person (agent, human, representative, supervisor, manager, someone real, call me back,
+   escalate this, "not a bot", ...).
+3. ``complaint``: the intent is ``platform:complaint``, or the message complains about the
+   service (formal complaint, unacceptable, disgusted, still not fixed, ...).
+4. ``repeated_contact``: the message says the customer has been here before (called three
+   times, my fourth email, still waiting, nobody got back to me, writing again, ...).
+5. ``negative_sentiment``: VADER compound <= the configured threshold (default -0.6); or, with
+   the message, strong frustration: explicit ("fed up", "livid", "at my wits' end"); or one
+   cue (shouting, "!!!", a word repeated, a held letter, "are you kidding", "unbelievable")
+   with a compound at or below half the threshold; or two cues with a compound that is not
+   positive (any compound when one of them is an exasperated phrase).
+6. ``repeated_low_confidence``: this turn and the previous turn of the same conversation were
    both low-confidence (< ``low_confidence_threshold``) or out of scope.
+
+Without ``message`` the policy applies the intent, sentiment and conversation rules only (the
+rules before the message signals, which bench/handoff.py measures as the baseline).
 """
 
 from __future__ import annotations
@@ -14,19 +31,32 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from core.assistant.sentiment import POSITIVE_CUTOFF
+from core.assistant.signals import MessageSignals, read_signals
 from core.errors import ValidationError
 from core.intents.labels import COMPLAINT_INTENT, HUMAN_AGENT_INTENT, OUT_OF_SCOPE
 
+REASON_ESCALATION = "escalation"
 REASON_HUMAN_AGENT = "human_agent_requested"
 REASON_COMPLAINT = "complaint"
+REASON_REPEATED_CONTACT = "repeated_contact"
 REASON_NEGATIVE_SENTIMENT = "negative_sentiment"
 REASON_REPEATED_LOW_CONFIDENCE = "repeated_low_confidence"
 REASONS: tuple[str, ...] = (
+    REASON_ESCALATION,
     REASON_HUMAN_AGENT,
     REASON_COMPLAINT,
+    REASON_REPEATED_CONTACT,
     REASON_NEGATIVE_SENTIMENT,
     REASON_REPEATED_LOW_CONFIDENCE,
 )
+"""Every reason code, in rule order."""
+
+FOLLOW_UP_MESSAGE = (
+    "I've passed this conversation to our support team: a person will follow up with you "
+    "here as soon as possible."
+)
+"""What a handed-off answer says (``Assistant.ask`` puts it in the answer text)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +109,16 @@ class HandoffPolicy:
         self.negative_threshold = negative_threshold
         self.low_confidence_threshold = low_confidence_threshold
 
+    def _frustrated(self, signals: MessageSignals, compound: float) -> bool:
+        """Strong frustration that the compound score alone does not reach."""
+        if signals.frustration:
+            return True
+        cues = signals.intensity + int(signals.exasperation)
+        if cues >= 1 and compound <= self.negative_threshold / 2:
+            return True
+        # VADER reads "are you kidding" or "serious" as positive: exasperation overrides it.
+        return cues >= 2 and (compound < POSITIVE_CUTOFF or signals.exasperation)
+
     def is_low_confidence(self, intent_label: str, confidence: float) -> bool:
         """True when the turn was out of scope or classified with low confidence."""
         return intent_label == OUT_OF_SCOPE or confidence < self.low_confidence_threshold
@@ -90,6 +130,7 @@ class HandoffPolicy:
         confidence: float,
         sentiment_compound: float,
         previous_turns: Sequence[TurnSignal],
+        message: str | None = None,
     ) -> Handoff:
         """Decide for the current turn.
 
@@ -98,15 +139,24 @@ class HandoffPolicy:
             confidence: the classifier's confidence for that label.
             sentiment_compound: VADER compound score of this turn's message.
             previous_turns: earlier turns of the same conversation, oldest first.
+            message: the customer's message; its signals hand off whatever the intent
+                (None: the intent, sentiment and conversation rules only).
 
         Returns:
             ``Handoff(True, reason)`` or ``Handoff(False, None)``.
         """
-        if intent_label == HUMAN_AGENT_INTENT:
+        signals = read_signals(message) if message else MessageSignals()
+        if signals.escalation:
+            return Handoff(True, REASON_ESCALATION)
+        if intent_label == HUMAN_AGENT_INTENT or signals.person_requested:
             return Handoff(True, REASON_HUMAN_AGENT)
-        if intent_label == COMPLAINT_INTENT:
+        if intent_label == COMPLAINT_INTENT or signals.complaint:
             return Handoff(True, REASON_COMPLAINT)
-        if sentiment_compound <= self.negative_threshold:
+        if signals.repeated_contact:
+            return Handoff(True, REASON_REPEATED_CONTACT)
+        if sentiment_compound <= self.negative_threshold or self._frustrated(
+            signals, sentiment_compound
+        ):
             return Handoff(True, REASON_NEGATIVE_SENTIMENT)
         if previous_turns and self.is_low_confidence(intent_label, confidence):
             last = previous_turns[-1]
