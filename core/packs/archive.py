@@ -477,7 +477,7 @@ class _Scanner:
         return self.limits.max_entry_bytes
 
     def entry_too_large(self, raw_name: str, size: int, cap: int) -> PackDeskError:
-        if raw_name.lstrip("./") in CONTROL_FILES:
+        if safe_entry_name(raw_name) in CONTROL_FILES:
             return ManifestTooLarge(
                 f"{raw_name!r}: {size} bytes or more, over the limit of {cap} bytes"
             )

@@ -21,7 +21,13 @@ from typing import Protocol, runtime_checkable
 import pydantic
 
 from core.errors import ManifestInvalid, PackFormatError
-from core.packs.archive import TEXT_SUFFIXES, validate_text, write_archive
+from core.packs.archive import (
+    TEXT_SUFFIXES,
+    check_text_stream,
+    safe_entry_name,
+    validate_text,
+    write_archive,
+)
 from core.packs.documents import Document
 from core.packs.documents_io import read_documents
 from core.packs.manifest import (
@@ -35,6 +41,7 @@ from core.packs.manifest import (
     parse_manifest,
 )
 from core.packs.signing import load_private_key, sign
+from core.settings import ArchiveLimits
 
 
 @runtime_checkable
@@ -103,10 +110,13 @@ def build_pack(
             index_dir.mkdir()
             index_builder.build(manifest, documents, index_dir)
         table = {relative: _sha256(staging / relative) for relative in _staged_files(staging)}
+        limits = ArchiveLimits()
         for relative in table:
+            # The reader rejects these names and texts; refuse to build a pack it would reject.
+            safe_entry_name(relative)
             if relative.endswith(TEXT_SUFFIXES):
-                # The reader rejects bad text; refuse to build a pack it would reject.
-                validate_text(relative, (staging / relative).read_bytes())
+                with (staging / relative).open("rb") as text:
+                    check_text_stream(relative, text, limits)
         try:
             signed = Manifest.model_validate({**manifest.model_dump(mode="json"), "files": table})
         except pydantic.ValidationError as exc:

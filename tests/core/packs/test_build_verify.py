@@ -170,3 +170,13 @@ def test_duplicate_document_id(tmp_path: Path, keys: Keys) -> None:
         handle.write(json.dumps({"id": "d1", "text": "again"}) + "\n")
     with pytest.raises(DocumentInvalid, match="line 4: document id 'd1' repeats line 1"):
         build_pack(source, private_key_path=keys[0], out_path=tmp_path / "x.kpack")
+
+
+def test_a_name_the_reader_refuses_is_refused_at_build(tmp_path: Path, keys: Keys) -> None:
+    from core.errors import ArchiveNameNotPortable
+
+    source = write_pack_source(tmp_path / "src")
+    (source / "data" / "n\u043etes.md").write_text("# look-alike\n")
+    with pytest.raises(ArchiveNameNotPortable, match="data/n.tes.md"):
+        build_pack(source, private_key_path=keys[0], out_path=tmp_path / "x.kpack")
+    assert not (tmp_path / "x.kpack").exists()
