@@ -244,6 +244,7 @@ async def start_services(
         trust_dir=settings.trust_dir,
         on_approved=served.serve,
         on_changed=served.refresh,
+        platform_pack_ids=settings.platform_pack_ids,
     )
     # Uploads and installs a crash interrupted (*.part, .tmp-*): nobody else will remove them.
     await asyncio.to_thread(publishing.sweep_leftovers)

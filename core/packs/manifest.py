@@ -239,12 +239,15 @@ def check_templates(manifest: Manifest, *, source: str = MANIFEST_FILE) -> None:
             start = template.find(_PLACEHOLDER_OPEN, end + 2)
 
 
-def check_publishable(manifest: Manifest, *, source: str = MANIFEST_FILE) -> None:
+def check_publishable(
+    manifest: Manifest, *, source: str = MANIFEST_FILE, platform_allowed: bool = False
+) -> None:
     """What a pack uploaded by a publisher may not do, beyond being a valid manifest.
 
-    ``platform:*`` labels (greeting, human_agent, complaint, ...) answer every customer, so only
-    packs trusted for them (the installation's own) may declare them; and templates name only
-    known placeholders.
+    ``platform:*`` labels (greeting, human_agent, complaint, ...) answer every customer who
+    activates the pack, so only packs trusted for them may declare them: the installation's own,
+    and those the operator allows (``platform_allowed``, from ``PACKDESK_PLATFORM_PACK_IDS``).
+    Templates name only known placeholders.
 
     Raises:
         PlatformIntentNotAllowed: an intent sets ``platform``, or the pack id is ``platform``
@@ -257,7 +260,7 @@ def check_publishable(manifest: Manifest, *, source: str = MANIFEST_FILE) -> Non
             "intents)"
         )
     claimed = [intent.name for intent in manifest.intents if intent.platform]
-    if claimed:
+    if claimed and not platform_allowed:
         raise PlatformIntentNotAllowed(
             f"{source}: intents {', '.join(repr(name) for name in claimed)} claim platform "
             "intents (platform: true); an uploaded pack may only declare its own intents"

@@ -17,7 +17,7 @@ import logging
 import os
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -83,6 +83,7 @@ class PublishingService:
         trust_dir: Path,
         on_approved: Callable[[InstalledPack], Awaitable[None]],
         on_changed: Callable[[str], Awaitable[object]] | None = None,
+        platform_pack_ids: Collection[str] = frozenset(),
     ) -> None:
         """
         Args:
@@ -99,6 +100,8 @@ class PublishingService:
                 cannot be loaded.
             on_changed: a version of this pack id was uninstalled (withdrawn, rejected, or an
                 approval undone): serve the newest approved installed version, or none.
+            platform_pack_ids: pack ids the operator allows to declare platform intents
+                (``PACKDESK_PLATFORM_PACK_IDS``); every other upload claiming one is refused.
         """
         self._accounts = accounts
         self._catalog = catalog
@@ -110,6 +113,7 @@ class PublishingService:
         self._trust_dir = trust_dir
         self._on_approved = on_approved
         self._on_changed = on_changed
+        self._platform_pack_ids = frozenset(platform_pack_ids)
 
     @property
     def uploads_dir(self) -> Path:
@@ -144,7 +148,11 @@ class PublishingService:
         trust = TrustStore.from_keys(public_key_from_pem_or_raw(raw) for raw in keys.values())
         verified = await asyncio.to_thread(verify_pack, upload, trust, self._limits)
         manifest = verified.manifest
-        check_publishable(manifest, source=f"{upload.name}/manifest.json")
+        check_publishable(
+            manifest,
+            source=f"{upload.name}/manifest.json",
+            platform_allowed=manifest.id in self._platform_pack_ids,
+        )
         built_with = manifest.embedding_model
         served = self._embedding
         if (built_with.id, built_with.dimension) != (served.model_id, served.dimension):
@@ -200,7 +208,11 @@ class PublishingService:
         )
         archive = Path(info.archive_path)
         verified = await asyncio.to_thread(verify_pack, archive, trust, self._limits)
-        check_publishable(verified.manifest, source=f"{archive.name}/manifest.json")
+        check_publishable(
+            verified.manifest,
+            source=f"{archive.name}/manifest.json",
+            platform_allowed=verified.manifest.id in self._platform_pack_ids,
+        )
         # Approval is the operator trusting this publisher key for installed packs: the store
         # re-verifies every installed pack against the trust directory at each load.
         newly_trusted = await asyncio.to_thread(

@@ -63,6 +63,7 @@ def make_publishing(
     *,
     embedding: EmbeddingIdentity = SERVED_MODEL,
     load: Callable[[InstalledPack], Awaitable[None]] | None = None,
+    platform_pack_ids: frozenset[str] = frozenset(),
 ) -> Publishing:
     """The service with a fake billing provider; ``load`` stands in for loading a pack for
     search (it may raise, as a pack without an index does)."""
@@ -88,6 +89,7 @@ def make_publishing(
         trust_dir=settings.trust_dir,
         on_approved=on_approved,
         on_changed=on_changed,
+        platform_pack_ids=platform_pack_ids,
     )
     return Publishing(service, accounts, catalog, store, billing, settings, made_live, changed)
 

@@ -435,3 +435,23 @@ async def test_trust_file_is_written_aside_synced_and_renamed(
     assert trusted.read_bytes() == signer.public.read_bytes()
     assert len(synced) >= 2  # the file, then its directory (the rename)
     assert [p.name for p in publishing.settings.trust_dir.iterdir()] == [trusted.name]
+
+
+PLATFORM_GREETING = {"name": "greeting", "platform": True, "examples": ["hi there", "hello"],
+                     "reply_template": "Hello from the partner pack!"}
+
+
+async def test_platform_intents_only_from_packs_the_operator_allows(
+    db, settings, signer: Signer, tmp_path: Path  # type: ignore[no-untyped-def]
+) -> None:
+    from core.errors import PlatformIntentNotAllowed
+
+    refusing = make_publishing(db, settings)
+    publisher = await new_publisher(refusing, signer)
+    archive = signer.build(tmp_path, intents=[PLATFORM_GREETING])
+    await assert_refused(refusing, publisher, incoming(archive, tmp_path),
+                         PlatformIntentNotAllowed, "claim platform intents")
+
+    allowing = make_publishing(db, settings, platform_pack_ids=frozenset({"demo-pack"}))
+    accepted = await allowing.service.accept_upload(publisher, incoming(archive, tmp_path))
+    assert (accepted.pack_id, accepted.status) == ("demo-pack", "pending")
