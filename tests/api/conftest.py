@@ -158,3 +158,68 @@ def accounts(client: TestClient) -> Accounts:
 
 def bearer(api_key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {api_key}"}
+
+
+@dataclass(frozen=True)
+class PetPack:
+    """A third-party pack (not the installation's own): signed with a publisher key."""
+
+    archive: Path
+    public_key: Path
+    key_id: str
+    pack_id: str = "pet-care"
+    version: str = "1.0.0"
+
+
+@pytest.fixture(scope="session")
+def pet_pack(tmp_path_factory: pytest.TempPathFactory, shared_embedder: Any) -> PetPack:
+    """The pet-care pack of the publisher journey, indexed and signed by a publisher key, ready
+    to upload (``POST /v1/publisher/packs``)."""
+    from core.packs.builder import build_pack
+    from core.packs.signing import generate_keypair
+    from core.retrieval.pack_index import PackIndexer
+    from plugins.faiss_index import FaissBackend
+    from tests.api.test_publisher_journey import write_pet_pack
+
+    root = tmp_path_factory.mktemp("pet-pack")
+    private_key, public_key, key_id = generate_keypair(root / "keys", name="pets")
+    archive = root / "pet-care.kpack"
+    build_pack(
+        write_pet_pack(root / "source"),
+        private_key_path=private_key,
+        out_path=archive,
+        index_builder=PackIndexer(shared_embedder, FaissBackend()),
+    )
+    return PetPack(archive=archive, public_key=public_key, key_id=key_id)
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test (dropped afterwards); skips the test when
+    no PostgreSQL answers at PACKDESK_TEST_PG_HOST:PORT."""
+    import asyncio
+    import uuid
+
+    import asyncpg
+
+    from tests.core.ledger.conftest import PG_DATABASE, PG_HOST, PG_PORT, postgres_user
+
+    user = asyncio.run(postgres_user())
+    if user is None:
+        pytest.skip(f"PostgreSQL not reachable at {PG_HOST}:{PG_PORT}")
+    name = f"packdesk_api_{uuid.uuid4().hex[:12]}"
+
+    async def admin(statement: str) -> None:
+        connection = await asyncpg.connect(
+            host=PG_HOST, port=PG_PORT, user=user, database=PG_DATABASE
+        )
+        try:
+            await connection.execute(statement)
+        finally:
+            await connection.close()
+
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    try:
+        yield f"postgresql+asyncpg://{user}@{PG_HOST}:{PG_PORT}/{name}"
+    finally:
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
