@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from http import HTTPStatus
 from typing import Any
 
 from litestar import Request, Response
@@ -73,10 +74,15 @@ def handle_http_error(request: Request, exc: HTTPException) -> Response[dict[str
         if exc.extra:
             detail = f"{exc.detail}: {exc.extra}"
         return problem(422 if status == 400 else status, "invalid-input", "Invalid input", detail)
+    if status == 400:
+        # Litestar's other 400s are bodies it cannot decode (malformed JSON): invalid input,
+        # like a body that decodes but fails validation.
+        return problem(422, "invalid-input", "Invalid input", str(exc.detail))
     code = {404: "not-found", 405: "method-not-allowed", 413: "body-too-large"}.get(
         status, "http-error"
     )
-    return problem(status, code, str(exc.detail), str(exc.detail), headers or None)
+    # The title names the problem type, so it stays the same for every error of that type.
+    return problem(status, code, _status_phrase(status), str(exc.detail), headers or None)
 
 
 def handle_unexpected(request: Request, exc: Exception) -> Response[dict[str, Any]]:
@@ -86,6 +92,13 @@ def handle_unexpected(request: Request, exc: Exception) -> Response[dict[str, An
 
 def _title(exc: errors.PackDeskError) -> str:
     return exc.code.replace("-", " ").capitalize()
+
+
+def _status_phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "HTTP error"
 
 
 EXCEPTION_HANDLERS = {

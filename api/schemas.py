@@ -42,13 +42,18 @@ class PublisherKeyRequest(_Body):
     public_key: str = Field(min_length=1, max_length=4000)
 
 
+# Text that is stored as it is: PostgreSQL text cannot hold U+0000, so it is refused here (422)
+# rather than failing the write (500).
+NO_NUL = r"^[^\x00]*$"
+
+
 class CreateAccountRequest(_Body):
-    name: str = Field(min_length=1, max_length=120)
+    name: str = Field(min_length=1, max_length=120, pattern=NO_NUL)
     scope: Literal["customer", "publisher", "admin"]
 
 
 class RejectRequest(_Body):
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: str = Field(min_length=1, max_length=2000, pattern=NO_NUL)
 
 
 class PackSummary(BaseModel):
