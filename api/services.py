@@ -160,6 +160,7 @@ async def start_services(
     from api import wiring
     from core.assistant.handoff import HandoffPolicy
     from core.assistant.sentiment import warm_up as warm_up_sentiment
+    from core.intents.domain import default_domain_dir, load_domain_model
     from core.ledger.db import create_database
     from core.migrations import migrate
     from core.packs.bootstrap import ensure_installation_key
@@ -216,6 +217,10 @@ async def start_services(
     builtin_pack_ids = served.builtin_pack_ids()  # trusted with platform intents
     if classifier is None and load_classifier:
         classifier = await asyncio.to_thread(_load_default_classifier, settings, packs)
+    # The domain head next to the intent model; without one routing uses today's rules (logged).
+    domain_model = await asyncio.to_thread(
+        load_domain_model, default_domain_dir(settings), list(packs)
+    )
     await asyncio.to_thread(_warm_up_requests, search, classifier)
     batchers = _model_batchers(settings, search, classifier)
     assistant = Assistant(
@@ -232,6 +237,7 @@ async def start_services(
         embed_query=batchers.embed.submit,
         platform_pack_ids=builtin_pack_ids | settings.platform_pack_ids,
         placeholder_values=profiles.placeholder_values,
+        domain_model=domain_model,
     )
     publishing = PublishingService(
         accounts=accounts,

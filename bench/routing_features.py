@@ -10,9 +10,17 @@ server) over
 - ``clinc-val``, ``support-report``: the benchmark's sets, only to check a rule offline before
   the HTTP benchmark (never used to choose a threshold).
 
-Writes ``--out`` (JSON lines: set, text, label, top_k, pack_scores).
+Writes ``--out`` (JSON lines: set, text, label, top_k, pack_scores, and with ``--domain`` the
+domain head's probabilities).
 
-    .venv/bin/python bench/routing_features.py --sets clinc-train support-tune --out F.jsonl
+``--domain``: the domain head (core/intents/domain.py) is trained on the installed packs' rows
+the way ``packdesk prepare`` builds it; a row that is one of its training rows (CLINC150 train,
+``oos_train``) gets its **out-of-fold** probabilities (5-fold cross-validation: scored by a model
+that never saw it), any other row those of the model trained on every row. ``--from F.jsonl``
+reuses the classifier features of an earlier run and only adds the domain probabilities.
+
+    .venv/bin/python bench/routing_features.py --sets clinc-train support-tune --domain \
+        --out F.jsonl
 """
 
 from __future__ import annotations
@@ -58,6 +66,12 @@ def main() -> int:
     parser.add_argument("--sets", nargs="+", default=["clinc-train", "support-tune"])
     parser.add_argument("--per-intent", type=int, default=20)
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--domain", action="store_true",
+                        help="add the domain head's (out-of-fold) probabilities")
+    parser.add_argument("--cache", type=Path, default=None,
+                        help="a .npy file keeping the embedded domain training rows")
+    parser.add_argument("--from", dest="from_file", type=Path, default=None,
+                        help="features of an earlier run: only add the domain probabilities")
     args = parser.parse_args()
 
     from api import wiring
@@ -79,6 +93,11 @@ def main() -> int:
     for pack in store.installed():
         search.load_installed_pack(pack, backend, verify=False)
         packs.append(pack.manifest.id)
+    if args.from_file is not None:
+        features = [json.loads(line) for line in args.from_file.read_text().splitlines()]
+        add_domain(features, [p.manifest for p in store.installed()], search, args.cache)
+        args.out.write_text("".join(json.dumps(f) + "\n" for f in features))
+        return 0
     classifier = IntentClassifier(args.data_dir.resolve() / "models" / "intents" / "current")
     classifier.warm_up()
 
@@ -94,27 +113,63 @@ def main() -> int:
         else:
             parser.error(f"unknown set {name!r}")
     print(f"{len(rows)} rows over packs {packs}", flush=True)
-    with args.out.open("w") as out:
-        for start in range(0, len(rows), 256):
-            chunk = rows[start:start + 256]
-            texts = [r[2] for r in chunk]
-            predictions = classifier.predict(texts, top_k=3)
-            vectors = search.embed_queries(texts)
-            # pack_scores, for a batch: the best cosine per pack of each question.
-            best = {}
-            for pack_id, searcher in search._packs_for(packs).items():
-                top_scores, top_ids = searcher.dense(vectors, 1)
-                best[pack_id] = [float(s) if i >= 0 else 0.0
-                                 for s, i in zip(top_scores[:, 0], top_ids[:, 0], strict=True)]
-            for n, (row, prediction) in enumerate(zip(chunk, predictions, strict=True)):
-                scores = {pack_id: values[n] for pack_id, values in best.items()}
-                out.write(json.dumps({
-                    "source": row[0], "set": row[1], "text": row[2], "label": row[3],
-                    "top_k": prediction.top_k, "confidence": prediction.confidence,
-                    "predicted": prediction.label, "pack_scores": scores,
-                }) + "\n")
-            print(f"{start + len(chunk)}/{len(rows)}", flush=True)
+    written = []
+    for start in range(0, len(rows), 256):
+        chunk = rows[start:start + 256]
+        texts = [r[2] for r in chunk]
+        predictions = classifier.predict(texts, top_k=3)
+        vectors = search.embed_queries(texts)
+        # pack_scores, for a batch: the best cosine per pack of each question.
+        best = {}
+        for pack_id, searcher in search._packs_for(packs).items():
+            top_scores, top_ids = searcher.dense(vectors, 1)
+            best[pack_id] = [float(s) if i >= 0 else 0.0
+                             for s, i in zip(top_scores[:, 0], top_ids[:, 0], strict=True)]
+        for n, (row, prediction) in enumerate(zip(chunk, predictions, strict=True)):
+            scores = {pack_id: values[n] for pack_id, values in best.items()}
+            written.append({
+                "source": row[0], "set": row[1], "text": row[2], "label": row[3],
+                "top_k": prediction.top_k, "confidence": prediction.confidence,
+                "predicted": prediction.label, "pack_scores": scores,
+            })
+        print(f"{start + len(chunk)}/{len(rows)}", flush=True)
+    if args.domain:
+        add_domain(written, [p.manifest for p in store.installed()], search, args.cache)
+    args.out.write_text("".join(json.dumps(f) + "\n" for f in written))
     return 0
+
+
+def add_domain(features: list[dict], manifests: list, search: object,
+               cache: Path | None = None) -> None:
+    """Set ``features[i]["domain"]``: out-of-fold for training rows, else the full model's."""
+    import numpy as np
+
+    from core.intents.domain import domain_rows, fit_domain_model, out_of_fold_proba
+
+    embed = search.embed_queries  # type: ignore[attr-defined]
+
+    def embed_all(texts: list[str]) -> np.ndarray:
+        return np.concatenate([embed(texts[i:i + 256]) for i in range(0, len(texts), 256)])
+
+    rows = domain_rows(manifests)
+    labels = [r.label for r in rows]
+    if cache is not None and cache.exists() and len(np.load(cache)) == len(rows):
+        vectors = np.load(cache)
+    else:
+        print(f"domain head: embedding {len(rows)} training rows", flush=True)
+        vectors = embed_all([r.text for r in rows])
+        if cache is not None:
+            np.save(cache, vectors)
+    classes, oof = out_of_fold_proba(vectors, labels)
+    full = fit_domain_model(vectors, labels)
+    assert tuple(full.classes) == classes
+    index = {r.text: i for i, r in enumerate(rows)}
+    proba = full.predict_proba(embed_all([f["text"][:2000] for f in features]))
+    for n, feature in enumerate(features):
+        i = index.get(feature["text"])
+        trained = i is not None and feature["source"].startswith("clinc-train")
+        values = oof[i] if trained else proba[n]
+        feature["domain"] = {c: round(float(v), 5) for c, v in zip(classes, values, strict=True)}
 
 
 if __name__ == "__main__":

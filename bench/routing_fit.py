@@ -7,8 +7,11 @@ policies: the out-of-scope and other-domain leak (an offer or paid-pack route) a
 ``--max-leak`` on CLINC150 train, banking and credit-card questions routed to finance,
 support questions kept by the generic pack.
 ``--check`` replays one policy (the defaults) on a set, e.g. validation rows, without choosing.
+Rows with ``domain`` probabilities (bench/routing_features.py ``--domain``: out of fold on
+CLINC150 train) are routed with the domain head, and the grid is over its thresholds;
+``--no-domain`` ignores them (the intent and retrieval rules alone).
 
-    .venv/bin/python bench/routing_fit.py /tmp/features.jsonl [--check]
+    .venv/bin/python bench/routing_fit.py /tmp/features.jsonl [--check] [--no-domain]
 """
 
 from __future__ import annotations
@@ -33,12 +36,16 @@ PAID = {"finance", "legal", "medical"}
 CUSTOMERS = {"free": {"support-basics"}, "all": {"support-basics", "finance", "legal", "medical"}}
 
 
+USE_DOMAIN = True
+
+
 def outcome(row: dict[str, Any], policy: RoutingPolicy, active: set[str]) -> str:
     prediction = SimpleNamespace(label=row["predicted"], pack_id=pack_id_of(row["predicted"]),
                                  confidence=row["confidence"],
                                  top_k=[tuple(x) for x in row["top_k"]])
     route = route_question(prediction, row["pack_scores"], generic_pack_ids=GENERIC,
-                           active_pack_ids=active, policy=policy)
+                           active_pack_ids=active, policy=policy,
+                           domain=row.get("domain") if USE_DOMAIN else None)
     if route.pack_id is None:
         return route.by
     return ("answer:" if route.pack_id in active else "offer:") + route.pack_id
@@ -64,15 +71,36 @@ def evaluate(rows: list[dict[str, Any]], policy: RoutingPolicy) -> dict[str, flo
     return result
 
 
+def candidates(*, domain: bool) -> list[RoutingPolicy]:
+    """The grid: the domain head's thresholds, or the intent and retrieval rules'."""
+    if domain:
+        return [RoutingPolicy(min_domain_probability=p, max_generic_mass_against=g,
+                              min_generic_probability_against=a, offer_margin=o,
+                              min_domain_retrieval_score=r)
+                for p, g, a, o, r in itertools.product(
+                    [0.4, 0.45, 0.5, 0.55, 0.6, 0.7, 0.8], [0.3, 0.5, 0.7, 1.01],
+                    [0.0, 0.1, 0.2], [0.1, 0.2], [0.0, 0.25, 0.3, 0.35])]
+    return [RoutingPolicy(min_intent_mass=mass, min_retrieval_score=retrieval,
+                          generic_margin=gmargin, offer_margin=omargin, min_generic_mass=gmass)
+            for mass, retrieval, gmargin, omargin, gmass in itertools.product(
+                [0.5, 0.6, 0.7, 0.8], [0.46, 0.48, 0.5, 0.52], [0.0, 0.1], [0.2], [0.2, 0.3])]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("features", type=Path)
     parser.add_argument("--source", default=None,
                         help="only rows of these sources (clinc-train, ...)")
-    parser.add_argument("--max-leak", type=float, default=0.03)
+    parser.add_argument("--max-leak", type=float, default=0.03,
+                        help="other in-scope domains: at most this share to a paid pack")
+    parser.add_argument("--max-oos-leak", type=float, default=0.03,
+                        help="out-of-scope rows: at most this share to a paid pack")
     parser.add_argument("--min-support", type=float, default=0.9)
     parser.add_argument("--check", action="store_true")
+    parser.add_argument("--no-domain", action="store_true")
     args = parser.parse_args()
+    global USE_DOMAIN
+    USE_DOMAIN = not args.no_domain
     rows = [json.loads(line) for line in args.features.read_text().splitlines()]
     if args.source:
         rows = [r for r in rows if r["source"] in args.source.split(",")]
@@ -82,18 +110,14 @@ def main() -> int:
         print(json.dumps({k: round(v, 4) for k, v in evaluate(rows, RoutingPolicy()).items()},
                          indent=1))
         return 0
-    grid = itertools.product([0.5, 0.6, 0.7, 0.8], [0.46, 0.48, 0.5, 0.52],
-                             [0.0, 0.1], [0.2], [0.2, 0.3])
     scored = []
-    for mass, retrieval, gmargin, omargin, gmass in grid:
-        policy = RoutingPolicy(min_intent_mass=mass, min_retrieval_score=retrieval,
-                               generic_margin=gmargin, offer_margin=omargin,
-                               min_generic_mass=gmass)
+    for policy in candidates(domain=USE_DOMAIN and any("domain" in r for r in rows)):
         r = evaluate(rows, policy)
-        leak = max(r["free_oos_leak"], r["all_oos_leak"], r["free_other_leak"],
-                   r["all_other_leak"])
+        leak = max(r["free_other_leak"], r["all_other_leak"])
+        oos_leak = max(r["free_oos_leak"], r["all_oos_leak"])
         support = min(r["free_support_generic"], r["all_support_generic"])
-        ok = leak <= args.max_leak and support >= args.min_support
+        ok = leak <= args.max_leak and oos_leak <= args.max_oos_leak and (
+            support >= args.min_support)
         objective = r["free_finance"] + r["all_finance"]
         scored.append((ok, objective, policy, r))
     scored.sort(key=lambda s: (s[0], s[1]), reverse=True)

@@ -96,8 +96,11 @@ def _prepare(obj: CliContext, *, skip_intents: bool) -> None:
         from core.packs.store import PackStore
 
         manifests = [installed.manifest for installed in PackStore(settings).installed()]
-        model_dir = ensure_default_model(settings, manifests)
-        console.print(f"  intent model: {model_dir}")
+        # The embedder the server will use: the domain head classifies its query vectors.
+        model_dir = ensure_default_model(
+            settings, manifests, embedder=wiring.embedder(settings, manager)
+        )
+        console.print(f"  intent model: {model_dir}; domain model: {settings.models_dir}/domain")
     if settings.inference_backend != "torch":
         _export_onnx(settings, wiring.embedder(settings, manager), skip_intents=skip_intents)
     asyncio.run(_ensure_demo_accounts(obj))

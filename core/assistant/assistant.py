@@ -21,7 +21,7 @@ from core.assistant.answer import Answer, HandoffInfo, IntentInfo, Offer
 from core.assistant.compose import candidate_sentences, select_sentences, with_citation_markers
 from core.assistant.generator import AnswerGenerator, Passage
 from core.assistant.handoff import FOLLOW_UP_MESSAGE, HandoffPolicy, TurnSignal
-from core.assistant.routing import Route, RoutingPolicy, route_question
+from core.assistant.routing import NO_DOMAIN, Route, RoutingPolicy, route_question
 from core.assistant.sentiment import score_sentiment
 from core.assistant.templates import render_template
 from core.errors import GeneratorError
@@ -37,6 +37,12 @@ GENERATOR_PASSAGES = 4
 
 class Classifier(Protocol):
     def predict(self, texts: list[str]) -> list[Any]: ...
+
+
+class DomainHead(Protocol):
+    """The domain head (core/intents/domain.py): class probabilities for a query vector."""
+
+    def probabilities(self, vector: Any) -> dict[str, float]: ...
 
 
 class Searcher(Protocol):
@@ -96,6 +102,7 @@ class Assistant:
         embed_query: OneText | None = None,
         platform_pack_ids: Collection[str] = frozenset(),
         placeholder_values: PlaceholderValues | None = None,
+        domain_model: DomainHead | None = None,
     ) -> None:
         """``classify`` (question -> Prediction) and ``embed_query`` (question -> its vector)
         replace the direct ``classifier.predict`` / ``search.embed_queries`` calls; the server
@@ -107,7 +114,11 @@ class Assistant:
 
         ``placeholder_values``: ``account_id -> {placeholder: text}`` from the caller's business
         profile; reply templates are rendered from it (:mod:`core.assistant.templates`).
+
+        ``domain_model``: the domain head whose probabilities routing uses (docs/routing.md);
+        None routes by the intent and retrieval rules alone.
         """
+        self._domain_model = domain_model
         self._platform_pack_ids = frozenset(platform_pack_ids)
         self._placeholder_values = placeholder_values
         self._classify_one = classify
@@ -188,6 +199,7 @@ class Assistant:
             generic_pack_ids=generic,
             active_pack_ids=active,
             policy=self._config.routing,
+            domain=self._domain(vector),
         )
         if route.pack_id is not None and route.pack_id not in active:
             return await self._offer(account_id, route, intent)
@@ -209,6 +221,14 @@ class Assistant:
         return await self._answer_from_packs(
             question, vector, intent, route, searchable, template, detail
         )
+
+    def _domain(self, vector: Any) -> dict[str, float] | None:
+        """The domain head's probabilities for the served packs and ``"none"`` (a pack it
+        knows that is no longer served is left out), or None without a head."""
+        if self._domain_model is None:
+            return None
+        probabilities = self._domain_model.probabilities(vector)
+        return {c: p for c, p in probabilities.items() if c in self._packs or c == NO_DOMAIN}
 
     def _generic_template(self, prediction: Any | None, generic_active: set[str]) -> str | None:
         """The reply template of the best-ranked intent of a generic pack the caller reads."""

@@ -3,13 +3,21 @@
 Domain first, then intent, then ownership (docs/routing.md):
 
 1. A confident platform intent (greeting, human agent, ...) is answered by the platform.
-2. **Domain**: each pack's *evidence* is the classifier probability its intents hold among the
-   top labels (intent mass), and, for a domain pack whose intents hold little, its best passage
-   similarity above ``min_retrieval_score``. Generic packs (``serves_generic_intents``: cancel an
-   order, refunds, passwords) compete on the same scale: a domain pack claims a question only
-   when its intent mass reaches ``min_intent_mass`` *and* exceeds the generic packs' mass by
-   ``generic_margin``, so BANKING77's ``request_refund`` cannot swallow "I want a refund for my
-   order" while "my card payment was refunded twice" stays with finance.
+2. **Domain**: with a domain head (core/intents/domain.py: a logistic regression over the query
+   embedding, classes = installed packs + ``"none"``), a domain pack claims a question when its
+   domain probability reaches ``min_domain_probability``, its best passage
+   ``min_domain_retrieval_score``, and the intent classifier does not contradict it (the
+   generic packs' intent mass reaches ``max_generic_mass_against`` while the head gives them at
+   least ``min_generic_probability_against``); otherwise (``"none"`` wins, say) no domain pack
+   claims it. Packs the head does not know (installed after it was built), and every pack when
+   there is no head, use the rules: each pack's *evidence* is the classifier probability its
+   intents hold among the top labels (intent mass), and, for a domain pack whose intents hold
+   little, its best passage similarity above ``min_retrieval_score``. Generic packs
+   (``serves_generic_intents``: cancel an order, refunds, passwords) compete on the same scale:
+   a domain pack claims a question only when its intent mass reaches ``min_intent_mass`` *and*
+   exceeds the generic packs' mass by ``generic_margin``, so BANKING77's ``request_refund``
+   cannot swallow "I want a refund for my order" while "my card payment was refunded twice"
+   stays with finance.
 3. **Ownership**: a claim by a pack the caller has active is answered from it. A pack the caller
    lacks is offered only when its evidence beats the best active pack's (generic included) by
    ``offer_margin``; otherwise the caller's own pack answers.
@@ -23,11 +31,14 @@ validation.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from core.intents.labels import OUT_OF_SCOPE, pack_id_of
+
+NO_DOMAIN = "none"
+"""The domain head's class for questions no installed pack should take."""
 
 
 class PredictionLike(Protocol):
@@ -41,7 +52,8 @@ class Route:
     """Where a question goes. ``pack_id`` is None for platform intents and unrouted questions.
 
     ``pack_id`` outside the caller's active packs means an offer; ``by`` says what decided:
-    ``"intent"``, ``"retrieval"``, ``"platform"``, ``"generic"`` or ``"none"`` (out of scope).
+    ``"domain"`` (the domain head), ``"intent"``, ``"retrieval"``, ``"platform"``, ``"generic"``
+    or ``"none"`` (out of scope).
     """
 
     pack_id: str | None
@@ -66,6 +78,16 @@ class RoutingPolicy:
     offer_margin: float = 0.2
     min_generic_mass: float = 0.3
     min_generic_score: float = 0.45
+    # With a domain head: its probability a domain pack needs to claim a question, and when
+    # the intent classifier contradicts it (the generic packs' intent mass at least
+    # max_generic_mass_against while the head gives them at least
+    # min_generic_probability_against): a generic question phrased like a domain one.
+    min_domain_probability: float = 0.55
+    max_generic_mass_against: float = 0.5
+    min_generic_probability_against: float = 0.1
+    # ... and the claiming pack's best passage must reach this: a pack with nothing close to
+    # the question has nothing to answer (trivia the head takes for banking, CLINC150 train).
+    min_domain_retrieval_score: float = 0.3
 
 
 def intent_mass(prediction: PredictionLike | None) -> dict[str, float]:
@@ -91,6 +113,7 @@ def route_question(
     generic_pack_ids: frozenset[str],
     active_pack_ids: Collection[str] | None = None,
     policy: RoutingPolicy = RoutingPolicy(),
+    domain: Mapping[str, float] | None = None,
 ) -> Route:
     """Pick the pack that answers a question, or the pack to offer.
 
@@ -102,6 +125,8 @@ def route_question(
         active_pack_ids: the caller's active packs; None treats every pack as active (no
             ownership preference).
         policy: the calibrated thresholds.
+        domain: the domain head's probability per class (pack ids and ``"none"``), or None
+            without a head (the intent and retrieval rules decide for every pack).
     """
     mass = intent_mass(prediction)
     is_platform = prediction is not None and prediction.label.startswith("platform:")
@@ -109,14 +134,31 @@ def route_question(
     if is_platform and confidence >= policy.min_platform_confidence:
         return Route(None, "platform", confidence, mass)
 
-    active = set(pack_scores) | set(mass) if active_pack_ids is None else set(active_pack_ids)
+    domain = dict(domain or {})
+    head_packs = set(domain) - {NO_DOMAIN}  # packs the domain head decides for
+    if active_pack_ids is None:
+        active = set(pack_scores) | set(mass) | head_packs
+    else:
+        active = set(active_pack_ids)
     generic_mass = sum(mass.get(p, 0.0) for p in generic_pack_ids)
     generic_score = max((s for p, s in pack_scores.items() if p in generic_pack_ids), default=0.0)
+    generic_probability = sum(domain.get(p, 0.0) for p in generic_pack_ids)
 
     # Domain first: which domain packs claim the question, and with how much evidence.
     claims: dict[str, tuple[float, str]] = {}
+    contradicted = (
+        generic_mass >= policy.max_generic_mass_against
+        and generic_probability >= policy.min_generic_probability_against
+    )
+    for pack_id in head_packs - generic_pack_ids:
+        if (
+            domain[pack_id] >= policy.min_domain_probability
+            and pack_scores.get(pack_id, 0.0) >= policy.min_domain_retrieval_score
+            and not contradicted
+        ):
+            claims[pack_id] = (domain[pack_id], "domain")
     for pack_id, value in mass.items():
-        if pack_id == "platform" or pack_id in generic_pack_ids:
+        if pack_id == "platform" or pack_id in generic_pack_ids or pack_id in head_packs:
             continue
         if value >= policy.min_intent_mass and value > generic_mass + policy.generic_margin:
             claims[pack_id] = (value, "intent")
@@ -124,7 +166,11 @@ def route_question(
         # No pack intent holds the question: a domain pack's passages may (uploaded packs
         # without intents, domain questions phrased unlike any intent example).
         for pack_id, score in pack_scores.items():
-            if pack_id not in generic_pack_ids and score >= policy.min_retrieval_score:
+            if (
+                pack_id not in generic_pack_ids
+                and pack_id not in head_packs
+                and score >= policy.min_retrieval_score
+            ):
                 claims[pack_id] = (score, "retrieval")
     evidence = {p: v for p, (v, _) in claims.items()}
 
@@ -143,7 +189,8 @@ def route_question(
             return Route(best, claims[best][1], evidence[best], evidence)
         # The caller lacks the best pack: offer it only when it answers clearly better than
         # what the caller has (its best claiming pack, or its generic pack).
-        have = max([*owned.values(), generic_mass if generic_route else 0.0], default=0.0)
+        generic_evidence = generic_probability if head_packs else generic_mass
+        have = max([*owned.values(), generic_evidence if generic_route else 0.0], default=0.0)
         if evidence[best] - have >= policy.offer_margin:
             return Route(best, claims[best][1], evidence[best], evidence)
         if owned:

@@ -100,3 +100,72 @@ def test_an_out_of_scope_question_gets_no_pack() -> None:
 def test_without_an_intent_generic_passages_still_answer() -> None:
     result = route(None, {"finance": 0.1, "support-basics": 0.6})
     assert (result.pack_id, result.by) == (None, "generic")
+
+
+# --- with a domain head (its probabilities per pack and "none") -------------------------------
+def route_d(prediction, domain, active=ALL, scores=None, policy=POLICY):  # type: ignore[no-untyped-def]
+    return route_question(
+        prediction,
+        scores or {},
+        generic_pack_ids=GENERIC,
+        active_pack_ids=active,
+        policy=policy,
+        domain=domain,
+    )
+
+
+WEAK = P(OUT_OF_SCOPE, None, 0.2, [("finance:y", 0.2), ("support-basics:x", 0.1)])
+
+
+def test_the_domain_head_routes_banking_phrasing_the_intent_model_never_saw() -> None:
+    # The intent classifier spreads its mass (0.2 finance): the head is sure it is finance.
+    domain = {"finance": 0.9, "support-basics": 0.05, "none": 0.05}
+    scores = {"finance": 0.45, "support-basics": 0.2}
+    owner = route_d(WEAK, domain, scores=scores)
+    assert (owner.pack_id, owner.by) == ("finance", "domain")
+    offer = route_d(WEAK, domain, active=FREE, scores=scores)
+    assert offer.pack_id == "finance"  # the free customer gets an offer
+
+
+def test_a_domain_claim_needs_a_close_enough_passage() -> None:
+    # Trivia the head takes for banking: finance has nothing close to it.
+    domain = {"finance": 0.9, "support-basics": 0.05, "none": 0.05}
+    result = route_d(WEAK, domain, scores={"finance": 0.2, "support-basics": 0.1})
+    assert (result.pack_id, result.by) == (None, "none")
+
+
+def test_none_winning_is_out_of_scope_even_with_high_retrieval_scores() -> None:
+    domain = {"finance": 0.2, "support-basics": 0.05, "none": 0.75}
+    for active in (FREE, ALL):
+        result = route_d(WEAK, domain, active=active, scores={"finance": 0.7})
+        assert (result.pack_id, result.by) == (None, "none")
+
+
+def test_a_generic_intent_contradicts_a_domain_claim() -> None:
+    # "refund for my order": the head leans finance but the generic intents hold the question.
+    p = P("support-basics:get_refund", "support-basics", 0.7,
+          [("support-basics:get_refund", 0.7), ("finance:request_refund", 0.2)])
+    domain = {"finance": 0.6, "support-basics": 0.35, "none": 0.05}
+    result = route_d(p, domain, active=FREE)
+    assert (result.pack_id, result.by) == (None, "generic")
+
+
+def test_a_pack_the_head_does_not_know_is_routed_by_the_rules() -> None:
+    # pet-care was installed after the head was built: its intent mass still claims.
+    p = P("pet-care:bites", "pet-care", 0.9, [("pet-care:bites", 0.9)])
+    domain = {"finance": 0.1, "support-basics": 0.1, "none": 0.8}
+    result = route_d(p, domain)
+    assert (result.pack_id, result.by) == ("pet-care", "intent")
+    # ... while a pack the head knows cannot claim by intent mass or retrieval alone.
+    f = P("finance:card", "finance", 0.9, [("finance:card", 0.9)])
+    assert route_d(f, domain, scores={"finance": 0.8}).by == "none"
+
+
+def test_the_offer_margin_compares_head_probabilities() -> None:
+    # finance 0.55 vs the generic pack's 0.4: not clearly better, the free pack answers.
+    p = P("support-basics:payment_issue", "support-basics", 0.35,
+          [("support-basics:payment_issue", 0.35), ("finance:card", 0.3)])
+    domain = {"finance": 0.55, "support-basics": 0.4, "none": 0.05}
+    free = route_d(p, domain, active=FREE, scores={"finance": 0.5},
+                   policy=RoutingPolicy(min_domain_probability=0.5, max_generic_mass_against=1.0))
+    assert (free.pack_id, free.by) == (None, "generic")
