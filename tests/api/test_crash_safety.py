@@ -94,8 +94,9 @@ class Server:
             TRANSFORMERS_OFFLINE="1",
             TOKENIZERS_PARALLELISM="false",
         )
-        packdesk = Path(sys.executable).parent / "packdesk"
-        command = [str(packdesk)] if packdesk.exists() else [sys.executable, "-m", "api.cli"]
+        # `python -m api.cli` from the repository root: the server runs this checkout's code
+        # (the `packdesk` script would import whatever tree the venv was installed from).
+        command = [sys.executable, "-m", "api.cli"]
         self.starts += 1
         self.log = self.logs / f"server-{self.starts}.log"
         started = time.perf_counter()
