@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from litestar import Litestar
+from litestar import Litestar, Request
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
@@ -31,9 +31,17 @@ from api.errors import EXCEPTION_HANDLERS
 from api.logging import RequestLogMiddleware
 from api.rate_limit import RATE_LIMIT_STORE, BoundedMemoryStore, rate_limit_config
 from core import __version__
+from core.errors import ValidationError
 from core.settings import Settings
 
 logger = logging.getLogger("packdesk.api")
+
+
+async def refuse_nul_in_path(request: Request) -> None:
+    """A NUL character names no resource, and PostgreSQL text cannot even hold one: refuse it
+    (422) before any handler queries with it."""
+    if any("\x00" in str(value) for value in request.path_params.values()):
+        raise ValidationError("a path parameter contains a NUL character")
 
 
 class MetricsController(PrometheusController):
@@ -66,6 +74,7 @@ def create_app(settings: Settings, *, start_options: dict[str, Any] | None = Non
     rate_limit = rate_limit_config(settings)
     prometheus = PrometheusConfig(app_name="packdesk", prefix="packdesk", group_path=True)
     return Litestar(
+        before_request=refuse_nul_in_path,
         route_handlers=[
             healthz,
             readyz,

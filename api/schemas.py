@@ -19,7 +19,10 @@ _QUERY_LIMIT = "At most `PACKDESK_MAX_QUERY_CHARS` characters (default 2000); lo
 
 class AskRequest(_Body):
     question: str = Field(min_length=1, description=_QUERY_LIMIT)
-    conversation_id: str | None = Field(default=None, max_length=64)
+    conversation_id: str | None = Field(
+        default=None, max_length=64, pattern=r"^[A-Za-z0-9_-]+$",
+        description="an id a previous answer returned (conv_...)",
+    )
     stream: bool = False
     detail: Literal["brief", "full"] = Field(
         default="brief",

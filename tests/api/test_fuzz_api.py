@@ -138,44 +138,10 @@ class KnownDefect:
         ) and finding.nul
 
 
-_NUL_IN_PATH = "a NUL in the {} path parameter reaches a PostgreSQL query: 500 ({})"
-KNOWN_DEFECTS = [
-    KnownDefect(
-        "postgresql",
-        "POST /v1/ask",
-        "server-error",
-        "a NUL in conversation_id reaches a PostgreSQL query: 500 (api/schemas.py "
-        "AskRequest, or core/conversations)",
-    ),
-    KnownDefect(
-        "postgresql",
-        "GET /v1/conversations/{conversation_id}",
-        "server-error",
-        _NUL_IN_PATH.format(
-            "conversation_id", "api/controllers/conversations.py, core/conversations"
-        ),
-    ),
-    *(
-        KnownDefect(
-            "postgresql",
-            f"{method} /v1/billing/local/{page}/{{session_id}}",
-            "server-error",
-            _NUL_IN_PATH.format("session_id", "api/controllers/billing.py, core/ledger"),
-        )
-        for method, page in [("GET", "checkout"), ("POST", "checkout"), ("GET", "success")]
-    ),
-    *(
-        KnownDefect(
-            "postgresql",
-            f"POST /v1/admin/packs/{{pack_id}}/versions/{{version}}/{verb}",
-            "server-error",
-            _NUL_IN_PATH.format(
-                "pack_id or version", "api/controllers/admin.py, core/publishing, core/ledger"
-            ),
-        )
-        for verb in ("approve", "reject", "withdraw")
-    ),
-]
+# Failures found in files this suite does not own, reported and expected by name until fixed.
+# None today: the NUL cases (PostgreSQL text cannot hold U+0000) are refused before any query
+# (api/app.py refuse_nul_in_path, AskRequest.conversation_id's pattern).
+KNOWN_DEFECTS: list[KnownDefect] = []
 
 
 @pytest.fixture
