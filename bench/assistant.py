@@ -26,8 +26,8 @@ Question sets (none of them is used to train or calibrate anything):
     .venv/bin/python bench/assistant.py [--data-dir var] [--concurrency 4] [--label NAME]
     .venv/bin/python bench/assistant.py --markdown     # print the BENCHMARKS.md section
 
-Prints a table, writes bench/assistant.json (one entry per ``--label``) and the "Assistant"
-section of BENCHMARKS.md.
+Prints a table, writes bench/assistant.json (one entry per ``--label``, with the domain head the
+server loaded, if any: ``<data dir>/models/domain``) and the "Assistant" section of BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -340,6 +340,15 @@ def markdown(runs: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def domain_model_info(data_dir: Path) -> dict[str, Any] | None:
+    """The domain head the server loaded (``<data_dir>/models/domain``), or None: the rules."""
+    path = data_dir / "models" / "domain" / "domain.json"
+    if not path.exists():
+        return None
+    info = json.loads(path.read_text())
+    return {k: info.get(k) for k in ("classes", "data_sha256", "C", "rows", "cv", "train_s")}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data-dir", type=Path, default=REPO / "var")
@@ -401,6 +410,7 @@ def main() -> int:
                     "python": platform.python_version()},
         "seconds": round(time.perf_counter() - started, 1),
         "note": args.note,
+        "domain_model": domain_model_info(data_dir),
         "customers": customers,
     }
     run["headline"] = headline(run)
