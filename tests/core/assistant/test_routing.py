@@ -1,9 +1,14 @@
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 
+import numpy as np
+
+from core.assistant.assistant import Assistant
 from core.assistant.routing import RoutingPolicy, intent_mass, route_question
 from core.intents.labels import OUT_OF_SCOPE
+from tests.core.assistant.test_handoff_answer import FINANCE, SUPPORT, FixedClassifier
 
 GENERIC = frozenset({"support-basics"})
 FREE = {"support-basics"}
@@ -169,3 +174,56 @@ def test_the_offer_margin_compares_head_probabilities() -> None:
     free = route_d(p, domain, active=FREE, scores={"finance": 0.5},
                    policy=RoutingPolicy(min_domain_probability=0.5, max_generic_mass_against=1.0))
     assert (free.pack_id, free.by) == (None, "generic")
+
+
+# --- through Assistant.ask: the head's probabilities reach routing ---------------------------
+class _StubHead:
+    """A domain head that answers the same probabilities for every vector."""
+
+    def __init__(self, probabilities: dict[str, float]) -> None:
+        self.probabilities_ = probabilities
+        self.vectors: list[object] = []
+
+    def probabilities(self, vector: object) -> dict[str, float]:
+        self.vectors.append(vector)
+        return dict(self.probabilities_)
+
+
+def _ask(head: _StubHead | None, active: set[str], question: str = "is my transfer done"):  # type: ignore[no-untyped-def]
+    class Scores:
+        def search(self, query, *, pack_ids, k, mode, query_vector=None):  # type: ignore[no-untyped-def]
+            return []
+
+        def pack_scores(self, query, pack_ids, *, query_vector=None):  # type: ignore[no-untyped-def]
+            return {p: 0.45 for p in pack_ids}
+
+        def embed_queries(self, queries):  # type: ignore[no-untyped-def]
+            return np.ones((len(queries), 4), dtype=np.float32)
+
+    async def packs(account_id: str) -> set[str]:
+        return active
+
+    assistant = Assistant(
+        packs={"finance": FINANCE, "support-basics": SUPPORT},
+        search=Scores(),
+        active_packs=packs,
+        owned_packs=packs,
+        classifier=FixedClassifier(OUT_OF_SCOPE, None, 0.2),
+        domain_model=head,
+    )
+    return asyncio.run(assistant.ask("acct", question))
+
+
+def test_assistant_offers_the_pack_its_domain_head_names() -> None:
+    head = _StubHead({"finance": 0.9, "support-basics": 0.05, "none": 0.05, "gone-pack": 0.0})
+    answer = _ask(head, {"support-basics"})
+    assert answer.offer is not None and answer.offer.pack_id == "finance"
+    assert len(head.vectors) == 1  # the query vector routing already computed
+
+
+def test_assistant_declines_when_none_wins_and_routes_by_rules_without_a_head() -> None:
+    answer = _ask(_StubHead({"finance": 0.1, "support-basics": 0.1, "none": 0.8}),
+                  {"support-basics"})
+    assert answer.out_of_scope and answer.offer is None
+    # No head: the rules (intent mass 0, passages 0.45 < 0.5) decide: out of scope too.
+    assert _ask(None, {"support-basics"}).out_of_scope
