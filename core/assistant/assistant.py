@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
@@ -18,7 +19,12 @@ from typing import Any, Literal, Protocol
 import numpy as np
 
 from core.assistant.answer import Answer, HandoffInfo, IntentInfo, Offer
-from core.assistant.compose import candidate_sentences, select_sentences, with_citation_markers
+from core.assistant.compose import (
+    candidate_sentences,
+    select_sentences,
+    shortlist,
+    with_citation_markers,
+)
 from core.assistant.generator import AnswerGenerator, Passage
 from core.assistant.handoff import FOLLOW_UP_MESSAGE, HandoffPolicy, TurnSignal
 from core.assistant.routing import NO_DOMAIN, Route, RoutingPolicy, route_question
@@ -31,6 +37,7 @@ from core.packs.manifest import PLATFORM_PREFIX, Manifest, generic_pack_ids
 logger = logging.getLogger("packdesk.assistant")
 
 PASSAGES_IN_ANSWER = 2  # detail="full": the best passages as they are
+SENTENCE_CACHE_SIZE = 8192  # passage sentences' vectors kept (384 floats each: about 12 MiB)
 PASSAGE_CHARS = 700
 GENERATOR_PASSAGES = 4
 
@@ -120,6 +127,7 @@ class Assistant:
         """
         self._domain_model = domain_model
         self._platform_pack_ids = frozenset(platform_pack_ids)
+        self._sentence_vectors: OrderedDict[str, Any] = OrderedDict()
         self._placeholder_values = placeholder_values
         self._classify_one = classify
         self._embed_query = embed_query
@@ -334,7 +342,7 @@ class Assistant:
                 passages = [h.text.strip()[:PASSAGE_CHARS] for h in hits[:PASSAGES_IN_ANSWER]]
                 text = "\n\n".join(passages)
             else:
-                text = await self._brief(vector, hits)
+                text = await self._brief(question, vector, hits)
         citations = [hit.citation() for hit in hits]
         answer = Answer(
             text=text,
@@ -345,16 +353,28 @@ class Assistant:
         )
         return self._finish(answer, cited=sorted({c.pack_id for c in citations}))
 
-    async def _brief(self, question_vector: Any, hits: list[Any]) -> str:
+    async def _brief(self, question: str, question_vector: Any, hits: list[Any]) -> str:
         """The best whole sentences of the top passages, each with its citation marker."""
-        candidates = candidate_sentences([hit.text for hit in hits])
+        candidates = shortlist(candidate_sentences([hit.text for hit in hits]), question)
         if not candidates:  # passages without a usable sentence: the best one, whole
             return f"{hits[0].text.strip()[:PASSAGE_CHARS]} [1]"
-        # Through the query micro-batcher when there is one: the sentences of concurrent
-        # answers share its forward passes.
-        vectors = await asyncio.gather(*(self._embed(c.text) for c in candidates))
+        vectors = await asyncio.gather(*(self._sentence_vector(c.text) for c in candidates))
         scores = np.asarray(vectors, dtype=np.float32) @ np.asarray(question_vector).reshape(-1)
         return with_citation_markers(select_sentences(candidates, scores))
+
+    async def _sentence_vector(self, sentence: str) -> Any:
+        """A passage sentence's vector: from the cache (frequent questions hit the same
+        passages), else through the query micro-batcher, so the sentences of concurrent answers
+        share its forward passes."""
+        cached = self._sentence_vectors.get(sentence)
+        if cached is not None:
+            self._sentence_vectors.move_to_end(sentence)
+            return cached
+        vector = await self._embed(sentence)
+        self._sentence_vectors[sentence] = vector
+        if len(self._sentence_vectors) > SENTENCE_CACHE_SIZE:
+            self._sentence_vectors.popitem(last=False)
+        return vector
 
     async def _generate(self, question: str, hits: list[Any]) -> str | None:
         """The generator's answer from the retrieved passages, or None to stay extractive."""

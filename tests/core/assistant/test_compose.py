@@ -71,3 +71,16 @@ def test_markers_number_the_passages_from_one() -> None:
     text = with_citation_markers([Sentence("First.", 0, 0), Sentence("Second.", 2, 1)])
     assert text == "First. [1] Second. [3]"
     assert [int(n) for n in re.findall(r"\[(\d+)\]", text)] == [1, 3]
+
+
+def test_shortlist_keeps_the_sentences_sharing_the_most_words_in_reading_order() -> None:
+    from core.assistant.compose import shortlist
+
+    candidates = [
+        Sentence("Weather today is sunny and warm.", 0, 0),
+        Sentence("Debt collectors may not call you at work.", 0, 1),
+        Sentence("A collector must stop calling when you ask in writing.", 1, 0),
+        Sentence("Bananas are rich in potassium.", 2, 0),
+    ]
+    kept = shortlist(candidates, "Can a debt collector call me at work?", keep=2)
+    assert kept == [candidates[1], candidates[2]]
