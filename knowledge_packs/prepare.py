@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -19,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.errors import PackNotFound
+from core.packs.files import replace_directory
 from core.packs.manifest import DOCUMENTS_FILE, MANIFEST_FILE, Manifest
 from knowledge_packs.convert import finance, legal, medical, support_basics
 from knowledge_packs.convert.common import PACKS_ROOT, PackContent
@@ -161,13 +161,7 @@ def _replace_dir(out_dir: Path, files: dict[str, bytes]) -> None:
     try:
         for name, data in files.items():
             (staging / name).write_bytes(data)
-        if out_dir.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old.", dir=out_dir.parent))
-            os.replace(out_dir, old / "pack")
-            os.replace(staging, out_dir)
-            shutil.rmtree(old)
-        else:
-            os.replace(staging, out_dir)
+        replace_directory(staging, out_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

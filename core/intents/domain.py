@@ -23,7 +23,6 @@ import gzip
 import hashlib
 import json
 import logging
-import os
 import shutil
 import tempfile
 import time
@@ -35,6 +34,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from core.errors import IntentModelError
+from core.packs.files import replace_directory
 from core.packs.manifest import Manifest
 from core.settings import Settings
 
@@ -140,13 +140,7 @@ class DomainModel:
             record = {**self.info, "format": FORMAT_VERSION, "classes": list(self.classes)}
             (staging / MODEL_FILE).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
             staging.chmod(0o755)
-            if out_dir.exists():
-                old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old.", dir=out_dir.parent))
-                os.replace(out_dir, old / "model")
-                os.replace(staging, out_dir)
-                shutil.rmtree(old)
-            else:
-                os.replace(staging, out_dir)
+            replace_directory(staging, out_dir)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise

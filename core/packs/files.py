@@ -1,9 +1,10 @@
-"""Writing a file so that readers see the old content or the new, never a part, even after a
-crash: a temporary file beside it, synced, renamed over it, and the directory synced."""
+"""Writing files and directories so that readers see the old content or the new, never a part:
+a temporary file (or directory) beside the target, renamed over it when complete."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -32,3 +33,19 @@ def write_atomic(path: Path, data: bytes, *, mode: int = 0o644) -> None:
         os.fsync(directory)  # the rename itself survives a crash
     finally:
         os.close(directory)
+
+
+def replace_directory(staging: Path, target: Path) -> None:
+    """Put the complete directory ``staging`` at ``target``, replacing what was there.
+
+    ``staging`` must be on the same file system (beside ``target``). The old directory is moved
+    aside first and removed last, so ``target`` holds the old or the new content at every
+    moment a reader looks, except between the two renames.
+    """
+    if target.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
+        os.replace(target, old / target.name)
+        os.replace(staging, target)
+        shutil.rmtree(old)
+    else:
+        os.replace(staging, target)
