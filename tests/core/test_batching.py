@@ -311,7 +311,10 @@ def test_the_assistant_embeds_a_question_once_for_routing_and_retrieval() -> Non
     search = CountingSearch()
     answer = asyncio.run(_assistant(search).ask("acct", "What are overdraft fees?"))
     assert answer.citations[0].document_id == "d1"
-    assert search.embedded == [["What are overdraft fees?"]]
+    embedded = [text for batch in search.embedded for text in batch]
+    assert embedded.count("What are overdraft fees?") == 1
+    # the only other text embedded is the passage's sentence, scored for the brief answer
+    assert set(embedded) - {"What are overdraft fees?"} <= {"Overdraft fees are ..."}
     assert search.vectors_seen == [[24.0, 1.0], [24.0, 1.0]]  # pack_scores, then search
 
 
@@ -336,7 +339,9 @@ def test_the_assistant_uses_the_batchers_it_is_given() -> None:
         embed.close()
         classify.close()
     assert all(a.citations for a in answers)
-    assert sorted(q for batch in search.embedded for q in batch) == sorted(questions)
+    embedded = [text for batch in search.embedded for text in batch]
+    assert sorted(t for t in embedded if t in questions) == sorted(questions)  # each once
+    assert set(embedded) - set(questions) <= {"Overdraft fees are ..."}  # the brief answers'
     assert len(search.embedded) < len(questions)  # merged into shared forward passes
     assert classify.stats().items == 12 and classify.stats().batches < 12
 
