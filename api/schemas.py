@@ -130,8 +130,11 @@ class AskResponse(BaseModel):
     out_of_scope: bool
     composed_by: str = Field(description='"extractive", "template", a generator\'s name, or "none"')
     sentiment: SentimentOut | None
-    conversation_id: str
-    turn_id: int
+    conversation_id: str | None = Field(
+        description="null only when the turn was not stored: the account deleted its data "
+        "while the question was being answered"
+    )
+    turn_id: int | None
 
 
 class AnswerPiece(BaseModel):
@@ -148,7 +151,7 @@ class AskStreamSummary(BaseModel):
     disclaimers: list[str]
     handoff: HandoffOut
     sentiment: SentimentOut | None
-    conversation_id: str
+    conversation_id: str | None
 
 
 class UploadAcceptedOut(BaseModel):

@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from datetime import datetime
 
 from core.assistant.answer import Answer
 from core.assistant.assistant import Assistant, Detail
 from core.assistant.handoff import TurnSignal
 from core.conversations.service import ConversationService, NewTurn, TurnContext
 from core.errors import ValidationError
+from core.ledger.common import utcnow_
 from core.privacy import RedactionResult, Redactor
 from core.settings import Settings
 
@@ -36,8 +38,9 @@ class AskResult:
     """The answer, where its turn was stored, and the question as it may be logged."""
 
     answer: Answer
-    conversation_id: str
-    turn_id: int
+    # None when the turn was not stored: the account deleted its data while it was answered.
+    conversation_id: str | None
+    turn_id: int | None
     redacted_question: str
 
 
@@ -87,6 +90,7 @@ class AskService:
                 f"the question is {len(question)} characters long; the limit is "
                 f"{self.max_query_chars}"
             )
+        asked_at = utcnow_()
         previous: list[TurnSignal] = []
         if conversation_id is not None:
             context = await self._conversations.recent_turns(account_id, conversation_id)
@@ -97,13 +101,12 @@ class AskService:
         redacted_question, redacted_answer = await asyncio.to_thread(
             self._redact, question, answer.text
         )
-        stored = await self._conversations.record_turn(
-            account_id, conversation_id, _new_turn(redacted_question, redacted_answer, answer)
-        )
+        turn = _new_turn(redacted_question, redacted_answer, answer, asked_at)
+        stored = await self._conversations.record_turn(account_id, conversation_id, turn)
         return AskResult(
             answer=answer,
-            conversation_id=stored.conversation_id,
-            turn_id=stored.turn_id,
+            conversation_id=stored.conversation_id if stored else None,
+            turn_id=stored.turn_id if stored else None,
             redacted_question=redacted_question.text,
         )
 
@@ -116,7 +119,9 @@ def _signal(turn: TurnContext) -> TurnSignal:
     return TurnSignal.of(turn.intent_label, turn.intent_confidence, answered=not turn.out_of_scope)
 
 
-def _new_turn(question: RedactionResult, answer_text: RedactionResult, answer: Answer) -> NewTurn:
+def _new_turn(
+    question: RedactionResult, answer_text: RedactionResult, answer: Answer, asked_at: datetime
+) -> NewTurn:
     sentiment = answer.sentiment
     return NewTurn(
         question=question,
@@ -129,6 +134,7 @@ def _new_turn(question: RedactionResult, answer_text: RedactionResult, answer: A
         handoff=answer.handoff.handoff,
         handoff_reason=answer.handoff.reason,
         citations=list(answer.citations),
+        asked_at=asked_at,
     )
 
 

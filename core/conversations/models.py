@@ -53,3 +53,15 @@ class Turn(Base):
     sentiment_label: Mapped[str] = mapped_column(String(10))
     handoff: Mapped[bool] = mapped_column(Boolean, default=False)
     handoff_reason: Mapped[str | None] = mapped_column(String(40), nullable=True)
+
+
+class DataDeletion(Base):
+    """When an account last deleted its conversation data (``DELETE /v1/me/data``).
+
+    A turn whose question was asked before that moment, but whose write comes after it (it was
+    being answered while the deletion ran), is dropped instead of stored.
+    """
+
+    __tablename__ = "conversation_deletions"
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.account_id"), primary_key=True)
+    deleted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

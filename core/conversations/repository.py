@@ -6,13 +6,14 @@ the service's job, so nothing here ever sees plaintext.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.conversations.models import Conversation, Turn
+from core.conversations.models import Conversation, DataDeletion, Turn
+from core.ledger.common import as_utc, insert_for
 
 
 class ConversationRepository:
@@ -79,6 +80,23 @@ class ConversationRepository:
             .values(last_turn_at=moment)
         )
         return _rowcount(result) == 1
+
+    async def deletion_times(self, account_ids: Collection[str]) -> dict[str, datetime]:
+        """When each of these accounts last deleted its data (accounts that never did: absent)."""
+        query = select(DataDeletion).where(DataDeletion.account_id.in_(list(account_ids)))
+        rows = (await self.session.execute(query)).scalars().all()
+        return {row.account_id: as_utc(row.deleted_at) for row in rows}  # type: ignore[misc]
+
+    async def mark_deleted(self, account_id: str, moment: datetime) -> None:
+        """Record that the account deleted its data at ``moment``."""
+        insert = insert_for(self.session, DataDeletion).values(
+            account_id=account_id, deleted_at=moment
+        )
+        await self.session.execute(
+            insert.on_conflict_do_update(
+                index_elements=["account_id"], set_={"deleted_at": moment}
+            )
+        )
 
     async def delete_for_account(self, account_id: str) -> tuple[int, int]:
         """Delete every turn and conversation of an account; returns (conversations, turns)."""

@@ -60,6 +60,8 @@ class NewTurn:
     handoff: bool = False
     handoff_reason: str | None = None
     citations: list[Citation] = field(default_factory=list)
+    # When the question came in: a turn asked before the account deleted its data is dropped.
+    asked_at: datetime = field(default_factory=utcnow_)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +82,7 @@ class _QueuedTurn:
     question_token: str  # the redacted question, encrypted
     answer_token: str
     turn: NewTurn
-    done: asyncio.Future[StoredTurn]
+    done: asyncio.Future[StoredTurn | None]
 
 
 def _retrieve_exception(future: asyncio.Future[Any]) -> None:
@@ -166,11 +168,13 @@ class ConversationService:
 
     async def record_turn(
         self, account_id: str, conversation_id: str | None, turn: NewTurn
-    ) -> StoredTurn:
+    ) -> StoredTurn | None:
         """Store one turn, in a new conversation when ``conversation_id`` is None.
 
         Returns:
-            The stored turn (the redacted text it was given, not read back) with its ids.
+            The stored turn (the redacted text it was given, not read back) with its ids; None
+            when the account deleted its data after the question was asked (the turn was being
+            answered while the deletion ran): it is dropped, not stored.
         Raises:
             NotFound: ``conversation_id`` is not one of this account's conversations (it may
                 also have just expired or been deleted).
@@ -207,7 +211,7 @@ class ConversationService:
         while self._queue:
             batch = self._queue[:TURNS_PER_COMMIT]
             del self._queue[:TURNS_PER_COMMIT]
-            outcomes: list[StoredTurn | Exception]
+            outcomes: list[StoredTurn | Exception | None]
             try:
                 outcomes = list(await self._store(batch))
             except Exception:
@@ -227,13 +231,22 @@ class ConversationService:
                 else:
                     queued.done.set_result(outcome)
 
-    async def _store(self, batch: list[_QueuedTurn]) -> list[StoredTurn | NotFound]:
+    async def _store(self, batch: list[_QueuedTurn]) -> list[StoredTurn | NotFound | None]:
         """Store ``batch`` in one transaction; a foreign conversation is NotFound for its turn
-        only (the others are stored)."""
+        only (the others are stored); a turn asked before its account's data deletion is
+        dropped (None)."""
         async with self.db.write(changes_access=False) as session:
             repo = ConversationRepository(session)
             now = utcnow_()
-            return [await self._add(repo, queued, now) for queued in batch]
+            deleted = await repo.deletion_times({queued.account_id for queued in batch})
+            outcomes: list[StoredTurn | NotFound | None] = []
+            for queued in batch:
+                deleted_at = deleted.get(queued.account_id)
+                if deleted_at is not None and queued.turn.asked_at <= deleted_at:
+                    outcomes.append(None)
+                else:
+                    outcomes.append(await self._add(repo, queued, now))
+            return outcomes
 
     async def _add(
         self, repo: ConversationRepository, queued: _QueuedTurn, now: datetime
@@ -326,11 +339,15 @@ class ConversationService:
         return [self._open(row, readable_pack_ids) for row in rows]
 
     async def delete_account_data(self, account_id: str) -> DeletedData:
-        """Delete all of an account's conversations and turns in one transaction."""
+        """Delete all of an account's conversations and turns in one transaction.
+
+        The moment is recorded too, so a turn still being answered (asked before it) is dropped
+        when it is written after it (:meth:`record_turn` returns None for it).
+        """
         async with self.db.write(changes_access=False) as session:
-            conversations, turns = await ConversationRepository(session).delete_for_account(
-                account_id
-            )
+            repo = ConversationRepository(session)
+            conversations, turns = await repo.delete_for_account(account_id)
+            await repo.mark_deleted(account_id, utcnow_())
             audit(
                 session,
                 "privacy.data_deleted",

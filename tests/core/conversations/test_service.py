@@ -346,3 +346,20 @@ async def test_an_answer_citing_a_pack_no_longer_readable_is_withheld(
     assert refunded.turns[0].question == "where is my parcel?"  # the customer's own words stay
     flagged = await service.handoffs(account_a, readable_pack_ids=set())
     assert [t.answer for t in flagged] == [WITHHELD_ANSWER]
+
+
+async def test_a_turn_asked_before_a_data_deletion_is_dropped_not_stored(
+    service: ConversationService, db: Database, account_a: str
+) -> None:
+    # The question came in, then the customer deleted its data while it was being answered.
+    asked_before = utcnow_()
+    await service.record_turn(account_a, None, turn("an older question"))
+    deleted = await service.delete_account_data(account_a)
+    assert deleted.turns == 1
+    in_flight = NewTurn(**{**turn("answered during the deletion").__dict__,
+                           "asked_at": asked_before})
+    assert await service.record_turn(account_a, None, in_flight) is None
+    assert await raw_turns(db) == []  # nothing written after the deletion
+    # A question asked after the deletion is stored as usual.
+    later = await service.record_turn(account_a, None, turn("a new question"))
+    assert later is not None and len(await raw_turns(db)) == 1
