@@ -29,6 +29,7 @@ STATUS_BY_ERROR: list[tuple[type[errors.PackDeskError], int]] = [
     (errors.PackVerificationError, 422),
     (errors.PackFormatError, 422),
     (errors.IndexMismatch, 409),
+    (errors.KeyProofInvalid, 422),
     (errors.ValidationError, 422),
     (errors.WebhookSignatureError, 400),
     (errors.BillingProviderUnavailable, 503),

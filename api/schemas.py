@@ -43,6 +43,16 @@ class CheckoutRequestBody(_Body):
 
 class PublisherKeyRequest(_Body):
     public_key: str = Field(min_length=1, max_length=4000)
+    # Optional here so that a request without it gets the stable key-proof-invalid problem,
+    # which says how to make one, rather than a generic validation error.
+    signature: str | None = Field(
+        default=None,
+        max_length=200,
+        description="Proof of possession (required): base64 of the Ed25519 signature, by the "
+        "private key, of the bytes `packdesk publisher key registration\\n` followed by the "
+        "caller's account id (UTF-8); `packdesk keys prove --key KEY --account ACCOUNT_ID` "
+        "prints it. Missing or wrong: 422 key-proof-invalid, nothing stored.",
+    )
 
 
 # Text that is stored as it is: PostgreSQL text cannot hold U+0000, so it is refused here (422)

@@ -9,6 +9,7 @@ message that names the bad value. Adapters wrap third-party exceptions into this
     ├── ConfigError                       bad settings, missing model, unusable data dir
     ├── PluginError                       a plugin failed to load or a hook misbehaved
     ├── ValidationError                   bad input at a boundary (query, training row, ...)
+    │   └── KeyProofInvalid               a publisher key registered without a valid proof
     ├── PackError
     │   ├── PackNotFound
     │   ├── PackFormatError               malformed manifest, documents or archive
@@ -86,6 +87,12 @@ class PluginError(PackDeskError):
 
 class ValidationError(PackDeskError):
     code = "invalid-input"
+
+
+class KeyProofInvalid(ValidationError):
+    """A publisher key registration whose proof of possession is missing or does not verify."""
+
+    code = "key-proof-invalid"
 
 
 # --- packs -----------------------------------------------------------------------------------

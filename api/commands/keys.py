@@ -11,6 +11,8 @@ from api.context import CliContext
 from core.packs.signing import (
     generate_keypair,
     key_id_of,
+    load_private_key,
+    prove_key_possession,
     public_key_from_pem_or_raw,
     public_key_pem,
 )
@@ -18,7 +20,7 @@ from core.packs.signing import (
 
 @click.group("keys")
 def keys_group() -> None:
-    """Generate and trust Ed25519 pack-signing keys."""
+    """Generate, prove and trust Ed25519 pack-signing keys."""
 
 
 @keys_group.command("generate")
@@ -53,6 +55,25 @@ def trust(obj: CliContext, public_key: Path) -> None:
         tmp.write_bytes(public_key_pem(key))
         shutil.move(tmp, target)
     click.echo(f"trusted key {key_id} ({target})")
+
+
+@keys_group.command("prove")
+@click.option(
+    "--key",
+    "private_key",
+    required=True,
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="The private key (<name>.key) of the public key to register.",
+)
+@click.option(
+    "--account",
+    "account_id",
+    required=True,
+    help="The publisher account id (acc_...) that registers the key.",
+)
+def prove(private_key: Path, account_id: str) -> None:
+    """Print the proof of possession that POST /v1/publisher/keys needs as "signature"."""
+    click.echo(prove_key_possession(load_private_key(private_key), account_id.strip()))
 
 
 def register(cli: click.Group) -> None:

@@ -1,4 +1,4 @@
-"""Publisher routes: register signing keys, upload signed packs, follow their review."""
+"""Publisher routes: register and revoke signing keys, upload signed packs, follow their review."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import os
 import tempfile
 from dataclasses import asdict
 
-from litestar import Request, get, post
+from litestar import Request, delete, get, post
 
 from api.auth import PublisherRoutes
 from api.schemas import PackVersionOut, PublisherKeyRequest, UploadAcceptedOut
@@ -24,9 +24,21 @@ class PublisherController(PublisherRoutes):
     async def register_key(
         self, principal: Principal, accounts: AccountService, data: PublisherKeyRequest
     ) -> dict[str, str]:
-        """Register an Ed25519 public key (PEM or base64 raw); returns its key id."""
-        key_id = await accounts.register_publisher_key(principal.account_id, data.public_key)
+        """Register an Ed25519 public key (PEM or base64 raw) with a proof of possession (the
+        key's signature of the registration challenge of this account); returns its key id."""
+        key_id = await accounts.register_publisher_key(
+            principal.account_id, data.public_key, data.signature
+        )
         return {"key_id": key_id}
+
+    @delete("/keys/{key_id:str}", operation_id="revokePublisherKey", status_code=200)
+    async def revoke_key(
+        self, principal: Principal, publishing: PublishingService, key_id: str
+    ) -> dict[str, str]:
+        """Revoke one of this publisher's keys: it verifies no new upload, and installed packs
+        signed only by it stop verifying at their next load. Another publisher's key is 404."""
+        await publishing.revoke_key(principal.account_id, key_id)
+        return {"key_id": key_id, "status": "revoked"}
 
     @post(
         "/packs",

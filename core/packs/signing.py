@@ -3,6 +3,10 @@
 A key's id is the first 16 hex characters of the SHA-256 of its raw 32-byte public key. Private
 keys are stored as PKCS8 PEM (file mode 0600), public keys as SubjectPublicKeyInfo PEM ``.pub``
 files. A trust store is one ``.pub`` file or a directory of them.
+
+A publisher proves it holds the private key of a public key it registers by signing
+:func:`key_registration_challenge` of its own account id: the server recomputes the challenge, so
+it keeps no state, and a proof made for one account does not register the key for another.
 """
 
 from __future__ import annotations
@@ -129,6 +133,24 @@ def public_key_from_pem_or_raw(data: bytes | str) -> Ed25519PublicKey:
             f"(got {len(raw_bytes)} bytes)"
         )
     return Ed25519PublicKey.from_public_bytes(candidate)
+
+
+KEY_REGISTRATION_CONTEXT = b"packdesk publisher key registration\n"
+
+
+def key_registration_challenge(account_id: str) -> bytes:
+    """The bytes a publisher signs to register a key: a fixed context line, then its account id.
+
+    The context line keeps the signature from meaning anything else (a manifest is JSON, never
+    starts with it); the account id binds it to the one account that may present it.
+    """
+    return KEY_REGISTRATION_CONTEXT + account_id.encode("utf-8")
+
+
+def prove_key_possession(private_key: Ed25519PrivateKey, account_id: str) -> str:
+    """The base64 signature of :func:`key_registration_challenge` that registration requires."""
+    signature = private_key.sign(key_registration_challenge(account_id))
+    return base64.b64encode(signature).decode("ascii")
 
 
 def sign(private_key: Ed25519PrivateKey, data: bytes) -> dict[str, str]:

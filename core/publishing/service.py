@@ -218,6 +218,17 @@ class PublishingService:
         newly_trusted = await asyncio.to_thread(
             self._trust_key, verified.key_id, publisher_keys[verified.key_id]
         )
+        still_registered = publisher_account is not None and verified.key_id in (
+            await self._accounts.publisher_public_keys(publisher_account)
+        )
+        if not still_registered:
+            # Revoked while this approval ran: the revocation may have removed the trust file
+            # before it was written here.
+            await asyncio.to_thread(self._remove_trust_file, verified.key_id)
+            raise UnknownSigningKey(
+                f"publisher key {verified.key_id} was revoked while pack {pack_id} version "
+                f"{version} was being approved; it stays pending"
+            )
         try:
             installed = await asyncio.to_thread(self._store.install, archive)
         except BaseException:
@@ -277,6 +288,23 @@ class PublishingService:
         await self._uninstall(pack_id, version)
         return withdrawn
 
+    async def revoke_key(self, account_id: str, key_id: str) -> None:
+        """Revoke one of a publisher's signing keys: it verifies no new upload or approval, and
+        its trust file goes, so installed versions signed by it fail verification at their next
+        load (and are skipped). They stay approved in the ledger until withdrawn.
+
+        Raises:
+            NotFound: no such key of this publisher. Conflict: revoked already.
+        """
+        try:
+            await self._accounts.revoke_publisher_key(account_id, key_id)
+        except Conflict:
+            # Revoked already: remove a trust file that a crash right after the revocation
+            # left, then say so.
+            await asyncio.to_thread(self._remove_trust_file, key_id)
+            raise
+        await asyncio.to_thread(self._remove_trust_file, key_id)
+
     def sweep_leftovers(self, *, older_than_s: float = LEFTOVER_AGE_S) -> list[Path]:
         """Delete what a crash left: uploads being received (``*.part``), install work
         directories (``.tmp-*``) and half-written trust files, untouched for ``older_than_s``.
@@ -326,7 +354,12 @@ class PublishingService:
     def _untrust_key(self, key_id: str, newly_trusted: bool) -> None:
         """Undo :meth:`_trust_key` when it wrote the file (an approval that did not happen)."""
         if newly_trusted:
-            (self._trust_dir / f"publisher-{key_id}.pub").unlink(missing_ok=True)
+            self._remove_trust_file(key_id)
+
+    def _remove_trust_file(self, key_id: str) -> None:
+        """Stop trusting a publisher key for installed packs (a key trusted by hand with
+        ``packdesk keys trust``, ``<key_id>.pub``, is the operator's and stays)."""
+        (self._trust_dir / f"publisher-{key_id}.pub").unlink(missing_ok=True)
 
 
 def _load_failure(pack_id: str, version: str, reason: str) -> str:

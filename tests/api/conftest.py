@@ -160,12 +160,40 @@ def bearer(api_key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {api_key}"}
 
 
+def key_registration(public_key: Path, private_key: Path, account_id: str) -> dict[str, str]:
+    """The body of ``POST /v1/publisher/keys``: the public key and its proof of possession for
+    ``account_id`` (what ``packdesk keys prove`` prints)."""
+    from core.packs.signing import load_private_key, prove_key_possession
+
+    return {
+        "public_key": public_key.read_text(),
+        "signature": prove_key_possession(load_private_key(private_key), account_id),
+    }
+
+
+def register_publisher_key(
+    client: TestClient, api_key: str, public_key: Path, private_key: Path
+) -> Any:
+    """Register a publisher key through the API with a valid proof for the caller's account;
+    asserts it was registered (201)."""
+    services = client.app.state.services
+    account_id = client.blocking_portal.call(services.accounts.authenticate, api_key).account_id
+    response = client.post(
+        "/v1/publisher/keys",
+        json=key_registration(public_key, private_key, account_id),
+        headers=bearer(api_key),
+    )
+    assert response.status_code == 201, response.text
+    return response
+
+
 @dataclass(frozen=True)
 class PetPack:
     """A third-party pack (not the installation's own): signed with a publisher key."""
 
     archive: Path
     public_key: Path
+    private_key: Path
     key_id: str
     pack_id: str = "pet-care"
     version: str = "1.0.0"
@@ -190,7 +218,7 @@ def pet_pack(tmp_path_factory: pytest.TempPathFactory, shared_embedder: Any) -> 
         out_path=archive,
         index_builder=PackIndexer(shared_embedder, FaissBackend()),
     )
-    return PetPack(archive=archive, public_key=public_key, key_id=key_id)
+    return PetPack(archive=archive, public_key=public_key, private_key=private_key, key_id=key_id)
 
 
 @pytest.fixture

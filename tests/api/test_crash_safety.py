@@ -39,7 +39,14 @@ import httpx
 import pytest
 
 from core.settings import Settings
-from tests.api.conftest import DOCS_PER_PACK, BuiltPacks, PetPack, bearer, install_built_packs
+from tests.api.conftest import (
+    DOCS_PER_PACK,
+    BuiltPacks,
+    PetPack,
+    bearer,
+    install_built_packs,
+    key_registration,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -398,10 +405,16 @@ def test_kill_9_loses_nothing_committed(server: Server, data_dir: Path, pet_pack
     check_committed(server, committed)  # granted once, whether or not the kill had committed
 
     # 3. a pack approval
-    publisher = create_accounts(server, admin_key, "publisher", 1)[0]
+    with server.client(admin_key) as client:
+        created = client.post(
+            "/v1/admin/accounts", json={"name": "publisher", "scope": "publisher"}
+        )
+        assert created.status_code == 201, created.text
+    publisher, publisher_id = created.json()["api_key"], created.json()["account_id"]
     with server.client(publisher) as client:
         registered = client.post(
-            "/v1/publisher/keys", json={"public_key": pet_pack.public_key.read_text()}
+            "/v1/publisher/keys",
+            json=key_registration(pet_pack.public_key, pet_pack.private_key, publisher_id),
         )
         assert registered.status_code == 201, registered.text
         uploaded = client.post(

@@ -58,7 +58,7 @@ from schemathesis.specs.openapi.checks import (
 
 from api.errors import PROBLEM_MEDIA_TYPE, PROBLEM_TYPE_BASE
 from api.schemas import AnswerPiece, AskStreamSummary, IntentOut
-from tests.api.conftest import Accounts, bearer
+from tests.api.conftest import Accounts, bearer, register_publisher_key
 
 BASE_URL = "http://testserver.local"
 SCOPES = ("customer", "publisher", "admin")
@@ -371,7 +371,7 @@ def _operation_scopes(client: TestClient) -> dict[str, str]:
 
 
 def _known_ids(
-    client: TestClient, keys: dict[str, str], pending: tuple[str, str]
+    client: TestClient, keys: dict[str, str], pending: tuple[str, str], key_id: str
 ) -> dict[str, Any]:
     """Real values for path parameters (and the checkout body's ``pack_id``)."""
     customer = bearer(keys["customer"])
@@ -387,6 +387,7 @@ def _known_ids(
         "version": [pack["version"] for pack in packs] + [pending[1]],
         "conversation_id": [asked.json()["conversation_id"]],
         "session_id": [checkout.json()["session_id"]],
+        "key_id": [key_id],  # the publisher key of the pending upload (revoked once, then 409)
     }
 
 
@@ -441,12 +442,7 @@ def _pending_upload(
     client: TestClient, accounts: Accounts, publisher_key: str, pet_pack: Any
 ) -> tuple[str, str]:
     """A third-party pack waiting for review, so approve and reject have something to act on."""
-    registered = client.post(
-        "/v1/publisher/keys",
-        json={"public_key": pet_pack.public_key.read_text()},
-        headers=bearer(publisher_key),
-    )
-    assert registered.status_code == 201, registered.text
+    register_publisher_key(client, publisher_key, pet_pack.public_key, pet_pack.private_key)
     uploaded = client.post(
         "/v1/publisher/packs",
         content=pet_pack.archive.read_bytes(),
@@ -471,7 +467,7 @@ def _load_schema(client: TestClient) -> Any:
 def test_fuzz_every_route(client, accounts, pet_pack, caller: str, fuzz_database: str) -> None:  # type: ignore[no-untyped-def]
     keys = {scope: accounts.create(scope, f"fuzz {scope}") for scope in SCOPES}
     pending = _pending_upload(client, accounts, keys["publisher"], pet_pack)
-    known_ids = _known_ids(client, keys, pending)
+    known_ids = _known_ids(client, keys, pending, pet_pack.key_id)
     schema = _load_schema(client)
     scopes = _operation_scopes(client)
     fuzzer = Fuzzer(client, keys)

@@ -14,7 +14,7 @@ import pytest
 from litestar.testing import TestClient
 
 from core.settings import Settings
-from tests.api.conftest import Accounts, bearer
+from tests.api.conftest import Accounts, bearer, register_publisher_key
 from tests.api.test_publisher_journey import PET_QUESTION, upload, write_pet_pack
 
 
@@ -46,12 +46,7 @@ def pets(tmp_path: Path, shared_embedder: Any) -> PetPublisher:
 
 
 def publish(client: TestClient, publisher: str, pets: PetPublisher, archive: Path) -> None:
-    registered = client.post(
-        "/v1/publisher/keys",
-        json={"public_key": pets.public.read_text()},
-        headers=bearer(publisher),
-    )
-    assert registered.status_code == 201, registered.text
+    register_publisher_key(client, publisher, pets.public, pets.private)
     uploaded = upload(client, publisher, archive.read_bytes())
     assert uploaded.status_code == 201, uploaded.text
 

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from api.cli import build_cli
 from api.context import CliContext
-from tests.api.conftest import bearer
+from tests.api.conftest import bearer, key_registration, register_publisher_key
 
 PET_DOCUMENTS = [
     (
@@ -141,10 +141,8 @@ def test_publish_review_buy_and_ask(client, accounts, publisher_kit) -> None:
     admin = accounts.create("admin")
     customer = accounts.create("customer")
 
-    registered = client.post(
-        "/v1/publisher/keys",
-        json={"public_key": publisher_kit["public"].read_text()},
-        headers=bearer(publisher),
+    registered = register_publisher_key(
+        client, publisher, publisher_kit["public"], publisher_kit["private"]
     )
     assert registered.status_code == 201, registered.text
     uploaded = upload(client, publisher, publisher_kit["kpack"].read_bytes())
@@ -179,11 +177,7 @@ def test_publish_review_buy_and_ask(client, accounts, publisher_kit) -> None:
 
 def test_rejected_version_stays_out_of_the_catalog(client, accounts, publisher_kit) -> None:
     publisher, admin = accounts.create("publisher"), accounts.create("admin")
-    client.post(
-        "/v1/publisher/keys",
-        json={"public_key": publisher_kit["public"].read_text()},
-        headers=bearer(publisher),
-    )
+    register_publisher_key(client, publisher, publisher_kit["public"], publisher_kit["private"])
     assert upload(client, publisher, publisher_kit["kpack"].read_bytes()).status_code == 201
     rejected = client.post(
         "/v1/admin/packs/pet-care/versions/1.0.0/reject",
@@ -200,11 +194,7 @@ def test_rejected_version_stays_out_of_the_catalog(client, accounts, publisher_k
 
 def test_publisher_listing_shows_no_server_paths(client, accounts, publisher_kit) -> None:  # type: ignore[no-untyped-def]
     publisher = accounts.create("publisher")
-    client.post(
-        "/v1/publisher/keys",
-        json={"public_key": publisher_kit["public"].read_text()},
-        headers=bearer(publisher),
-    )
+    register_publisher_key(client, publisher, publisher_kit["public"], publisher_kit["private"])
     assert upload(client, publisher, publisher_kit["kpack"].read_bytes()).status_code == 201
     listing = client.get("/v1/publisher/packs", headers=bearer(publisher))
     [row] = listing.json()
@@ -245,11 +235,7 @@ class TestUploadRejections:
         from tests.core.packs.helpers import flip_byte, rewrite_archive
 
         publisher = accounts.create("publisher")
-        client.post(
-            "/v1/publisher/keys",
-            json={"public_key": publisher_kit["public"].read_text()},
-            headers=bearer(publisher),
-        )
+        register_publisher_key(client, publisher, publisher_kit["public"], publisher_kit["private"])
 
         def change_one_byte(files: dict[str, bytes]) -> None:
             files["documents.jsonl"] = flip_byte(files["documents.jsonl"])
@@ -272,19 +258,11 @@ class TestUploadRejections:
 
     def test_key_of_another_publisher(self, client, accounts, publisher_kit) -> None:  # type: ignore[no-untyped-def]
         owner, other = accounts.create("publisher"), accounts.create("publisher")
-        client.post(
-            "/v1/publisher/keys",
-            json={"public_key": publisher_kit["public"].read_text()},
-            headers=bearer(owner),
-        )
+        register_publisher_key(client, owner, publisher_kit["public"], publisher_kit["private"])
         from core.packs.signing import generate_keypair
 
         _, other_public, _ = generate_keypair(publisher_kit["source"].parent / "other")
-        client.post(
-            "/v1/publisher/keys",
-            json={"public_key": other_public.read_text()},
-            headers=bearer(other),
-        )
+        register_publisher_key(client, other, other_public, other_public.with_suffix(".key"))
         _assert_rejected(
             upload(client, other, publisher_kit["kpack"].read_bytes()),
             422,
@@ -294,11 +272,7 @@ class TestUploadRejections:
 
     def test_malformed_archive(self, client, accounts, publisher_kit) -> None:  # type: ignore[no-untyped-def]
         publisher = accounts.create("publisher")
-        client.post(
-            "/v1/publisher/keys",
-            json={"public_key": publisher_kit["public"].read_text()},
-            headers=bearer(publisher),
-        )
+        register_publisher_key(client, publisher, publisher_kit["public"], publisher_kit["private"])
         response = upload(client, publisher, b"this is not a gzip tar archive at all" * 10)
         assert response.status_code == 422, response.text
         assert _uploads_dir_files(client) == []
@@ -312,14 +286,131 @@ class TestUploadRejections:
 
     def test_duplicate_version(self, client, accounts, publisher_kit) -> None:  # type: ignore[no-untyped-def]
         publisher = accounts.create("publisher")
-        client.post(
-            "/v1/publisher/keys",
-            json={"public_key": publisher_kit["public"].read_text()},
-            headers=bearer(publisher),
-        )
+        register_publisher_key(client, publisher, publisher_kit["public"], publisher_kit["private"])
         body = publisher_kit["kpack"].read_bytes()
         assert upload(client, publisher, body).status_code == 201
         before = _uploads_dir_files(client)
         again = upload(client, publisher, body)
         assert again.status_code == 409, again.text
         assert _uploads_dir_files(client) == before
+
+
+def _registered_keys(client, api_key: str) -> dict[str, bytes]:  # type: ignore[no-untyped-def]
+    services = client.app.state.services
+    return client.blocking_portal.call(
+        services.accounts.publisher_public_keys, account_id_of(client, api_key)
+    )
+
+
+class TestKeyRegistration:
+    @pytest.mark.parametrize("proof", ["missing", "for-another-account", "by-another-key"])
+    def test_without_a_valid_proof_nothing_is_stored(  # type: ignore[no-untyped-def]
+        self, client, accounts, publisher_kit, proof: str
+    ) -> None:
+        from core.packs.signing import generate_keypair
+
+        publisher, other = accounts.create("publisher"), accounts.create("publisher")
+        body: dict[str, str] = {"public_key": publisher_kit["public"].read_text()}
+        if proof == "for-another-account":
+            body = key_registration(
+                publisher_kit["public"], publisher_kit["private"], account_id_of(client, other)
+            )
+        elif proof == "by-another-key":
+            stranger, _, _ = generate_keypair(publisher_kit["source"].parent / "stranger")
+            signed_by_stranger = key_registration(
+                publisher_kit["public"], stranger, account_id_of(client, publisher)
+            )
+            body["signature"] = signed_by_stranger["signature"]
+        refused = client.post("/v1/publisher/keys", json=body, headers=bearer(publisher))
+        assert refused.status_code == 422, refused.text
+        assert refused.headers["content-type"].startswith("application/problem+json")
+        assert refused.json()["type"].endswith("/key-proof-invalid")
+        assert "packdesk keys prove" in refused.json()["detail"]
+        assert _registered_keys(client, publisher) == {}
+        _assert_rejected(
+            upload(client, publisher, publisher_kit["kpack"].read_bytes()),
+            422,
+            "signing-key-unknown",
+            client,
+        )
+
+    def test_the_cli_proof_registers_the_key(  # type: ignore[no-untyped-def]
+        self, client, cli, api_settings, accounts, publisher_kit
+    ) -> None:
+        publisher = accounts.create("publisher")
+        account_id = account_id_of(client, publisher)
+        signature = run_cli(
+            cli,
+            api_settings,
+            "keys",
+            "prove",
+            "--key",
+            publisher_kit["private"],
+            "--account",
+            account_id,
+        ).strip()
+        registered = client.post(
+            "/v1/publisher/keys",
+            json={"public_key": publisher_kit["public"].read_text(), "signature": signature},
+            headers=bearer(publisher),
+        )
+        assert registered.status_code == 201, registered.text
+        assert list(_registered_keys(client, publisher)) == [registered.json()["key_id"]]
+
+
+def test_revoked_key_verifies_no_upload_and_is_no_longer_trusted(  # type: ignore[no-untyped-def]
+    client, cli, api_settings, accounts, publisher_kit, tmp_path: Path
+) -> None:
+    from sqlalchemy import select
+
+    from core.ledger.models import AuditEntry
+
+    publisher, admin, rival = (
+        accounts.create("publisher"),
+        accounts.create("admin"),
+        accounts.create("publisher"),
+    )
+    key_id = register_publisher_key(
+        client, publisher, publisher_kit["public"], publisher_kit["private"]
+    ).json()["key_id"]
+    assert upload(client, publisher, publisher_kit["kpack"].read_bytes()).status_code == 201
+    approved = client.post("/v1/admin/packs/pet-care/versions/1.0.0/approve", headers=bearer(admin))
+    assert approved.status_code == 200, approved.text
+    trusted = client.app.state.services.settings.trust_dir / f"publisher-{key_id}.pub"
+    assert trusted.exists()
+
+    for stranger, target in [(rival, key_id), (publisher, "0123456789abcdef")]:
+        missing = client.delete(f"/v1/publisher/keys/{target}", headers=bearer(stranger))
+        assert missing.status_code == 404, missing.text
+        assert missing.json()["type"].endswith("/not-found")
+    assert trusted.exists()
+
+    revoked = client.delete(f"/v1/publisher/keys/{key_id}", headers=bearer(publisher))
+    assert revoked.status_code == 200, revoked.text
+    assert revoked.json() == {"key_id": key_id, "status": "revoked"}
+    assert not trusted.exists()
+    assert _registered_keys(client, publisher) == {}
+
+    again = client.delete(f"/v1/publisher/keys/{key_id}", headers=bearer(publisher))
+    assert again.status_code == 409, again.text
+    assert "revoked already" in again.json()["detail"]
+
+    newer = tmp_path / "pet-care-1.1.0.kpack"
+    source = write_pet_pack(tmp_path / "pet-src-1.1.0", version="1.1.0")
+    run_cli(cli, api_settings, "pack", "build", source, "--key", publisher_kit["private"],
+            "--out", newer)  # fmt: skip
+    refused = upload(client, publisher, newer.read_bytes())
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["type"].endswith("/signing-key-unknown")
+
+    async def revocations() -> list[tuple[str | None, dict[str, str]]]:
+        async with client.app.state.services.db.read() as session:
+            rows = await session.execute(
+                select(AuditEntry.account_id, AuditEntry.detail).where(
+                    AuditEntry.action == "publisher_key.revoked"
+                )
+            )
+            return [tuple(row) for row in rows]  # type: ignore[misc]
+
+    audited = client.blocking_portal.call(revocations)
+    assert audited == [(account_id_of(client, publisher), {"key_id": key_id})]

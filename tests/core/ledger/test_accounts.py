@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 from click.testing import CliRunner
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import func, select, text
 
-from core.errors import AuthenticationError, Conflict, NotFound, ValidationError
+from core.errors import AuthenticationError, Conflict, KeyProofInvalid, NotFound, ValidationError
 from core.ledger.accounts import AccountService
 from core.ledger.db import Database
 from core.ledger.models import Account, ApiKey, AuditEntry, PublisherKey
+from core.packs.signing import (
+    key_id_of,
+    key_registration_challenge,
+    prove_key_possession,
+    public_key_pem,
+)
 
 
 async def count(db: Database, model: type) -> int:
@@ -68,19 +76,125 @@ async def test_invalid_account_input_writes_nothing(db, accounts: AccountService
 async def test_publisher_keys_accept_pem_and_raw_and_reject_others(db, accounts: AccountService):
     publisher, _ = await accounts.create_account("Acme", "publisher")
     other, _ = await accounts.create_account("Other", "publisher")
-    public = Ed25519PrivateKey.generate().public_key()
+    private = Ed25519PrivateKey.generate()
+    public = private.public_key()
     pem = public.public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    key_id = await accounts.register_publisher_key(publisher.account_id, pem)
-    assert await accounts.register_publisher_key(publisher.account_id, raw) == key_id
+    proof = prove_key_possession(private, publisher.account_id)
+    key_id = await accounts.register_publisher_key(publisher.account_id, pem, proof)
+    assert await accounts.register_publisher_key(publisher.account_id, raw, proof) == key_id
     assert await accounts.publisher_public_keys(publisher.account_id) == {key_id: raw}
     with pytest.raises(Conflict):
-        await accounts.register_publisher_key(other.account_id, pem)
+        await accounts.register_publisher_key(
+            other.account_id, pem, prove_key_possession(private, other.account_id)
+        )
     with pytest.raises(ValidationError):
-        await accounts.register_publisher_key(publisher.account_id, b"not a key")
+        await accounts.register_publisher_key(publisher.account_id, b"not a key", proof)
     assert await count(db, PublisherKey) == 1
+
+
+def _bad_proof(case: str, private: Ed25519PrivateKey, account_id: str) -> str | None:
+    match case:
+        case "missing":
+            return None
+        case "empty":
+            return "  "
+        case "not-base64":
+            return "not base64 at all!"
+        case "wrong-length":
+            return base64.b64encode(b"\x01" * 63).decode()
+        case "for-another-account":
+            return prove_key_possession(private, "acc_someone_else")
+        case "by-another-key":
+            return prove_key_possession(Ed25519PrivateKey.generate(), account_id)
+        case "over-other-bytes":
+            return base64.b64encode(private.sign(account_id.encode())).decode()
+    raise AssertionError(case)
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "missing",
+        "empty",
+        "not-base64",
+        "wrong-length",
+        "for-another-account",
+        "by-another-key",
+        "over-other-bytes",
+    ],
+)
+async def test_publisher_key_without_a_valid_proof_is_refused_and_stores_nothing(
+    db, accounts: AccountService, case: str
+):
+    publisher, _ = await accounts.create_account("Mallory", "publisher")
+    private = Ed25519PrivateKey.generate()
+    pem = public_key_pem(private.public_key())
+    audit_rows = await count(db, AuditEntry)
+    with pytest.raises(KeyProofInvalid, match=key_id_of(private.public_key())) as refused:
+        await accounts.register_publisher_key(
+            publisher.account_id, pem, _bad_proof(case, private, publisher.account_id)
+        )
+    assert refused.value.code == "key-proof-invalid"
+    assert "packdesk keys prove" in refused.value.message
+    assert await count(db, PublisherKey) == 0
+    assert await count(db, AuditEntry) == audit_rows
+    assert await accounts.publisher_public_keys(publisher.account_id) == {}
+
+
+def test_the_registration_challenge_is_the_documented_bytes():
+    private = Ed25519PrivateKey.generate()
+    proof = base64.b64decode(prove_key_possession(private, "acc_123"))
+    challenge = b"packdesk publisher key registration\nacc_123"
+    assert key_registration_challenge("acc_123") == challenge
+    private.public_key().verify(proof, challenge)  # raises when it does not verify
+
+
+async def test_revoked_publisher_key_verifies_nothing_and_stays_revoked(
+    db, accounts: AccountService
+):
+    publisher, _ = await accounts.create_account("Acme", "publisher")
+    other, _ = await accounts.create_account("Other", "publisher")
+    kept, revoked = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
+    kept_id, revoked_id = [
+        await accounts.register_publisher_key(
+            publisher.account_id,
+            public_key_pem(key.public_key()),
+            prove_key_possession(key, publisher.account_id),
+        )
+        for key in (kept, revoked)
+    ]
+
+    for stranger, key_id in [(other.account_id, revoked_id), (publisher.account_id, "0" * 16)]:
+        with pytest.raises(NotFound, match="no publisher key"):
+            await accounts.revoke_publisher_key(stranger, key_id)
+    with pytest.raises(NotFound):
+        await accounts.revoke_publisher_key(publisher.account_id, "../x\x00")
+    assert set(await accounts.publisher_public_keys(publisher.account_id)) == {kept_id, revoked_id}
+
+    await accounts.revoke_publisher_key(publisher.account_id, revoked_id)
+
+    assert set(await accounts.publisher_public_keys(publisher.account_id)) == {kept_id}
+    async with db.read() as session:
+        rows = (
+            await session.execute(
+                select(AuditEntry.account_id, AuditEntry.detail).where(
+                    AuditEntry.action == "publisher_key.revoked"
+                )
+            )
+        ).all()
+    assert [tuple(row) for row in rows] == [(publisher.account_id, {"key_id": revoked_id})]
+    with pytest.raises(Conflict, match="revoked already"):
+        await accounts.revoke_publisher_key(publisher.account_id, revoked_id)
+    with pytest.raises(Conflict, match="was revoked"):  # not registered again, even with proof
+        await accounts.register_publisher_key(
+            publisher.account_id,
+            public_key_pem(revoked.public_key()),
+            prove_key_possession(revoked, publisher.account_id),
+        )
+    assert set(await accounts.publisher_public_keys(publisher.account_id)) == {kept_id}
 
 
 async def test_audit_log_is_append_only(db, accounts: AccountService):

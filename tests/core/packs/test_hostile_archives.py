@@ -60,7 +60,7 @@ from core.errors import (
 from core.ledger.db import Database, create_database
 from core.ledger.models import Pack, PackVersion
 from core.migrations import migrate
-from core.packs.signing import generate_keypair
+from core.packs.signing import generate_keypair, load_private_key, prove_key_possession
 from core.settings import ArchiveLimits, Settings
 from tests.core.packs.helpers import DOCUMENTS, documents_bytes, entry, make_tar, signed_pack
 from tests.core.publishing.conftest import make_publishing
@@ -367,7 +367,11 @@ async def test_hostile_upload_is_refused_and_leaves_nothing(
     )
     publishing = make_publishing(database, settings)
     account, _ = await publishing.accounts.create_account("Mallory Packs", "publisher")
-    await publishing.accounts.register_publisher_key(account.account_id, keys.public.read_text())
+    await publishing.accounts.register_publisher_key(
+        account.account_id,
+        keys.public.read_text(),
+        prove_key_possession(load_private_key(keys.private), account.account_id),
+    )
     (tmp_path / "built").mkdir()
     built = case.make(tmp_path / "built" / f"{name}.kpack", keys)
     upload = tmp_path / "incoming" / "upload.part"
@@ -415,7 +419,11 @@ async def test_the_same_builders_make_an_acceptable_pack(
     """Without its hostile part, a case's pack is accepted: each refusal is for that part."""
     publishing = make_publishing(database, settings)
     account, _ = await publishing.accounts.create_account("Honest Packs", "publisher")
-    await publishing.accounts.register_publisher_key(account.account_id, keys.public.read_text())
+    await publishing.accounts.register_publisher_key(
+        account.account_id,
+        keys.public.read_text(),
+        prove_key_possession(load_private_key(keys.private), account.account_id),
+    )
     upload = signed()(tmp_path / "ok.kpack", keys)
     accepted = await publishing.service.accept_upload(account.account_id, upload)
     assert accepted.status == "pending"

@@ -14,6 +14,7 @@ from core.errors import (
     ChecksumMismatch,
     Conflict,
     IndexMismatch,
+    NotFound,
     PackDeskError,
     PackLoadFailed,
     PackNotFound,
@@ -21,6 +22,7 @@ from core.errors import (
     ValidationError,
 )
 from core.ledger.models import AuditEntry
+from core.packs.signing import load_private_key, prove_key_possession
 from core.publishing import EmbeddingIdentity, UploadAccepted
 from tests.core.packs.helpers import flip_byte, rewrite_archive
 
@@ -31,7 +33,9 @@ async def new_publisher(publishing: Publishing, *signers: Signer, name: str = "A
     account, _ = await publishing.accounts.create_account(name, "publisher")
     for signer in signers:
         await publishing.accounts.register_publisher_key(
-            account.account_id, signer.public.read_text()
+            account.account_id,
+            signer.public.read_text(),
+            prove_key_possession(load_private_key(signer.private), account.account_id),
         )
     return account.account_id
 
@@ -455,3 +459,99 @@ async def test_platform_intents_only_from_packs_the_operator_allows(
     allowing = make_publishing(db, settings, platform_pack_ids=frozenset({"demo-pack"}))
     accepted = await allowing.service.accept_upload(publisher, incoming(archive, tmp_path))
     assert (accepted.pack_id, accepted.status) == ("demo-pack", "pending")
+
+
+class TestKeyRevocation:
+    async def test_a_revoked_key_verifies_no_upload(
+        self, publishing: Publishing, signer: Signer, tmp_path: Path
+    ) -> None:
+        publisher = await new_publisher(publishing, signer)
+        await publishing.service.revoke_key(publisher, signer.key_id)
+        upload = incoming(signer.build(tmp_path), tmp_path)
+        await assert_refused(
+            publishing, publisher, upload, UnknownSigningKey, "no registered signing key"
+        )
+
+    async def test_revocation_untrusts_installed_packs_and_blocks_pending_ones(
+        self, publishing: Publishing, signer: Signer, other_signer: Signer, tmp_path: Path
+    ) -> None:
+        publisher = await new_publisher(publishing, signer, other_signer)
+        admin = await new_admin(publishing)
+        service = publishing.service
+        await service.accept_upload(publisher, incoming(signer.build(tmp_path), tmp_path))
+        await service.approve("demo-pack", "1.0.0", admin_account_id=admin)
+        await service.accept_upload(
+            publisher, incoming(signer.build(tmp_path, version="1.1.0"), tmp_path)
+        )
+        other = other_signer.build(tmp_path, id="other-pack")
+        await service.accept_upload(publisher, incoming(other, tmp_path))
+        await service.approve("other-pack", "1.0.0", admin_account_id=admin)
+        trust_dir = publishing.settings.trust_dir
+        assert (trust_dir / f"publisher-{signer.key_id}.pub").exists()
+
+        await service.revoke_key(publisher, signer.key_id)
+
+        assert sorted(p.name for p in trust_dir.iterdir()) == [
+            f"publisher-{other_signer.key_id}.pub"  # the publisher's other key is kept
+        ]
+        with pytest.raises(UnknownSigningKey, match=signer.key_id):
+            publishing.store.load_version("demo-pack", "1.0.0")  # the next load refuses it
+        assert publishing.store.get("other-pack").key_id == other_signer.key_id
+        with pytest.raises(UnknownSigningKey, match=signer.key_id):
+            await service.approve("demo-pack", "1.1.0", admin_account_id=admin)
+        versions = {v.version: v.status for v in await service.list_versions(publisher)}
+        assert versions == {"1.0.0": "approved", "1.1.0": "pending"}
+        assert publishing.store.versions("demo-pack") == ["1.0.0"]
+        assert not (trust_dir / f"publisher-{signer.key_id}.pub").exists()
+
+    async def test_only_the_owner_revokes_and_only_once(
+        self, publishing: Publishing, signer: Signer, other_signer: Signer, tmp_path: Path
+    ) -> None:
+        owner = await new_publisher(publishing, signer, name="Owner")
+        rival = await new_publisher(publishing, other_signer, name="Rival")
+        admin = await new_admin(publishing)
+        await publishing.service.accept_upload(owner, incoming(signer.build(tmp_path), tmp_path))
+        await publishing.service.approve("demo-pack", "1.0.0", admin_account_id=admin)
+        trusted = publishing.settings.trust_dir / f"publisher-{signer.key_id}.pub"
+
+        with pytest.raises(NotFound, match=signer.key_id):
+            await publishing.service.revoke_key(rival, signer.key_id)
+        assert trusted.exists()
+        assert signer.key_id in await publishing.accounts.publisher_public_keys(owner)
+
+        await publishing.service.revoke_key(owner, signer.key_id)
+        trusted.write_bytes(signer.public.read_bytes())  # as a crash after the ledger would
+        with pytest.raises(Conflict, match="revoked already"):
+            await publishing.service.revoke_key(owner, signer.key_id)
+        assert not trusted.exists()  # a retry finishes the clean-up
+
+    async def test_a_key_revoked_during_an_approval_is_not_trusted(
+        self,
+        publishing: Publishing,
+        signer: Signer,
+        tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        publisher = await new_publisher(publishing, signer)
+        admin = await new_admin(publishing)
+        await publishing.service.accept_upload(
+            publisher, incoming(signer.build(tmp_path), tmp_path)
+        )
+        accounts = publishing.accounts
+        read_keys = accounts.publisher_public_keys
+        calls = 0
+
+        async def revoked_after_the_first_read(account_id: str) -> dict[str, bytes]:
+            nonlocal calls
+            calls += 1
+            if calls == 2:  # the approval has read the keys and written the trust file
+                await publishing.service.revoke_key(publisher, signer.key_id)
+            return await read_keys(account_id)
+
+        monkeypatch.setattr(accounts, "publisher_public_keys", revoked_after_the_first_read)
+        with pytest.raises(UnknownSigningKey, match="revoked while"):
+            await publishing.service.approve("demo-pack", "1.0.0", admin_account_id=admin)
+        assert list(publishing.settings.trust_dir.iterdir()) == []
+        assert publishing.store.installed() == []
+        [version] = await publishing.service.list_versions(publisher)
+        assert version.status == "pending"
