@@ -29,6 +29,7 @@ from api.controllers.publisher import PublisherController
 from api.dependencies import DEPENDENCIES
 from api.errors import EXCEPTION_HANDLERS
 from api.logging import RequestLogMiddleware
+from api.openapi_errors import document_error_responses
 from api.rate_limit import RATE_LIMIT_STORE, BoundedMemoryStore, rate_limit_config
 from core import __version__
 from core.errors import ValidationError
@@ -73,23 +74,25 @@ def create_app(settings: Settings, *, start_options: dict[str, Any] | None = Non
     # Per valid key, else per client address, in a bounded store (api/rate_limit.py).
     rate_limit = rate_limit_config(settings)
     prometheus = PrometheusConfig(app_name="packdesk", prefix="packdesk", group_path=True)
+    route_handlers: list[Any] = [
+        healthz,
+        readyz,
+        MetricsController,
+        CatalogController,
+        CustomerController,
+        ProfileController,
+        AskController,
+        ConversationsController,
+        StripeWebhookController,
+        CheckoutReturnController,
+        LocalCheckoutController,
+        PublisherController,
+        AdminController,
+    ]
+    document_error_responses(route_handlers)
     return Litestar(
         before_request=refuse_nul_in_path,
-        route_handlers=[
-            healthz,
-            readyz,
-            MetricsController,
-            CatalogController,
-            CustomerController,
-            ProfileController,
-            AskController,
-            ConversationsController,
-            StripeWebhookController,
-            CheckoutReturnController,
-            LocalCheckoutController,
-            PublisherController,
-            AdminController,
-        ],
+        route_handlers=route_handlers,
         dependencies=DEPENDENCIES,
         lifespan=[lifespan],
         middleware=[RequestLogMiddleware(), prometheus.middleware, rate_limit.middleware],

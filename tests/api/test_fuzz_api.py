@@ -22,9 +22,8 @@ Every response must:
   (``"stream": true``) is checked event by event against the event models instead;
 - reject negative data with a 4xx.
 
-Known gap, tested on its own below: the document lists no error response except Litestar's
-default 400 (wrong shape, never sent), so undocumented *error* statuses are not counted as
-failures here (``test_error_responses_are_documented``, strict xfail).
+Every route documents its error responses as problem JSON (api/openapi_errors.py); that the
+document says so is tested on its own below (``test_error_responses_are_documented``).
 """
 
 from __future__ import annotations
@@ -553,12 +552,6 @@ def test_generic_http_errors_have_a_stable_title(client) -> None:  # type: ignor
     assert response.json()["title"] == "Not Found"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap, not in api/errors.py: the controllers document no error response "
-    "(401/403/404/409/413/422/429 as problem JSON); Litestar adds a 400 with its own "
-    "{status_code, detail, extra} body, which the API never sends",
-)
 def test_error_responses_are_documented(client) -> None:  # type: ignore[no-untyped-def]
     document = client.get("/schema/openapi.json").json()
     for path, operations in document["paths"].items():
