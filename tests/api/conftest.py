@@ -251,3 +251,12 @@ def postgres_url() -> Iterator[str]:
         yield f"postgresql+asyncpg://{user}@{PG_HOST}:{PG_PORT}/{name}"
     finally:
         asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def buy_and_activate(client: TestClient, customer: dict[str, str], pack_id: str) -> None:
+    """The local test-mode purchase and activation, through HTTP as a customer makes them."""
+    checkout = client.post("/v1/checkout", json={"pack_id": pack_id}, headers=customer)
+    assert checkout.status_code == 201, checkout.text
+    path = checkout.json()["checkout_url"].removeprefix("http://testserver.local")
+    assert client.post(path, follow_redirects=False).status_code == 303
+    assert client.post(f"/v1/packs/{pack_id}/activate", headers=customer).is_success

@@ -6,18 +6,9 @@ from __future__ import annotations
 import re
 
 from core.assistant.compose import MAX_SENTENCES, MAX_WORDS
-from tests.api.conftest import bearer
+from tests.api.conftest import bearer, buy_and_activate
 
 MARKER = re.compile(r" \[(\d+)\]")
-
-
-def buy_and_activate(client, customer: dict[str, str], pack_id: str) -> None:  # type: ignore[no-untyped-def]
-    """The local test-mode purchase, through HTTP as a customer makes it."""
-    checkout = client.post("/v1/checkout", json={"pack_id": pack_id}, headers=customer)
-    assert checkout.status_code == 201, checkout.text
-    path = checkout.json()["checkout_url"].removeprefix("http://testserver.local")
-    assert client.post(path, follow_redirects=False).status_code == 303
-    assert client.post(f"/v1/packs/{pack_id}/activate", headers=customer).is_success
 
 
 def _passage_text(built_packs, citation: dict) -> str:  # type: ignore[no-untyped-def]

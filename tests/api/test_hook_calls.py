@@ -30,7 +30,7 @@ from core.ledger.fulfilment import BillingService
 from core.packs.discovery import discover_pack_sources
 from core.plugin_manager import get_plugin_manager
 from core.retrieval.search import SearchService
-from tests.api.conftest import DOCS_PER_PACK, bearer, install_built_packs
+from tests.api.conftest import DOCS_PER_PACK, bearer, buy_and_activate, install_built_packs
 
 HOOKS = sorted(
     name
@@ -134,15 +134,6 @@ CHECKS: dict[str, Callable[[dict[str, Any]], None]] = {
 }
 
 
-def _buy_and_activate(client: TestClient, customer: dict[str, str], pack_id: str) -> None:
-    """The local test-mode purchase, through HTTP as a customer makes it."""
-    checkout = client.post("/v1/checkout", json={"pack_id": pack_id}, headers=customer)
-    assert checkout.status_code == 201, checkout.text
-    path = checkout.json()["checkout_url"].removeprefix("http://testserver.local")
-    assert client.post(path, follow_redirects=False).status_code == 303
-    assert client.post(f"/v1/packs/{pack_id}/activate", headers=customer).is_success
-
-
 def test_every_hook_has_an_argument_check() -> None:
     assert sorted(CHECKS) == HOOKS
     assert set(STARTUP_TYPES) == set(hookspecs.STARTUP_SERVICES)
@@ -169,7 +160,7 @@ def test_every_hook_is_called_with_the_arguments_of_its_spec(
         )
         customer = bearer(key)
         assert client.post("/v1/ask", json={"question": "hello"}, headers=customer).is_success
-        _buy_and_activate(client, customer, "finance")
+        buy_and_activate(client, customer, "finance")
         question = built_packs.documents["finance"][0]["metadata"]["eval_questions"][0]
         answer = client.post("/v1/ask", json={"question": question}, headers=customer).json()
         assert answer["citations"], answer
