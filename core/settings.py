@@ -60,6 +60,15 @@ class Settings(BaseSettings):
     # How the query embedder and the intent classifier run: torch, or ONNX Runtime exported
     # from the same weights (fp32, or int8 dynamic quantisation). docs/performance.md.
     inference_backend: Literal["torch", "onnx", "onnx-int8"] = "torch"
+    # How often a server checks the database for a newly promoted intent model version.
+    model_check_seconds: float = Field(default=10.0, gt=0, le=3600)
+    # Learning from conversations (docs/intents.md): how much evidence a label needs before a
+    # retrain uses it, how much one account may give, and how much is held out for the gate.
+    learning_min_per_label: int = Field(default=3, ge=1)
+    learning_min_per_new_label: int = Field(default=15, ge=1)
+    learning_max_per_account: int = Field(default=10, ge=1)
+    learning_holdout_fraction: float = Field(default=0.2, ge=0.0, lt=1.0)
+    learning_gate_tolerance: float = Field(default=0.005, ge=0.0, lt=1.0)
 
     # --- ledger & billing ----------------------------------------------------------------
     database_url: str | None = None  # None: SQLite file in data_dir

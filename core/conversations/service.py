@@ -401,6 +401,11 @@ class ConversationService:
             done += len(rows)
             last_id = rows[-1].turn_id
 
+    def read_turn(self, row: Turn, readable_pack_ids: Collection[str]) -> StoredTurn:
+        """Decrypt a turn row another package selected (core.learning's open handoffs), with
+        the same withholding rule as :meth:`history`."""
+        return self._open(row, readable_pack_ids)
+
     def _open(self, row: Turn, readable_pack_ids: Collection[str]) -> StoredTurn:
         citations = [Citation.from_dict(item) for item in row.citations or []]
         # The stored answer may quote a pack's passages: once the pack is no longer the

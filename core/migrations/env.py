@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 
 import core.conversations.models  # noqa: F401  (registers the conversation tables on Base)
+import core.learning.models  # noqa: F401  (feedback, resolutions, intent model versions)
 from core.ledger.models import Base
 
 connection = context.config.attributes.get("connection")

@@ -13,6 +13,7 @@ async def test_migrations_match_the_models(db: Database) -> None:
     from alembic.migration import MigrationContext
 
     import core.conversations.models  # noqa: F401 - their tables are on the same Base
+    import core.learning.models  # noqa: F401
     from core.ledger.models import Base
 
     def diff(connection: Any) -> list[Any]:

@@ -1,0 +1,284 @@
+"""Re-train through the gate: base data plus learned examples -> candidate -> compare -> promote.
+
+The base split is the one the default model was trained with (the packs' examples capped at
+``max_per_label`` per label, the same seed and fractions), so its test part is unseen by both the
+current model and the candidate. By default the candidate starts from the current model's
+encoder (warm start), so a retrain needs few epochs and the intents it already knew stay where
+they were; ``warm_start=False`` trains from the bundled base model instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from core.errors import ConfigError, ValidationError
+from core.intents.dataset import Example, cap_per_label, stratified_split
+from core.intents.default import DEFAULT_MAX_PER_LABEL
+from core.intents.versions import ModelVersion
+from core.learning.dataset import DatasetPolicy, DatasetReport, build_dataset
+from core.learning.feedback import FeedbackService
+from core.learning.gate import DEFAULT_TOLERANCE, GateDecision, decide, score
+from core.learning.labels import LabelSpace
+from core.learning.registry import ModelRegistry, version_dir
+
+Status = Literal["nothing-to-learn", "promoted", "rejected", "candidate"]
+
+
+@dataclass(frozen=True)
+class RetrainOptions:
+    """The candidate's training run and the gate's tolerance."""
+
+    epochs: int = 3
+    learning_rate: float = 5e-5
+    max_per_label: int | None = DEFAULT_MAX_PER_LABEL  # of the base data, as `prepare` trains
+    freeze_layers: int = 0
+    seed: int = 42
+    warm_start: bool = True
+    tolerance: float = DEFAULT_TOLERANCE
+    promote: bool = True  # False: register the candidate and report, promote nothing
+    show_progress: bool = False
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1:
+            raise ValidationError(f"epochs must be >= 1, got {self.epochs}")
+        if not 0.0 <= self.tolerance < 1.0:
+            raise ValidationError(f"tolerance must be in [0, 1), got {self.tolerance}")
+
+
+@dataclass
+class RetrainReport:
+    status: Status
+    dataset: DatasetReport
+    decision: GateDecision | None = None
+    version: ModelVersion | None = None
+    previous_version_id: str | None = None
+    training_seconds: float = 0.0
+    seconds: float = 0.0
+    new_labels: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        """A short human report of what changed (the CLI prints it)."""
+        train = len(self.dataset.examples("train"))
+        held = len(self.dataset.examples("heldout"))
+        out = [f"learned examples: {train} for training, {held} held out; "
+               f"{len(self.dataset.rejected)} rows not used"]
+        if self.new_labels:
+            out.append(f"new labels: {', '.join(self.new_labels)}")
+        if self.decision is not None:
+            c, k = self.decision.current, self.decision.candidate
+            out.append(f"base split ({c.base_rows} rows): current {_pct(c.base_accuracy)} -> "
+                       f"candidate {_pct(k.base_accuracy)}")
+            out.append(f"feedback split ({c.feedback_rows} rows): current "
+                       f"{_pct(c.feedback_accuracy)} -> candidate {_pct(k.feedback_accuracy)}")
+            if self.decision.reasons:
+                out.append("gate: refused: " + "; ".join(self.decision.reasons))
+        if self.version is not None:
+            out.append(f"candidate version {self.version.version_id}: {self.status} "
+                       f"(previous {self.previous_version_id}); training "
+                       f"{self.training_seconds:.0f} s, total {self.seconds:.0f} s")
+        elif self.status == "nothing-to-learn":
+            out.append("nothing to learn: no accepted example for training; no model trained")
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "version_id": self.version.version_id if self.version else None,
+            "previous_version_id": self.previous_version_id,
+            "new_labels": self.new_labels,
+            "train_examples": len(self.dataset.examples("train")),
+            "heldout_examples": len(self.dataset.examples("heldout")),
+            "rejected": len(self.dataset.rejected),
+            "gate": self.decision.to_dict() if self.decision else None,
+            "training_seconds": round(self.training_seconds, 1),
+            "seconds": round(self.seconds, 1),
+        }
+
+
+def base_split(
+    base: Sequence[Example], *, max_per_label: int | None, seed: int
+) -> tuple[list[Example], list[Example]]:
+    """(training pool, test split) of the base data, exactly as ``train_intent_model`` splits
+    it with the same cap and seed (its validation part stays in the pool)."""
+    data = cap_per_label(base, max_per_label, seed)
+    train, val, test = stratified_split(data, fractions=(0.1, 0.1), seed=seed)
+    return train + val, test
+
+
+class Retrainer:
+    """Builds the learned dataset and runs a gated retrain."""
+
+    def __init__(
+        self,
+        registry: ModelRegistry,
+        feedback: FeedbackService,
+        *,
+        models_dir: Path,
+        policy: DatasetPolicy | None = None,
+    ) -> None:
+        self.registry = registry
+        self.feedback = feedback
+        self.models_dir = Path(models_dir)
+        self.policy = policy or DatasetPolicy()
+
+    async def dataset(self, *, base: Sequence[Example], labels: LabelSpace) -> DatasetReport:
+        """What a retrain would add now (``packdesk intents dataset``)."""
+        labelled = await self.feedback.labelled_turns()
+        return build_dataset(labelled, base=base, labels=labels, policy=self.policy)
+
+    async def retrain(
+        self,
+        *,
+        base: Sequence[Example],
+        labels: LabelSpace,
+        options: RetrainOptions = RetrainOptions(),
+        base_test: Sequence[Example] | None = None,
+        fallback_model_dir: Path | None = None,
+        actor: str = "retrain",
+    ) -> RetrainReport:
+        """Train a candidate on base + learned examples, gate it, register it, maybe promote.
+
+        Args:
+            base: the base training data (the installed packs' examples).
+            base_test: an official test split of ``base``; default the base split's test part.
+            fallback_model_dir: the model to compare against when no version is registered.
+        Raises:
+            ConfigError: there is no current model to compare with.
+        """
+        started = time.perf_counter()
+        report = RetrainReport(status="nothing-to-learn",
+                               dataset=await self.dataset(base=base, labels=labels))
+        learned_train = report.dataset.examples("train")
+        learned_test = report.dataset.examples("heldout")
+        if not learned_train:
+            report.seconds = time.perf_counter() - started
+            return report
+        report.new_labels = sorted({i.label for i in report.dataset.accepted if i.new_label})
+        current = await self.registry.current()
+        if current is not None:
+            current_dir = await self.registry.materialise(
+                current.version_id, version_dir(self.models_dir, current.version_id)
+            )
+        elif fallback_model_dir is not None and Path(fallback_model_dir).is_dir():
+            current_dir = Path(fallback_model_dir)
+        else:
+            raise ConfigError("no current intent model to compare a candidate with: run "
+                              "`packdesk prepare` (it registers the default model) first")
+        report.previous_version_id = current.version_id if current else None
+        if base_test is None:
+            pool, test = base_split(base, max_per_label=options.max_per_label, seed=options.seed)
+        else:
+            pool, test = cap_per_label(base, options.max_per_label, options.seed), list(base_test)
+
+        work = Path(tempfile.mkdtemp(prefix="packdesk-retrain-", dir=self._work_root()))
+        try:
+            result, training_seconds = await asyncio.to_thread(
+                _train_candidate, pool + learned_train, test + learned_test, current_dir,
+                work, options,
+            )
+            report.training_seconds = training_seconds
+            current_scores, candidate_scores = await asyncio.to_thread(
+                _score_both, current_dir, result, test, learned_test
+            )
+            report.decision = decide(current_scores, candidate_scores,
+                                     tolerance=options.tolerance)
+            passed = report.decision.promote
+            report.version = await self.registry.register(
+                result,
+                status="candidate" if passed else "rejected",
+                parent_version_id=report.previous_version_id,
+                gate=report.decision.to_dict(),
+                extra_config={
+                    "retrain": {**asdict(options), "policy": asdict(self.policy),
+                                "learned_train": len(learned_train),
+                                "learned_heldout": len(learned_test),
+                                "learned_sha256": report.dataset.data_sha256,
+                                "warm_start_from": report.previous_version_id
+                                if options.warm_start else None},
+                },
+            )
+            if passed and options.promote:
+                report.version = await self.registry.promote(report.version.version_id,
+                                                             actor=actor)
+                report.status = "promoted"
+            else:
+                report.status = "candidate" if passed else "rejected"
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def _work_root(self) -> Path:
+        root = self.models_dir / "intents" / "work"
+        root.mkdir(parents=True, exist_ok=True)
+        return root
+
+
+def _train_candidate(
+    train: list[Example], test: list[Example], current_dir: Path, work: Path,
+    options: RetrainOptions,
+) -> tuple[Path, float]:
+    from core.intents.training import train_intent_model
+
+    base_model = None
+    if options.warm_start and _mean_pooled(current_dir):
+        base_model = export_encoder(current_dir, work / "warm-start")
+    started = time.perf_counter()
+    result = train_intent_model(
+        train,
+        out_dir=work / "candidate",
+        epochs=options.epochs,
+        learning_rate=options.learning_rate,
+        max_per_label=None,  # the base part is capped already; learned examples are few
+        freeze_layers=options.freeze_layers,
+        seed=options.seed,
+        test_examples=test,
+        base_model=base_model,
+        show_progress=options.show_progress,
+    )
+    return result.model_dir, time.perf_counter() - started
+
+
+def export_encoder(model_dir: Path, out: Path) -> Path:
+    """Save a trained intent model's encoder (without its head) as a base model directory."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    import core.intents.modeling  # noqa: F401  registers the mean-pooling model type
+
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir)
+    model.base_model.save_pretrained(out)
+    AutoTokenizer.from_pretrained(model_dir).save_pretrained(out)
+    return out
+
+
+def _mean_pooled(model_dir: Path) -> bool:
+    import json
+
+    try:
+        config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return config.get("model_type") == "packdesk-bert-mean"
+
+
+def _score_both(current_dir: Path, candidate_dir: Path, base_test: list[Example],
+                feedback_test: list[Example]) -> tuple[Any, Any]:
+    from core.intents.classifier import IntentClassifier
+
+    scores = []
+    for model_dir in (current_dir, candidate_dir):
+        classifier = IntentClassifier(model_dir)
+        classifier.warm_up()
+        scores.append(score(classifier, base_test, feedback_test))
+    return scores[0], scores[1]
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2%}"
