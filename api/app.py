@@ -29,6 +29,7 @@ from api.controllers.publisher import PublisherController
 from api.dependencies import DEPENDENCIES
 from api.errors import EXCEPTION_HANDLERS
 from api.logging import RequestLogMiddleware
+from api import web
 from api.openapi_errors import document_error_responses
 from api.rate_limit import RATE_LIMIT_STORE, BoundedMemoryStore, rate_limit_config
 from core import __version__
@@ -65,6 +66,7 @@ def create_app(settings: Settings, *, start_options: dict[str, Any] | None = Non
 
         services = await start_services(settings, **(start_options or {}))
         app.state.services = services
+        web.attach_web_services(app, services)
         services.start_retention_sweeps()
         try:
             yield
@@ -89,15 +91,24 @@ def create_app(settings: Settings, *, start_options: dict[str, Any] | None = Non
         PublisherController,
         AdminController,
     ]
+    route_handlers += web.web_route_handlers()  # pages, widget, insights (api/web)
     document_error_responses(route_handlers)
     return Litestar(
         before_request=refuse_nul_in_path,
         route_handlers=route_handlers,
-        dependencies=DEPENDENCIES,
+        dependencies={**DEPENDENCIES, **web.WEB_DEPENDENCIES},
         lifespan=[lifespan],
-        middleware=[RequestLogMiddleware(), prometheus.middleware, rate_limit.middleware],
-        stores={RATE_LIMIT_STORE: BoundedMemoryStore()},
-        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        middleware=[
+            RequestLogMiddleware(),
+            prometheus.middleware,
+            rate_limit.middleware,
+            *web.web_middleware(settings),  # browser sessions (not on /v1/)
+        ],
+        # Browser sessions in the database, shared by every process.
+        stores={RATE_LIMIT_STORE: BoundedMemoryStore(), **web.web_stores()},
+        exception_handlers={**EXCEPTION_HANDLERS, **web.WEB_EXCEPTION_HANDLERS},  # type: ignore[arg-type]
+        template_config=web.template_config(),
+        csrf_config=web.csrf_config(settings),
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(
             title="PackDesk",

@@ -52,6 +52,7 @@ message that names the bad value. Adapters wrap third-party exceptions into this
     ├── LedgerError
     │   ├── AuthenticationError            missing, unknown or revoked API key
     │   ├── PermissionDenied               wrong scope
+    │   │   └── OriginNotAllowed           a widget key used from an origin it does not allow
     │   ├── EntitlementRequired            pack content needs a purchase/activation
     │   ├── Conflict                       duplicate version, already exists
     │   └── NotFound
@@ -264,6 +265,10 @@ class AuthenticationError(LedgerError):
 
 class PermissionDenied(LedgerError):
     code = "forbidden"
+
+
+class OriginNotAllowed(PermissionDenied):
+    code = "origin-not-allowed"
 
 
 class EntitlementRequired(LedgerError):

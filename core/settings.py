@@ -114,6 +114,16 @@ class Settings(BaseSettings):
     # per valid API key; requests without one count against the client address (api/rate_limit.py)
     rate_limit_per_minute: int = Field(default=600, ge=1)
 
+    # --- web (api/web, docs/web.md) --------------------------------------------------------
+    # Signs the browser's CSRF tokens; None: generated once at keys/web.secret. Set the same
+    # value on every node behind one address.
+    web_secret: SecretStr | None = None
+    web_session_hours: float = Field(default=12.0, gt=0, le=24 * 30)  # a sign-in lasts this long
+    # The widget (publishable pk_ keys): questions per minute per visitor (client address) and
+    # per key, on top of the per-address limit above.
+    widget_questions_per_minute_per_visitor: int = Field(default=20, ge=1)
+    widget_questions_per_minute_per_key: int = Field(default=600, ge=1)
+
     @property
     def keys_dir(self) -> Path:
         return self.data_dir / "keys"

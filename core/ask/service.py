@@ -18,6 +18,7 @@ response; everything else happens here, once:
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -31,6 +32,9 @@ from core.privacy import RedactionResult, Redactor
 from core.settings import Settings
 
 DEFAULT_MAX_QUERY_CHARS: int = Settings.model_fields["max_query_chars"].default
+
+AnswerView = Callable[[Answer], Awaitable[Answer]]
+"""What the asker may see of an answer (a business's visitor: no offer, core/visitors)."""
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,7 @@ class AskService:
         *,
         conversation_id: str | None = None,
         detail: Detail = "brief",
+        view: AnswerView | None = None,
     ) -> AskResult:
         """Answer ``question`` for ``account_id`` and store the turn.
 
@@ -81,6 +86,8 @@ class AskService:
             conversation_id: continue this conversation of the caller's (its earlier turns feed
                 the handoff rules); None starts a new one.
             detail: how an extractive answer is composed (:data:`core.assistant.assistant.Detail`).
+            view: applied to the answer before it is redacted and stored, so the stored turn is
+                what the asker was shown.
         Raises:
             ValidationError: ``question`` is longer than ``max_query_chars`` (checked first).
             NotFound: ``conversation_id`` is not one of the caller's conversations.
@@ -98,6 +105,8 @@ class AskService:
         answer = await self._assistant.ask(
             account_id, question, previous_turns=previous, detail=detail
         )
+        if view is not None:
+            answer = await view(answer)
         redacted_question, redacted_answer = await asyncio.to_thread(
             self._redact, question, answer.text
         )

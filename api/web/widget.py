@@ -1,0 +1,182 @@
+"""The widget for a business's visitors: ``/widget.js`` and the route it asks through.
+
+``POST /v1/widget/{widget_key}/ask`` is called cross-origin from the business's pages. The key
+is in the path so that the CORS preflight (which carries no body and no credentials) can be
+answered for that key's origins only. The answer is streamed as server-sent events; it never
+carries an offer (visitor mode, :mod:`core.visitors.service`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from litestar import Controller, Request, Response, get, post, route
+from litestar.enums import HttpMethod
+from litestar.exceptions import TooManyRequestsException
+from litestar.response import ServerSentEvent
+from litestar.response.sse import ServerSentEventMessage
+from pydantic import BaseModel, Field
+
+from api.auth import PUBLIC, client_identity
+from api.rate_limit import RATE_LIMIT_STORE
+from api.schemas import AnswerPiece, CitationOut
+from api.services import AppServices
+from api.web.services import WebServices
+from core.visitors import VisitorAnswer, WidgetPrincipal
+
+STATIC_DIR = Path(__file__).parent / "static"
+STREAM_PIECE_WORDS = 6
+PREFLIGHT_MAX_AGE = "600"
+
+WIDGET_ASK_DESCRIPTION = """\
+Answer a visitor's question for the business that owns the publishable widget key (`pk_...`).
+
+Auth: the widget key in the path, used from a page of one of its allowed origins (the browser's
+`Origin` header; 403 `origin-not-allowed` otherwise). The key can only ask. Rate limited per
+visitor (client address) and per key (429). The answer never carries an offer: a question that
+needs a pack the business lacks gets the out-of-scope reply and is counted for the business
+(`GET /v1/insights`).
+
+The response is `text/event-stream`: `answer` events (`{"text"}` pieces), then `summary`
+(`citations`, `disclaimers`, `handoff`, `conversation_id`), then `done`.
+"""
+
+
+class WidgetAskRequest(BaseModel):
+    question: str = Field(min_length=1, max_length=4000)
+    visitor: str = Field(
+        min_length=16,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="a random token the widget keeps in the page's storage",
+    )
+    conversation_id: str | None = Field(default=None, max_length=40)
+
+
+class WidgetSummary(BaseModel):
+    citations: list[CitationOut]
+    disclaimers: list[str]
+    handoff: bool
+    conversation_id: str | None
+
+
+def cors_headers(origin: str) -> dict[str, str]:
+    return {
+        "Access-Control-Allow-Origin": origin,
+        "Vary": "Origin",
+    }
+
+
+async def _within_limit(request: Request, name: str, limit: int) -> bool:
+    """A fixed one-minute window per ``name`` in the app's rate-limit store (shared by every
+    process when that store is)."""
+    store = request.app.stores.get(RATE_LIMIT_STORE)
+    key = f"widget:{name}:{int(time.time() // 60)}"
+    count = int((await store.get(key)) or 0) + 1
+    await store.set(key, str(count).encode(), expires_in=120)
+    return count <= limit
+
+
+class WidgetScriptController(Controller):
+    opt = PUBLIC
+    include_in_schema = False
+
+    @get("/widget.js", media_type="application/javascript", cache_control=None)
+    async def script(self) -> Response[bytes]:
+        """The embeddable widget (plain JavaScript, no build step)."""
+        body = (STATIC_DIR / "widget.js").read_bytes()
+        return Response(
+            body,
+            media_type="application/javascript; charset=utf-8",
+            headers={"Cache-Control": "public, max-age=300"},
+        )
+
+
+class WidgetController(Controller):
+    path = "/v1/widget"
+    tags = ["widget"]
+    opt = {"auth": "widget-key"}  # the pk_ key in the path, from one of its allowed origins
+
+    @route(
+        "/{widget_key:str}/ask",
+        http_method=[HttpMethod.OPTIONS],
+        include_in_schema=False,
+        status_code=204,
+    )
+    async def preflight(
+        self, request: Request, web: WebServices, widget_key: str
+    ) -> Response[None]:
+        """The CORS preflight: allowed only for the key's origins."""
+        origin = request.headers.get("origin")
+        await web.widget_keys.authenticate(widget_key, origin)
+        assert origin is not None
+        headers = cors_headers(origin)
+        headers.update(
+            {
+                "Access-Control-Allow-Methods": "POST",
+                "Access-Control-Allow-Headers": "Content-Type",
+                "Access-Control-Max-Age": PREFLIGHT_MAX_AGE,
+            }
+        )
+        return Response(None, status_code=204, headers=headers)
+
+    @post(
+        "/{widget_key:str}/ask",
+        operation_id="widgetAsk",
+        status_code=200,
+        description=WIDGET_ASK_DESCRIPTION,
+        response_description="server-sent events: answer pieces, summary, done",
+    )
+    async def ask(
+        self,
+        request: Request,
+        services: AppServices,
+        web: WebServices,
+        widget_key: str,
+        data: WidgetAskRequest,
+    ) -> ServerSentEvent:
+        origin = request.headers.get("origin")
+        principal = await web.widget_keys.authenticate(widget_key, origin)
+        assert origin is not None
+        settings = services.settings
+        visitor = client_identity(request)
+        if not await _within_limit(
+            request,
+            f"visitor:{widget_key}:{visitor}",
+            settings.widget_questions_per_minute_per_visitor,
+        ) or not await _within_limit(
+            request, f"key:{widget_key}", settings.widget_questions_per_minute_per_key
+        ):
+            raise TooManyRequestsException(
+                "too many questions from this visitor or for this widget key: wait a minute",
+                headers={"Retry-After": "60", **cors_headers(origin)},
+            )
+        answered = await web.visitors.ask(
+            principal,
+            data.question,
+            visitor_token=data.visitor,
+            conversation_id=data.conversation_id,
+        )
+        return ServerSentEvent(_events(answered, principal), headers=cors_headers(origin))
+
+
+async def _events(
+    answered: VisitorAnswer, _principal: WidgetPrincipal
+) -> AsyncIterator[ServerSentEventMessage]:
+    answer = answered.answer
+    words = answer.text.split(" ")
+    for start in range(0, len(words), STREAM_PIECE_WORDS):
+        piece = " ".join(words[start : start + STREAM_PIECE_WORDS])
+        if start + STREAM_PIECE_WORDS < len(words):
+            piece += " "
+        yield ServerSentEventMessage(event="answer", data=AnswerPiece(text=piece).model_dump_json())
+    summary = WidgetSummary(
+        citations=[CitationOut.model_validate(c.to_dict()) for c in answer.citations],
+        disclaimers=list(answer.disclaimers),
+        handoff=answer.handoff.handoff,
+        conversation_id=answered.conversation_id,
+    )
+    yield ServerSentEventMessage(event="summary", data=summary.model_dump_json())
+    yield ServerSentEventMessage(event="done", data="{}")
