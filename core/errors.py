@@ -55,6 +55,7 @@ message that names the bad value. Adapters wrap third-party exceptions into this
     │   │   └── OriginNotAllowed           a widget key used from an origin it does not allow
     │   ├── EntitlementRequired            pack content needs a purchase/activation
     │   ├── Conflict                       duplicate version, already exists
+    │   │   └── PayoutsNotEnabled          a paid pack's publisher cannot receive payouts yet
     │   └── NotFound
     ├── GeneratorError                     the optional answer generator failed or timed out
     ├── BatcherClosed                      a model batcher is shut down (server stopping)
@@ -285,6 +286,12 @@ class NotFound(LedgerError):
 
 # --- assistant -----------------------------------------------------------------------------
 class GeneratorError(PackDeskError):
+class PayoutsNotEnabled(Conflict):
+    """A paid third-party pack cannot be approved or sold: its publisher cannot receive payouts."""
+
+    code = "payouts-not-enabled"
+
+
     code = "generator-failed"
 
 

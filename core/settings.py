@@ -80,6 +80,12 @@ class Settings(BaseSettings):
     stripe_webhook_secret: SecretStr | None = None
     stripe_api_base: str | None = None  # a local fake Stripe server in tests
     public_base_url: str = "http://127.0.0.1:8000"
+    # The signing secret of a Stripe Connect webhook endpoint (events of connected accounts:
+    # account.updated); deliveries signed with it or with the platform secret are accepted.
+    stripe_connect_webhook_secret: SecretStr | None = None
+    # The platform's share of a third-party pack's sale, in basis points (2000 = 20%), until
+    # the operator sets a default or a publisher's own (docs/billing.md).
+    platform_fee_bps: int = Field(default=2000, ge=0, le=10000)
 
     # --- privacy -------------------------------------------------------------------------
     retention_days: int = Field(default=30, ge=1)  # stored turns older than this are deleted

@@ -6,14 +6,30 @@ loudly, on an unconfigured machine). A checkout is a page of the PackDesk server
 service applies through the same fulfilment path Stripe webhooks use. Anyone can confirm a
 purchase without paying, so it is never a fallback, and it is refused when a Stripe key is
 configured: a production install cannot hand out packs for free by accident.
+
+It simulates Stripe Connect too, in TEST MODE: a publisher's connected account is
+``acct_test_local_...``, its onboarding link is a page of this server
+(``/v1/billing/local/onboarding/<account>``) whose form completes it, the publisher's share of
+a sale is a simulated transfer recorded in the earnings ledger, and an operator's refund of a
+test order reverses it (``POST /v1/admin/orders/<session_id>/refund``).
 """
 
 from __future__ import annotations
 
 import secrets
+from datetime import UTC, datetime
 from typing import Any
 
-from core import BillingEvent, CheckoutRequest, CheckoutSession, Grant, hookimpl, price_lookup_key
+from core import (
+    BillingEvent,
+    CheckoutRequest,
+    CheckoutSession,
+    Grant,
+    PaymentRefunded,
+    PayoutAccountUpdated,
+    hookimpl,
+    price_lookup_key,
+)
 from core.errors import ConfigError
 from core.settings import Settings
 
@@ -67,8 +83,81 @@ class LocalBilling:
                 version=version,
                 source=self.name,
                 order_ref=session_id,
+                payment_ref=local_payment_ref(session_id),
+                # The simulated transfer of a third-party pack's share (recorded only when
+                # the order names a destination).
+                transfer_ref=f"tr_test_local_{session_id}",
+                occurred_at=datetime.now(UTC),
             ),
         )
+
+    def refund_checkout(self, *, order: dict[str, Any]) -> BillingEvent:
+        """A full refund of a paid test order, as Stripe's ``charge.refunded`` would report it;
+        one event id per order, so refunding twice refunds once."""
+        session_id = order["session_id"]
+        amount = int(order["amount"])
+        destination = order.get("destination_ref")
+        return BillingEvent(
+            event_id=f"{self.name}:{session_id}:refunded",
+            event_type="charge.refunded",
+            provider=self.name,
+            effect=PaymentRefunded(
+                payment_ref=order.get("payment_ref") or local_payment_ref(session_id),
+                full=True,
+                charge_ref=f"ch_test_local_{session_id}",
+                amount=amount,
+                amount_refunded=amount,
+                application_fee=order.get("application_fee") or 0,
+                currency=order["currency"],
+                transfer_ref=f"tr_test_local_{session_id}" if destination else None,
+                destination_ref=destination,
+                account_id=order["account_id"],
+                pack_id=order["pack_id"],
+                occurred_at=datetime.now(UTC),
+            ),
+        )
+
+    # --- simulated Connect ----------------------------------------------------------------------
+    async def create_connected_account(self, *, account_id: str, name: str) -> str:
+        return f"acct_test_local_{secrets.token_hex(8)}"
+
+    async def create_onboarding_link(
+        self, *, account_ref: str, refresh_url: str, return_url: str
+    ) -> str:
+        return f"{self._base_url}/v1/billing/local/onboarding/{account_ref}"
+
+    def complete_onboarding(self, *, account_ref: str) -> BillingEvent:
+        """The simulated ``account.updated`` of a completed onboarding (one per account)."""
+        return BillingEvent(
+            event_id=f"{self.name}:{account_ref}:onboarded",
+            event_type="account.updated",
+            provider=self.name,
+            effect=PayoutAccountUpdated(
+                account_ref=account_ref,
+                details_submitted=True,
+                charges_enabled=True,
+                payouts_enabled=True,
+                changed_at=datetime.now(UTC),
+            ),
+        )
+
+    async def reverse_transfer(
+        self,
+        *,
+        charge_ref: str | None,
+        transfer_ref: str | None,
+        target_reversed: int,
+        idempotency_key: str,
+    ) -> str | None:
+        """Simulated: the ledger's row is the reversal; its id names what it reversed."""
+        if transfer_ref is None:
+            return None
+        return f"trr_test_local_{transfer_ref.removeprefix('tr_test_local_')}_{target_reversed}"
+
+
+def local_payment_ref(session_id: str) -> str:
+    """The simulated payment of a local checkout session."""
+    return f"pi_test_local_{session_id}"
 
 
 @hookimpl

@@ -35,6 +35,12 @@ class CheckoutRequest:
     metadata: dict[str, str] = field(default_factory=dict)
     price_ref: str | None = None  # the provider's price id, when synced
     customer_ref: str | None = None  # the provider's customer id stored for the account, if any
+    # A third-party pack (destination charge): the publisher's connected account receives the
+    # payment less the platform fee: ``application_fee`` (minor units) for a one-time price,
+    # ``fee_bps`` (basis points of every invoice) for a subscription.
+    destination_ref: str | None = None
+    application_fee: int | None = None
+    fee_bps: int | None = None
 
 
 @dataclass(frozen=True)
@@ -70,6 +76,8 @@ class Grant:
     currency: str | None = None
     price_ref: str | None = None  # the provider's price id
     price_lookup_key: str | None = None
+    transfer_ref: str | None = None  # the transfer of the publisher's share, when known
+    occurred_at: datetime | None = None  # the provider's event time
 
 
 @dataclass(frozen=True)
@@ -93,6 +101,18 @@ class PaymentRefunded:
     payment_ref: str | None
     full: bool
     charge_ref: str | None = None
+    # What the earnings ledger needs to reverse the publisher's share proportionally, from the
+    # charge itself: its amount, the cumulative refunded amount, the platform fee, the
+    # transfer, and the account and pack its payment was for (payment metadata).
+    amount: int | None = None
+    amount_refunded: int | None = None
+    application_fee: int | None = None
+    currency: str | None = None
+    transfer_ref: str | None = None
+    destination_ref: str | None = None
+    account_id: str | None = None
+    pack_id: str | None = None
+    occurred_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -126,6 +146,52 @@ class EntitlementSummary:
 
 
 @dataclass(frozen=True)
+class InvoicePaid:
+    """A subscription invoice was paid (the first one or a renewal): the publisher's share of
+    it was transferred with the payment (destination charge)."""
+
+    invoice_ref: str
+    subscription_ref: str | None
+    amount_paid: int
+    currency: str
+    application_fee: int | None = None
+    first: bool = False  # billing_reason subscription_create: the sale; else a renewal
+    payment_ref: str | None = None
+    charge_ref: str | None = None
+    transfer_ref: str | None = None
+    destination_ref: str | None = None
+    account_id: str | None = None  # subscription metadata, when present
+    pack_id: str | None = None
+    occurred_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class DisputeClosed:
+    """A dispute is over. Lost: the disputed amount went back to the customer, so the
+    publisher's share of it is reversed and a full loss ends the purchase like a full refund.
+    Won: nothing was taken, so nothing is restored."""
+
+    dispute_ref: str
+    status: str  # won | lost | warning_closed | ...
+    amount: int
+    currency: str
+    charge_ref: str | None = None
+    payment_ref: str | None = None
+    occurred_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class PayoutAccountUpdated:
+    """What the provider says about a publisher's connected account (``account.updated``)."""
+
+    account_ref: str
+    details_submitted: bool
+    charges_enabled: bool
+    payouts_enabled: bool
+    changed_at: datetime | None = None
+
+
+@dataclass(frozen=True)
 class Ignored:
     reason: str
 
@@ -138,6 +204,9 @@ Effect = (
     | SubscriptionChanged
     | SubscriptionEnded
     | EntitlementSummary
+    | InvoicePaid
+    | DisputeClosed
+    | PayoutAccountUpdated
     | Ignored
 )
 
@@ -197,6 +266,40 @@ class CheckoutConfirmer(Protocol):
         self, *, session_id: str, account_id: str, pack_id: str, version: str | None
     ) -> BillingEvent:
         """The event that completes the stored checkout ``session_id`` (one id per session)."""
+        ...
+
+
+@runtime_checkable
+class PayoutProvider(Protocol):
+    """A provider that pays publishers: connected accounts, onboarding links, transfer reversals
+    (Stripe Connect; the local provider simulates them in TEST MODE)."""
+
+    async def create_connected_account(self, *, account_id: str, name: str) -> str:
+        """Create the publisher's connected account (idempotent per ``account_id``); its id."""
+        ...
+
+    async def create_onboarding_link(
+        self, *, account_ref: str, refresh_url: str, return_url: str
+    ) -> str:
+        """A single-use URL where the publisher completes onboarding."""
+        ...
+
+    async def reverse_transfer(
+        self,
+        *,
+        charge_ref: str | None,
+        transfer_ref: str | None,
+        target_reversed: int,
+        idempotency_key: str,
+    ) -> str | None:
+        """Make the publisher transfer of a charge reversed by ``target_reversed`` in total
+        (minor units of the charge; the platform fee is refunded in proportion). Only the
+        missing part is reversed, so repeating a call is harmless. Returns the reversal id, or
+        None when nothing was missing.
+
+        Raises:
+            BillingProviderUnavailable: the provider refused or could not be reached.
+        """
         ...
 
 

@@ -29,12 +29,16 @@ from core.ledger.billing import (
     CheckoutConfirmer,
     CheckoutRequest,
     CheckoutSession,
+    DisputeClosed,
     EntitlementSummary,
     Grant,
     Ignored,
+    InvoicePaid,
     PaymentAwaited,
     PaymentFailed,
     PaymentRefunded,
+    PayoutAccountUpdated,
+    PayoutProvider,
     SubscriptionChanged,
     SubscriptionEnded,
     WebhookReceiver,
@@ -43,6 +47,7 @@ from core.ledger.billing import (
 from core.ledger.catalog import CatalogService
 from core.ledger.common import as_utc, audit, dialect_name, insert_for, utcnow_
 from core.ledger.db import Database
+from core.ledger.earnings import Return
 from core.ledger.entitlements import EntitlementService
 from core.ledger.event_order import (
     CHARGE,
@@ -66,6 +71,16 @@ from core.ledger.models import (
     Pack,
     Price,
     ProcessedBillingEvent,
+    TransferReversal,
+)
+from core.ledger.payouts import apply_account_update
+from core.ledger.revenue import (
+    dispute_return,
+    record_invoice,
+    record_money_back,
+    record_order_sale,
+    refund_return,
+    revenue_share,
 )
 
 # Provider subscription statuses -> entitlement status.
@@ -167,6 +182,16 @@ class BillingService:
             raise Conflict(f"pack {pack_id!r} is free; every account owns it already")
         if await self.entitlements.may_read(account_id, pack_id):
             raise Conflict(f"account already owns pack {pack_id!r}")
+        async with self.db.read() as session:
+            # A third-party pack pays its publisher (destination charge); refused when the
+            # publisher cannot receive payouts.
+            share = await revenue_share(
+                session,
+                pack_id,
+                entry.amount,
+                provider=self.provider.name,
+                default_fee_bps=self.db.settings.platform_fee_bps,
+            )
         price_ref = await self._price_ref(pack_id, entry.version)
         customer_ref = await self.customer_ref(account_id)
         base = self.db.settings.public_base_url.rstrip("/")
@@ -183,6 +208,9 @@ class BillingService:
             metadata={"account_id": account_id, "pack_id": pack_id, "version": entry.version},
             price_ref=price_ref,
             customer_ref=customer_ref,
+            destination_ref=share.destination_ref if share else None,
+            application_fee=share.application_fee if share else None,
+            fee_bps=share.fee_bps if share else None,
         )
         checkout = await self.provider.create_checkout(request)
         async with self.db.write() as session:
@@ -197,6 +225,10 @@ class BillingService:
                 currency=entry.currency,
                 status="open",
                 price_ref=price_ref,
+                publisher_account_id=share.publisher_account_id if share else None,
+                destination_ref=share.destination_ref if share else None,
+                application_fee=share.application_fee if share else None,
+                fee_bps=share.fee_bps if share else None,
                 created_at=utcnow_(),
                 updated_at=utcnow_(),
             )
@@ -244,6 +276,10 @@ class BillingService:
             "currency": order.currency,
             "price_ref": order.price_ref,
             "status": order.status,
+            "payment_ref": order.payment_ref,
+            "publisher_account_id": order.publisher_account_id,
+            "destination_ref": order.destination_ref,
+            "application_fee": order.application_fee,
         }
 
     async def confirm_checkout(self, session_id: str) -> BillingOutcome:
@@ -274,6 +310,41 @@ class BillingService:
             version=order["version"],
         )
         return await self.apply(event)
+
+    async def refund_test_order(self, session_id: str) -> BillingOutcome:
+        """Refund a paid local (TEST MODE) order in full, as a provider refund would arrive.
+
+        Raises:
+            ConfigError: the provider refunds at its payment service, not here.
+            NotFound: no such order of this provider. Conflict: the order is not paid.
+        """
+        provider = self.provider
+        refunder = getattr(provider, "refund_checkout", None)
+        if not callable(refunder):
+            raise ConfigError(
+                f"billing provider {provider.name!r} refunds at its payment service; refund "
+                "there and its webhook updates the ledger"
+            )
+        order = await self.get_order(session_id)
+        if order["provider"] != provider.name:
+            raise NotFound(f"no {provider.name} checkout session {session_id!r}")
+        if order["status"] != "paid":
+            raise Conflict(f"checkout session {session_id} is {order['status']}, not paid")
+        return await self.apply(refunder(order=order))
+
+    async def complete_test_onboarding(self, account_ref: str) -> BillingOutcome:
+        """Complete a local (TEST MODE) publisher's onboarding, as the provider's
+        ``account.updated`` would.
+
+        Raises:
+            ConfigError: the provider onboards publishers itself.
+        """
+        completer = getattr(self.provider, "complete_onboarding", None)
+        if not callable(completer):
+            raise ConfigError(
+                f"billing provider {self.provider.name!r} onboards publishers itself"
+            )
+        return await self.apply(completer(account_ref=account_ref))
 
     # --- events --------------------------------------------------------------------------------
     async def handle_webhook(self, payload: bytes, signature_header: str | None) -> BillingOutcome:
@@ -327,7 +398,64 @@ class BillingService:
                 .where(ProcessedBillingEvent.event_id == event.event_id)
                 .values(outcome=outcome[:200])
             )
+        if isinstance(event.effect, Grant | PaymentRefunded | DisputeClosed | InvoicePaid):
+            # Money went back: the provider reverses the publisher's transfer now that the
+            # ledger says so (a failure stays pending and is retried; the event is applied).
+            await self.settle_reversals(event_id=event.event_id)
         return BillingOutcome(event.event_id, event.event_type, False, outcome)
+
+    async def settle_reversals(self, *, event_id: str | None = None) -> list[str]:
+        """Ask the provider for the transfer reversals the earnings ledger owes (those of one
+        event, or every pending one); returns what each did.
+
+        A failed call leaves the reversal pending with its error; calling again retries it
+        (each call reverses only what the transfer still lacks).
+        """
+        from core.errors import BillingProviderUnavailable
+
+        provider = self.provider
+        if not isinstance(provider, PayoutProvider):
+            return []
+        async with self.db.read() as session:
+            query = select(TransferReversal).where(
+                TransferReversal.status == "pending",
+                TransferReversal.provider == provider.name,
+            )
+            if event_id is not None:
+                query = query.where(TransferReversal.event_id == event_id)
+            pending = list((await session.execute(query)).scalars())
+        done: list[str] = []
+        for item in pending:
+            error = reversal_ref = None
+            try:
+                reversal_ref = await provider.reverse_transfer(
+                    charge_ref=item.charge_ref,
+                    transfer_ref=item.transfer_ref,
+                    target_reversed=item.target_reversed,
+                    idempotency_key=f"packdesk-reversal-{item.event_id}",
+                )
+            except BillingProviderUnavailable as exc:
+                error = exc.message
+            async with self.db.write(changes_access=False) as session:
+                row = await session.get(TransferReversal, item.event_id)
+                if row is None or row.status != "pending":
+                    continue
+                row.attempts += 1
+                row.updated_at = utcnow_()
+                row.error = error
+                if error is None:
+                    row.status, row.reversal_ref = "done", reversal_ref
+                audit(
+                    session,
+                    "transfer.reversed" if error is None else "transfer.reversal_failed",
+                    event_id=item.event_id,
+                    charge=item.charge_ref,
+                    target_reversed=item.target_reversed,
+                    reversal=reversal_ref,
+                    error=error,
+                )
+            done.append(f"{item.event_id}: {error or reversal_ref or 'nothing missing'}")
+        return done
 
     async def _apply_effect(self, session: AsyncSession, event: BillingEvent) -> str:
         effect = event.effect
@@ -345,6 +473,12 @@ class BillingService:
             return await self._end_subscription(session, effect, event.event_id)
         if isinstance(effect, EntitlementSummary):
             return await self._reconcile(session, effect, event.event_id)
+        if isinstance(effect, InvoicePaid):
+            return await self._invoice_paid(session, effect, event.event_id)
+        if isinstance(effect, DisputeClosed):
+            return await self._dispute_closed(session, effect, event.event_id)
+        if isinstance(effect, PayoutAccountUpdated):
+            return await apply_account_update(session, self.provider.name, effect, event.event_id)
         if isinstance(effect, Ignored):
             return f"ignored: {effect.reason}"
         raise TypeError(f"unknown billing effect {effect!r}")  # a programming error
@@ -402,6 +536,30 @@ class BillingService:
             order.updated_at = now
         if grant.customer_ref:
             await self._remember_customer(session, grant.account_id, grant.customer_ref)
+        sold = None
+        if order is not None:
+            # Money was taken even when the grant is refused below: the publisher's sale (and
+            # a return that came first) goes into the earnings ledger with it.
+            sold = await record_order_sale(
+                session, provider=provider, order=order, grant=grant, event_id=event_id,
+                payment=payment,
+            )
+        outcome = await self._grant_entitlement(
+            session, grant, event_id, order=order, payment=payment, subscription=subscription
+        )
+        return f"{outcome}; {sold}" if sold else outcome
+
+    async def _grant_entitlement(
+        self,
+        session: AsyncSession,
+        grant: Grant,
+        event_id: str,
+        *,
+        order: CheckoutOrder | None,
+        payment: BillingObject | None,
+        subscription: BillingObject | None,
+    ) -> str:
+        now = utcnow_()
         if payment is not None and payment.status == REFUNDED:
             if order is not None:
                 order.status = "refunded"
@@ -515,21 +673,46 @@ class BillingService:
         )
         return f"order {status}"
 
-    async def _refund(self, session: AsyncSession, refund: PaymentRefunded, event_id: str) -> str:
+    async def _refund(
+        self,
+        session: AsyncSession,
+        refund: PaymentRefunded,
+        event_id: str,
+        money_back: Return | None = None,
+    ) -> str:
+        """A refund (or a lost dispute: ``money_back``) of a payment: the earnings row, the
+        tombstone when full, and the entitlement bought with it revoked."""
         provider = self.provider.name
-        if refund.full and refund.charge_ref:
+        if money_back is None:
+            money_back = refund_return(provider, refund, event_id)
+        if refund.charge_ref:
             charge = await lock_object(
-                session, provider, CHARGE, refund.charge_ref, status=REFUNDED
+                session, provider, CHARGE, refund.charge_ref,
+                status=REFUNDED if refund.full else "paid",
             )
-            charge.status, charge.event_id, charge.updated_at = REFUNDED, event_id, utcnow_()
+            if refund.full:
+                charge.status, charge.event_id, charge.updated_at = REFUNDED, event_id, utcnow_()
         if not refund.payment_ref:
-            return f"ignored: refunded charge {refund.charge_ref} names no payment"
+            returned = await record_money_back(session, money_back)
+            return f"ignored: refunded charge {refund.charge_ref} names no payment" + (
+                f"; {returned}" if returned else ""
+            )
+        # Every return of a payment locks it: its earnings rows are written one at a time.
+        payment = await lock_object(
+            session, provider, PAYMENT, refund.payment_ref,
+            status=REFUNDED if refund.full else "paid",
+        )
         if refund.full:
             # The tombstone: a completion of this payment delivered later grants nothing.
-            payment = await lock_object(
-                session, provider, PAYMENT, refund.payment_ref, status=REFUNDED
-            )
             payment.status, payment.event_id, payment.updated_at = REFUNDED, event_id, utcnow_()
+        returned = await record_money_back(session, money_back)
+        outcome = await self._revoke_refunded(session, refund, event_id)
+        return f"{outcome}; {returned}" if returned else outcome
+
+    async def _revoke_refunded(
+        self, session: AsyncSession, refund: PaymentRefunded, event_id: str
+    ) -> str:
+        assert refund.payment_ref is not None  # checked by _refund
         orders = list(
             (
                 await session.execute(
@@ -584,6 +767,44 @@ class BillingService:
                 event_id=event_id,
             )
         return f"refunded: {revoked} entitlement(s) revoked"
+
+    async def _invoice_paid(
+        self, session: AsyncSession, invoice: InvoicePaid, event_id: str
+    ) -> str:
+        """A subscription invoice paid: the publisher's sale or renewal (access follows the
+        subscription's own events)."""
+        payment = None
+        if invoice.charge_ref:
+            await lock_object(
+                session, self.provider.name, CHARGE, invoice.charge_ref, status="paid"
+            )
+        if invoice.payment_ref:
+            payment = await lock_object(
+                session, self.provider.name, PAYMENT, invoice.payment_ref, status="paid"
+            )
+        return await record_invoice(
+            session,
+            provider=self.provider.name,
+            invoice=invoice,
+            event_id=event_id,
+            payment=payment,
+            default_fee_bps=self.db.settings.platform_fee_bps,
+        )
+
+    async def _dispute_closed(
+        self, session: AsyncSession, dispute: DisputeClosed, event_id: str
+    ) -> str:
+        """Lost: like a full refund (the publisher's share of the disputed amount reversed,
+        the purchase revoked). Won: nothing was reversed, so nothing is restored."""
+        if dispute.status != "lost":
+            return f"dispute {dispute.dispute_ref} {dispute.status}: nothing reversed or restored"
+        refund = PaymentRefunded(
+            payment_ref=dispute.payment_ref, full=True, charge_ref=dispute.charge_ref
+        )
+        outcome = await self._refund(
+            session, refund, event_id, dispute_return(self.provider.name, dispute, event_id)
+        )
+        return f"dispute lost: {outcome}"
 
     async def _subscription_changed(
         self, session: AsyncSession, change: SubscriptionChanged, event_id: str

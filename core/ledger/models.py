@@ -135,6 +135,13 @@ class CheckoutOrder(Base):
     # The provider's price the checkout was opened with; a completion naming another grants
     # nothing. None for orders opened before migration 0003.
     price_ref: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    # A third-party pack's sale (migration 0006): its publisher, the connected account the
+    # publisher's share goes to and the platform fee agreed when the checkout was opened (a
+    # one-time price's fee in minor units; a subscription's as basis points of each invoice).
+    publisher_account_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    destination_ref: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    application_fee: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    fee_bps: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
@@ -226,4 +233,92 @@ class BusinessProfileRow(Base):
     __tablename__ = "business_profiles"
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.account_id"), primary_key=True)
     profile: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+# --- publisher revenue (migration 0006) ---------------------------------------------------------
+class PayoutAccount(Base):
+    """A publisher's connected account at the billing provider (Stripe Connect Express, or the
+    local provider's simulated one) and what the provider last said about it."""
+
+    __tablename__ = "payout_accounts"
+    __table_args__ = (
+        UniqueConstraint("provider", "account_ref", name="uq_payout_accounts_ref"),
+    )
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.account_id"), primary_key=True)
+    provider: Mapped[str] = mapped_column(String(40))
+    account_ref: Mapped[str] = mapped_column(String(255))
+    details_submitted: Mapped[bool] = mapped_column(Boolean, default=False)
+    charges_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    payouts_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The provider's time of the newest account.updated applied: an older delivery is stale.
+    changed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class PlatformFee(Base):
+    """The platform's share of a sale in basis points: per publisher, or the default (``*``)."""
+
+    __tablename__ = "platform_fees"
+    publisher_account_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    fee_bps: Mapped[int] = mapped_column(Integer)
+    updated_by: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class EarningsEntry(Base):
+    """One movement of a publisher's money (append-only: triggers refuse UPDATE and DELETE).
+
+    ``gross`` is what the customer paid (negative when money went back), ``fee`` the platform's
+    share of it and ``net`` the publisher's (``gross = fee + net``). ``source_ref`` is the
+    provider object the row accounts for; (provider, kind, source_ref) is unique, so a
+    redelivered or repeated event never records the same movement twice.
+    """
+
+    __tablename__ = "earnings"
+    __table_args__ = (
+        UniqueConstraint("provider", "kind", "source_ref", name="uq_earnings_source"),
+        Index("ix_earnings_publisher_time", "publisher_account_id", "occurred_at"),
+    )
+    entry_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    provider: Mapped[str] = mapped_column(String(40))
+    event_id: Mapped[str] = mapped_column(String(255), index=True)
+    kind: Mapped[str] = mapped_column(String(20))  # sale|renewal|refund|dispute_lost
+    source_ref: Mapped[str] = mapped_column(String(255))
+    publisher_account_id: Mapped[str] = mapped_column(String(40))
+    pack_id: Mapped[str] = mapped_column(String(64))
+    customer_account_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    currency: Mapped[str] = mapped_column(String(3))
+    gross: Mapped[int] = mapped_column(Integer)
+    fee: Mapped[int] = mapped_column(Integer)
+    net: Mapped[int] = mapped_column(Integer)
+    order_ref: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    payment_ref: Mapped[str | None] = mapped_column(String(255), nullable=True, index=True)
+    charge_ref: Mapped[str | None] = mapped_column(String(255), nullable=True, index=True)
+    invoice_ref: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    subscription_ref: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    transfer_ref: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    destination_ref: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class TransferReversal(Base):
+    """A transfer reversal the ledger owes the provider: the transfer's total reversed amount
+    must reach ``target_reversed``. Settled after the event that raised it commits; a failed
+    call stays ``pending`` and is retried (``packdesk publisher reversals``)."""
+
+    __tablename__ = "transfer_reversals"
+    event_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    provider: Mapped[str] = mapped_column(String(40))
+    # The charge whose transfer is reversed; the provider resolves the transfer from it when
+    # the event did not name one.
+    charge_ref: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    transfer_ref: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    target_reversed: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(20))  # pending|done
+    reversal_ref: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
