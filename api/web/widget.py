@@ -12,8 +12,7 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from litestar import Controller, Request, Response, get, post, route
-from litestar.enums import HttpMethod
+from litestar import Controller, Request, Response, get, post
 from litestar.exceptions import TooManyRequestsException
 from litestar.response import ServerSentEvent
 from litestar.response.sse import ServerSentEventMessage
@@ -94,33 +93,38 @@ class WidgetScriptController(Controller):
         )
 
 
+async def preflight(request: Request) -> Response[None] | None:
+    """The CORS preflight of the widget route, allowed only for the key's origins.
+
+    Litestar answers OPTIONS itself with a handler it adds to the route; that handler belongs
+    to this controller, so this hook (which runs first, and whose response wins) is where the
+    preflight is answered.
+    """
+    if request.method != "OPTIONS":
+        return None
+    from api.web.services import web_of
+
+    origin = request.headers.get("origin")
+    await web_of(request.app.state).widget_keys.authenticate(
+        str(request.path_params.get("widget_key", "")), origin
+    )
+    assert origin is not None
+    headers = cors_headers(origin)
+    headers.update(
+        {
+            "Access-Control-Allow-Methods": "POST",
+            "Access-Control-Allow-Headers": "Content-Type",
+            "Access-Control-Max-Age": PREFLIGHT_MAX_AGE,
+        }
+    )
+    return Response(None, status_code=204, headers=headers)
+
+
 class WidgetController(Controller):
     path = "/v1/widget"
     tags = ["widget"]
     opt = {"auth": "widget-key"}  # the pk_ key in the path, from one of its allowed origins
-
-    @route(
-        "/{widget_key:str}/ask",
-        http_method=[HttpMethod.OPTIONS],
-        include_in_schema=False,
-        status_code=204,
-    )
-    async def preflight(
-        self, request: Request, web: WebServices, widget_key: str
-    ) -> Response[None]:
-        """The CORS preflight: allowed only for the key's origins."""
-        origin = request.headers.get("origin")
-        await web.widget_keys.authenticate(widget_key, origin)
-        assert origin is not None
-        headers = cors_headers(origin)
-        headers.update(
-            {
-                "Access-Control-Allow-Methods": "POST",
-                "Access-Control-Allow-Headers": "Content-Type",
-                "Access-Control-Max-Age": PREFLIGHT_MAX_AGE,
-            }
-        )
-        return Response(None, status_code=204, headers=headers)
+    before_request = preflight  # type: ignore[assignment]
 
     @post(
         "/{widget_key:str}/ask",
