@@ -31,7 +31,12 @@ from api.errors import EXCEPTION_HANDLERS
 from api.logging import RequestLogMiddleware
 from api import web
 from api.openapi_errors import document_error_responses
-from api.rate_limit import RATE_LIMIT_STORE, BoundedMemoryStore, rate_limit_config
+from api.rate_limit import (
+    RATE_LIMIT_STORE,
+    RedisRateLimitStore,
+    rate_limit_config,
+    rate_limit_store,
+)
 from core import __version__
 from core.errors import ValidationError
 from core.settings import Settings
@@ -62,18 +67,23 @@ def create_app(settings: Settings, *, start_options: dict[str, Any] | None = Non
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        from api.drain import install_drain
         from api.services import start_services
 
         services = await start_services(settings, **(start_options or {}))
         app.state.services = services
         web.attach_web_services(app, services)
         services.start_retention_sweeps()
+        install_drain(services, settings.shutdown_drain_seconds)
         try:
             yield
         finally:
             await services.close()
+            store = app.stores.get(RATE_LIMIT_STORE)
+            if isinstance(store, RedisRateLimitStore):
+                await store.close()
 
-    # Per valid key, else per client address, in a bounded store (api/rate_limit.py).
+    # Per valid key, else per client address, in a bounded store or Redis (api/rate_limit.py).
     rate_limit = rate_limit_config(settings)
     prometheus = PrometheusConfig(app_name="packdesk", prefix="packdesk", group_path=True)
     route_handlers: list[Any] = [
@@ -104,8 +114,8 @@ def create_app(settings: Settings, *, start_options: dict[str, Any] | None = Non
             rate_limit.middleware,
             *web.web_middleware(settings),  # browser sessions (not on /v1/)
         ],
-        # Browser sessions in the database, shared by every process.
-        stores={RATE_LIMIT_STORE: BoundedMemoryStore(), **web.web_stores()},
+        # The rate limit in Redis when configured; browser sessions in the database.
+        stores={RATE_LIMIT_STORE: rate_limit_store(settings), **web.web_stores()},
         exception_handlers={**EXCEPTION_HANDLERS, **web.WEB_EXCEPTION_HANDLERS},  # type: ignore[arg-type]
         template_config=web.template_config(),
         csrf_config=web.csrf_config(settings),

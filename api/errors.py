@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 from http import HTTPStatus
 from typing import Any
 
@@ -34,6 +35,7 @@ STATUS_BY_ERROR: list[tuple[type[errors.PackDeskError], int]] = [
     (errors.WebhookSignatureError, 400),
     (errors.BillingProviderUnavailable, 503),
     (errors.BatcherClosed, 503),  # shutting down: retry on another instance
+    (errors.ServiceUnavailable, 503),  # PostgreSQL or Redis briefly away: retry
     (errors.ConfigError, 500),
 ]
 
@@ -61,6 +63,8 @@ def handle_domain_error(request: Request, exc: errors.PackDeskError) -> Response
     if status >= 500:
         logger.error("domain error %s on %s: %s", exc.code, request.url.path, exc.message)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if status == 503:
+        headers = {"Retry-After": "1"}
     return problem(status, exc.code, _title(exc), exc.message, headers)
 
 
@@ -87,8 +91,60 @@ def handle_http_error(request: Request, exc: HTTPException) -> Response[dict[str
 
 
 def handle_unexpected(request: Request, exc: Exception) -> Response[dict[str, Any]]:
+    if is_dependency_outage(exc):
+        # Not a bug: the database or Redis did not answer. Nothing was committed (a write
+        # that did not reach its commit rolls back); the caller retries.
+        logger.warning("dependency unavailable on %s: %s", request.url.path, _one_line(exc))
+        unavailable = errors.ServiceUnavailable(
+            "a service this request needs (the database or Redis) is briefly unavailable; retry"
+        )
+        return handle_domain_error(request, unavailable)
     logger.exception("unhandled error on %s", request.url.path)
     return problem(500, "internal-error", "Internal error", "an unexpected error occurred")
+
+
+def is_dependency_outage(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what caused it, or one error of a group) is a lost or refused
+    connection to PostgreSQL or Redis, or a timeout waiting for one."""
+    import asyncpg
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+    from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    outages: tuple[type[BaseException], ...] = (
+        ConnectionError,  # refused, reset, aborted
+        socket.gaierror,  # the host name does not resolve
+        TimeoutError,
+        PoolTimeout,
+        OperationalError,
+        InterfaceError,
+        asyncpg.PostgresConnectionError,
+        asyncpg.InterfaceError,
+        asyncpg.CannotConnectNowError,
+        RedisConnectionError,
+        RedisTimeoutError,
+    )
+    seen: set[int] = set()
+    pending: list[BaseException] = [exc]
+    while pending:
+        error = pending.pop()
+        if id(error) in seen:
+            continue
+        seen.add(id(error))
+        # A plain OSError is what asyncio raises when every address of a host refused.
+        if isinstance(error, outages) or type(error) is OSError:
+            return True
+        if isinstance(error, DBAPIError) and error.connection_invalidated:
+            return True
+        if isinstance(error, BaseExceptionGroup):
+            pending.extend(error.exceptions)
+        pending.extend(e for e in (error.__cause__, error.__context__) if e is not None)
+    return False
+
+
+def _one_line(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
 
 
 def _title(exc: errors.PackDeskError) -> str:

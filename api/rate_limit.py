@@ -10,6 +10,13 @@ Two things Litestar's defaults do not give (issue 14, defect 6):
 * **How much is kept.** Litestar's ``MemoryStore`` deletes an expired entry only when it is read
   again, so every distinct identifier stayed in memory. :class:`BoundedMemoryStore` drops
   expired entries as new ones come and never holds more than ``max_entries``.
+* **Shared by every process** (issue 15). With ``PACKDESK_REDIS_URL`` set,
+  :func:`rate_limit_store` gives a :class:`RedisRateLimitStore` and each request is counted in
+  Redis with one atomic step (``INCR`` in a fixed window, a Lua script), so N workers on M nodes
+  share one limit per caller. Litestar's own read-modify-write of a request history is atomic
+  within one process only: two workers would each count from the same stale history. While
+  Redis does not answer, requests fail with 503 ``service-unavailable`` (fail closed: the limit
+  is never silently lifted) and pass again as soon as it is back.
 """
 
 from __future__ import annotations
@@ -18,13 +25,21 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from litestar.connection import ASGIConnection
-from litestar.middleware.rate_limit import RateLimitConfig, RateLimitMiddleware
+from litestar.exceptions import TooManyRequestsException
+from litestar.middleware.rate_limit import (
+    DURATION_VALUES,
+    CacheObject,
+    RateLimitConfig,
+    RateLimitMiddleware,
+)
 from litestar.stores.base import Store
+from litestar.stores.redis import RedisStore
 
 from api.auth import RATE_LIMIT_IDENTITY, rate_limit_identifier, resolve_rate_limit_identity
+from core.errors import ServiceUnavailable
 from core.settings import Settings
 
 if TYPE_CHECKING:
@@ -123,18 +138,102 @@ class BoundedMemoryStore(Store):
         return round(entry[0] - self._clock())
 
 
+# Redis gets this long to answer before the request is refused with 503: a stopped Redis
+# fails at once (connection refused), a hung one must not hold every request.
+REDIS_TIMEOUT_S = 0.5
+# One atomic step per request: count it in the caller's current window, start the window on
+# its first request. Returns the count (this request included) and the seconds left.
+_HIT_SCRIPT = b"""
+local count = redis.call('INCR', KEYS[1])
+local ttl = redis.call('TTL', KEYS[1])
+if ttl < 0 then
+    redis.call('EXPIRE', KEYS[1], ARGV[1])
+    ttl = tonumber(ARGV[1])
+end
+return {count, ttl}
+"""
+
+
+class RedisRateLimitStore(RedisStore):
+    """Litestar's Redis store plus :meth:`hit`, the atomic count the middleware uses."""
+
+    def __init__(self, redis: Any, namespace: str = "packdesk:rate-limit") -> None:
+        super().__init__(redis, namespace=namespace, handle_client_shutdown=True)
+        self._hit_script = redis.register_script(_HIT_SCRIPT)
+
+    @classmethod
+    def from_url(cls, url: str) -> RedisRateLimitStore:
+        from redis.asyncio import Redis
+
+        client = Redis.from_url(
+            url, socket_connect_timeout=REDIS_TIMEOUT_S, socket_timeout=REDIS_TIMEOUT_S
+        )
+        return cls(client)
+
+    async def hit(self, key: str, window_s: int) -> tuple[int, int]:
+        """Count one request of ``key``; returns (requests in this window, seconds left).
+
+        Raises:
+            ServiceUnavailable: Redis did not answer.
+        """
+        from redis.exceptions import RedisError
+
+        try:
+            count, ttl = await self._hit_script(keys=[self._make_key(key)], args=[window_s])
+        except (RedisError, OSError) as exc:
+            raise ServiceUnavailable(
+                "the shared rate-limit store (Redis) is unreachable; retry shortly"
+            ) from exc
+        return int(count), max(int(ttl), 0)
+
+    async def close(self) -> None:
+        await self._shutdown()
+
+
+def rate_limit_store(settings: Settings) -> Store:
+    """The store of :data:`RATE_LIMIT_STORE`: Redis, shared by every process, when
+    ``PACKDESK_REDIS_URL`` is set; else this process's :class:`BoundedMemoryStore`."""
+    if settings.redis_url:
+        return RedisRateLimitStore.from_url(settings.redis_url)
+    return BoundedMemoryStore()
+
+
 class IdentifiedRateLimitMiddleware(RateLimitMiddleware):
-    """Litestar's rate limit, counted against the caller resolved before it runs."""
+    """Litestar's rate limit, counted against the caller resolved before it runs (in Redis,
+    atomically, when the store is a :class:`RedisRateLimitStore`)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         identity = await resolve_rate_limit_identity(ASGIConnection(scope))
         scope.setdefault("state", {})[RATE_LIMIT_IDENTITY] = identity
-        await super().__call__(scope, receive, send)
+        app = scope["litestar_app"]
+        store = self.config.get_store_from_app(app)
+        if not isinstance(store, RedisRateLimitStore):
+            await super().__call__(scope, receive, send)
+            return
+        request = app.request_class(scope)
+        if await self.should_check_request(request=request):
+            count, reset_in = await store.hit(
+                self.cache_key_from_request(request), DURATION_VALUES[self.unit]
+            )
+            # Litestar's headers read the request history; its length is the count.
+            counted = CacheObject(
+                history=[0] * min(count, self.max_requests + 1),
+                reset=int(time.time()) + reset_in,
+            )
+            if count > self.max_requests:
+                raise TooManyRequestsException(
+                    headers=self.create_response_headers(cache_object=counted)
+                    if self.config.set_rate_limit_headers
+                    else None
+                )
+            if self.config.set_rate_limit_headers:
+                send = self.create_send_wrapper(send=send, cache_object=counted)
+        await self.app(scope, receive, send)
 
 
 def rate_limit_config(settings: Settings) -> RateLimitConfig:
     """``PACKDESK_RATE_LIMIT_PER_MINUTE`` per caller, in the store named :data:`RATE_LIMIT_STORE`
-    (register a :class:`BoundedMemoryStore` under that name)."""
+    (register :func:`rate_limit_store` under that name)."""
     return RateLimitConfig(
         rate_limit=("minute", settings.rate_limit_per_minute),
         identifier_for_request=rate_limit_identifier,

@@ -27,11 +27,13 @@ from core.ledger.catalog import CatalogService
 from core.ledger.db import Database
 from core.ledger.entitlements import EntitlementService
 from core.ledger.fulfilment import BillingService
+from core.ledger.invalidation import AccessChangeListener
 from core.ledger.profiles import ProfileService
 from core.packs.manifest import Manifest
 from core.packs.store import InstalledPack, PackStore
 from core.privacy import Redactor
 from core.publishing import EmbeddingIdentity, PublishingService
+from core.publishing.replication import PackReplication
 from core.publishing.serving import ServedPacks, SkippedPack
 from core.retrieval.protocols import Embedder
 from core.retrieval.search import SearchService
@@ -82,6 +84,11 @@ class AppServices:
     skipped_packs: list[SkippedPack] = field(default_factory=list)
     ready: bool = False
     retention_task: asyncio.Task[None] | None = None
+    # Scale out (PostgreSQL): other processes' changes heard, the shared store kept in step.
+    listener: AccessChangeListener | None = None
+    replication: PackReplication | None = None
+    # SIGTERM received: /readyz says 503 while in-flight (and new) requests are still served.
+    draining: bool = False
 
     def start_retention_sweeps(self) -> None:
         """Start the periodic purge of expired turns (every ``retention_sweep_seconds``)."""
@@ -100,6 +107,10 @@ class AppServices:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if self.replication is not None:
+            await self.replication.close()
+        if self.listener is not None:
+            await self.listener.close()
         await self.batchers.aclose()
         await self.conversations.drain()  # commits the turns already queued
         await self.db.dispose()
@@ -173,6 +184,10 @@ async def start_services(
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = create_database(settings)
     await migrate(db)
+    # Several processes share a PostgreSQL database: hear each other's access changes.
+    listener = None if db.is_sqlite else AccessChangeListener(db)
+    if listener is not None:
+        await listener.start()
     accounts = AccountService(db)
     catalog = CatalogService(db)
     entitlements = EntitlementService(db, catalog=catalog)
@@ -184,6 +199,20 @@ async def start_services(
     search = SearchService(embedder, settings=settings)
     store = PackStore(settings)
     _, installation_key_id = ensure_installation_key(settings)
+    # On PostgreSQL the nodes share nothing on disk: trust, approved packs and the domain
+    # model come from the shared store before anything loads (an empty node installs them).
+    replication = None
+    if listener is not None:
+        from core.ledger.shared_files import SharedFiles
+
+        replication = PackReplication(
+            shared=SharedFiles(db),
+            store=store,
+            catalog=catalog,
+            own_key_id=installation_key_id,
+            domain_dir=default_domain_dir(settings),
+        )
+        await replication.bootstrap()
 
     async def active_packs(account_id: str) -> set[str]:
         return await entitlements.readable_pack_ids(account_id, active_only=True)
@@ -212,8 +241,14 @@ async def start_services(
         load=lambda installed: load_pack(settings, manager, search, packs, installed),
         unload=lambda pack_id: unload_pack(search, packs, pack_id),
         builtin_key_id=installation_key_id,
+        builtin_key_ids=replication.builtin_key_ids if replication is not None else frozenset,
     )
     await served.load_all()
+    if replication is not None and listener is not None:
+        replication.attach(served)
+        await replication.publish_local()
+        listener.subscribe(replication.schedule)
+        replication.start_periodic(settings.replication_interval_seconds)
     builtin_pack_ids = served.builtin_pack_ids()  # trusted with platform intents
     if classifier is None and load_classifier:
         classifier = await asyncio.to_thread(_load_default_classifier, settings, packs)
@@ -251,6 +286,7 @@ async def start_services(
         on_approved=served.serve,
         on_changed=served.refresh,
         platform_pack_ids=settings.platform_pack_ids,
+        replication=replication,
     )
     # Uploads and installs a crash interrupted (*.part, .tmp-*): nobody else will remove them.
     await asyncio.to_thread(publishing.sweep_leftovers)
@@ -279,6 +315,8 @@ async def start_services(
             max_query_chars=settings.max_query_chars,
         ),
         batchers=batchers,
+        listener=listener,
+        replication=replication,
     )
     startup_services: dict[str, Any] = {
         "packs": packs,

@@ -10,6 +10,14 @@ stops the server and removes what it made.
     .venv/bin/python bench/load.py [--seconds 20] [--levels 1,8,32] [--modes on,off] [--backend B]
     .venv/bin/python bench/load.py --markdown      # the BENCHMARKS.md table from load.json
 
+Scale out (issue 15): ``--workers 1,2`` runs ``packdesk serve --workers N`` for each N, on a
+fresh PostgreSQL database made on ``--postgres`` (a server URL) and Redis at ``--redis-url``,
+and reports the memory of each worker process (CPU and RSS are summed over the process tree):
+
+    .venv/bin/python bench/load.py --modes on --levels 32 --workers 1,2 \
+        --postgres postgresql+asyncpg://postgres@127.0.0.1:5432/test \
+        --redis-url redis://127.0.0.1:6379/0 --out bench/load_workers.json
+
 The account: a fresh customer created with the core ledger services in a temporary database
 (``PACKDESK_DATABASE_URL``; ``./var``'s own database is never touched), which then buys every
 paid built-in pack through the local test-mode checkout (the real fulfilment path) and activates
@@ -86,6 +94,7 @@ WARMUP_REQUESTS = 24
 class Level:
     batching: bool
     concurrency: int
+    workers: int
     seconds: float
     requests: int = 0
     errors: int = 0
@@ -106,6 +115,8 @@ class ServerRun:
     batching: bool
     start_to_ready_s: float
     rss_at_ready_mb: float
+    workers: int = 1
+    rss_per_worker_mb: list[float] = field(default_factory=list)  # each worker, at ready
     peak_rss_mb: float = 0.0  # VmHWM: the true peak over the whole run
     levels: list[Level] = field(default_factory=list)
 
@@ -155,10 +166,54 @@ class ProcessProbe:
         raise ValueError(f"{key} not in /proc/{self.pid}/status")
 
 
+class TreeProbe:
+    """A process and its descendants (the workers of ``serve --workers N``): CPU and RSS summed,
+    RSS per worker."""
+
+    def __init__(self, pid: int) -> None:
+        self.root = ProcessProbe(pid)
+
+    def _all(self) -> list[ProcessProbe]:
+        probes, pending = [], [self.root.pid]
+        while pending:
+            pid = pending.pop()
+            probes.append(ProcessProbe(pid))
+            with contextlib.suppress(OSError):
+                children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+                pending.extend(int(child) for child in children)
+        return probes
+
+    def cpu_seconds(self) -> float:
+        total = 0.0
+        for probe in self._all():
+            with contextlib.suppress(OSError, ValueError):
+                total += probe.cpu_seconds()
+        return total
+
+    def rss_mb(self) -> float:
+        total = 0.0
+        for probe in self._all():
+            with contextlib.suppress(OSError, ValueError):
+                total += probe.rss_mb()
+        return total
+
+    def peak_rss_mb(self) -> float:
+        return sum(probe.peak_rss_mb() for probe in self._all())
+
+    def worker_rss_mb(self) -> list[float]:
+        """RSS of each process that loaded the models (over 200 MiB: the supervisor and
+        multiprocessing's resource tracker are small)."""
+        sizes = []
+        for probe in self._all():
+            with contextlib.suppress(OSError, ValueError):
+                sizes.append(probe.rss_mb())
+        return sorted(round(size, 1) for size in sizes if size > 200)
+
+
 class Sampler:
     """Samples a process's RSS in a thread while a level runs; CPU from cpu-time deltas."""
 
-    def __init__(self, probe: ProcessProbe, interval: float = 0.2) -> None:
+    def __init__(self, probe: ProcessProbe | TreeProbe, interval: float = 0.2) -> None:
         self.probe = probe
         self.interval = interval
         self.max_rss_mb = 0.0
@@ -187,7 +242,7 @@ class Server:
     """``packdesk serve`` as a subprocess on loopback; stopped (and killed if need be) on exit."""
 
     def __init__(self, data_dir: Path, database_url: str, log_path: Path, *, batching: bool,
-                 extra_env: dict[str, str]) -> None:
+                 extra_env: dict[str, str], workers: int = 1) -> None:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
@@ -211,14 +266,15 @@ class Server:
         self._log = log_path.open("wb")
         self.started = time.perf_counter()
         self.proc = subprocess.Popen(
-            [*command, "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+            [*command, "serve", "--host", "127.0.0.1", "--port", str(self.port),
+             "--workers", str(workers)],
             env=env,
             stdout=self._log,
             stderr=subprocess.STDOUT,
             cwd=REPO,
             start_new_session=True,  # our own process group: stopped as one
         )
-        self.probe = ProcessProbe(self.proc.pid)
+        self.probe = TreeProbe(self.proc.pid)
 
     def wait_ready(self, timeout: float) -> float:
         """Seconds from spawn to the first ``/readyz`` 200."""
@@ -363,22 +419,33 @@ async def warm(base_url: str, api_key: str) -> None:
 
 
 def run_server(args: argparse.Namespace, work: Path, database_url: str, api_key: str,
-               batching: bool) -> ServerRun:
+               batching: bool, workers: int = 1) -> ServerRun:
     label = "on" if batching else "off"
-    console.print(f"[bold]batching {label}[/bold]: starting the server ...")
-    server = Server(args.data_dir, database_url, work / f"server-{label}.log",
-                    batching=batching,
-                    extra_env={"PACKDESK_INFERENCE_BACKEND": args.backend})
+    console.print(f"[bold]batching {label}, {workers} worker(s)[/bold]: starting the server ...")
+    extra_env = {"PACKDESK_INFERENCE_BACKEND": args.backend}
+    if args.redis_url:
+        extra_env["PACKDESK_REDIS_URL"] = args.redis_url
+    server = Server(args.data_dir, database_url, work / f"server-{label}-{workers}.log",
+                    batching=batching, extra_env=extra_env, workers=workers)
     try:
         ready_s = server.wait_ready(args.ready_timeout)
+        if workers > 1:  # /readyz answers once one worker is up: wait for all of them
+            deadline = time.perf_counter() + args.ready_timeout
+            while len(server.probe.worker_rss_mb()) < workers and time.perf_counter() < deadline:
+                time.sleep(0.5)
+            asyncio.run(wait_all_workers(server.base_url, workers, args.ready_timeout))
+            ready_s = time.perf_counter() - server.started
         run = ServerRun(batching=batching, start_to_ready_s=round(ready_s, 2),
-                        rss_at_ready_mb=round(server.probe.rss_mb(), 1))
-        console.print(f"  ready in {ready_s:.2f} s (RSS {run.rss_at_ready_mb:.0f} MiB)")
+                        rss_at_ready_mb=round(server.probe.rss_mb(), 1), workers=workers,
+                        rss_per_worker_mb=server.probe.worker_rss_mb())
+        console.print(f"  ready in {ready_s:.2f} s (RSS {run.rss_at_ready_mb:.0f} MiB, per "
+                      f"worker {run.rss_per_worker_mb})")
         active = buy_and_activate_all(server.base_url, api_key)
         console.print(f"  account's active packs: {', '.join(active)}")
         asyncio.run(warm(server.base_url, api_key))
         for concurrency in args.levels:
-            level = Level(batching=batching, concurrency=concurrency, seconds=args.seconds)
+            level = Level(batching=batching, concurrency=concurrency, workers=workers,
+                          seconds=args.seconds)
             with Sampler(server.probe) as sampler:
                 asyncio.run(drive(server.base_url, api_key, concurrency, args.seconds, level))
             level.server_cpu_pct = round(sampler.cpu_pct, 1)
@@ -400,10 +467,56 @@ def run_server(args: argparse.Namespace, work: Path, database_url: str, api_key:
         server.stop()
 
 
+async def wait_all_workers(base_url: str, workers: int, timeout: float) -> None:
+    """Until ``workers`` distinct worker processes have answered ``/readyz`` 200."""
+    seen: set[int] = set()
+    deadline = time.perf_counter() + timeout
+    while len(seen) < workers and time.perf_counter() < deadline:
+        # A new connection per probe, so the kernel spreads them over the workers.
+        async with httpx.AsyncClient(timeout=5.0) as client:
+            with contextlib.suppress(httpx.HTTPError):
+                response = await client.get(base_url + "/readyz")
+                if response.status_code == 200:
+                    seen.add(response.json().get("pid", 0))
+        await asyncio.sleep(0.05)
+
+
+async def create_postgres_database(server_url: str) -> tuple[str, str]:
+    """A fresh database on the PostgreSQL server of ``server_url``: (its URL, its name)."""
+    import uuid
+
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    url = make_url(server_url)
+    name = f"packdesk_bench_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(host=url.host, port=url.port, user=url.username,
+                                  password=url.password, database=url.database)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    return url.set(drivername="postgresql+asyncpg", database=name).render_as_string(
+        hide_password=False), name
+
+
+async def drop_postgres_database(server_url: str, name: str) -> None:
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    url = make_url(server_url)
+    admin = await asyncpg.connect(host=url.host, port=url.port, user=url.username,
+                                  password=url.password, database=url.database)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
 # --- report --------------------------------------------------------------------------------------
 def targets(runs: list[ServerRun]) -> dict[str, Any]:
     """The issue's targets, each with the measured value and whether it is met."""
-    by = {(r.batching, lv.concurrency): lv for r in runs for lv in r.levels}
+    by = {(r.batching, lv.concurrency): lv for r in runs if r.workers == 1 for lv in r.levels}
     result: dict[str, Any] = {}
     if (True, 1) in by:
         value = by[(True, 1)].p50_ms
@@ -431,19 +544,22 @@ def targets(runs: list[ServerRun]) -> dict[str, Any]:
 def print_table(report: dict[str, Any]) -> None:
     table = Table(title=f"POST /v1/ask under load ({report['seconds_per_level']:.0f} s per level, "
                         f"{report.get('inference_backend', 'torch')} inference)")
-    for column in ("batching", "N", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors",
+    for column in ("batching", "workers", "N", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors",
                    "server CPU %", "server RSS MiB"):
         table.add_column(column, justify="right")
     for run in report["runs"]:
         for lv in run["levels"]:
-            table.add_row("on" if lv["batching"] else "off", str(lv["concurrency"]),
+            table.add_row("on" if lv["batching"] else "off", str(lv.get("workers", 1)),
+                          str(lv["concurrency"]),
                           f"{lv['throughput_rps']:.1f}", f"{lv['p50_ms']:.0f}",
                           f"{lv['p95_ms']:.0f}", f"{lv['p99_ms']:.0f}", str(lv["errors"]),
                           f"{lv['server_cpu_pct']:.0f}", f"{lv['server_rss_mb']:.0f}")
     console.print(table)
     for run in report["runs"]:
-        console.print(f"batching {'on' if run['batching'] else 'off'}: ready in "
-                      f"{run['start_to_ready_s']:.2f} s, peak RSS {run['peak_rss_mb']:.0f} MiB")
+        console.print(f"batching {'on' if run['batching'] else 'off'}, "
+                      f"{run.get('workers', 1)} worker(s): ready in "
+                      f"{run['start_to_ready_s']:.2f} s, peak RSS {run['peak_rss_mb']:.0f} MiB, "
+                      f"per worker at ready {run.get('rss_per_worker_mb', [])} MiB")
     for name, target in report["targets"].items():
         mark = "[green]met[/green]" if target["met"] else "[red]missed[/red]"
         console.print(f"  {name}: {target['value']} {mark}")
@@ -451,14 +567,15 @@ def print_table(report: dict[str, Any]) -> None:
 
 def markdown(report: dict[str, Any]) -> str:
     lines = [
-        "| batching | N | req/s | p50 ms | p95 ms | p99 ms | errors | server CPU % | "
+        "| batching | workers | N | req/s | p50 ms | p95 ms | p99 ms | errors | server CPU % | "
         "server RSS MiB |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for run in report["runs"]:
         for lv in run["levels"]:
             lines.append(
-                f"| {'on' if lv['batching'] else 'off'} | {lv['concurrency']} | "
+                f"| {'on' if lv['batching'] else 'off'} | {lv.get('workers', 1)} | "
+                f"{lv['concurrency']} | "
                 f"{lv['throughput_rps']:.1f} | {lv['p50_ms']:.0f} | {lv['p95_ms']:.0f} | "
                 f"{lv['p99_ms']:.0f} | {lv['errors']} | {lv['server_cpu_pct']:.0f} | "
                 f"{lv['server_rss_mb']:.0f} |"
@@ -477,6 +594,12 @@ def main() -> int:
                         help="PACKDESK_INFERENCE_BACKEND of the server (ONNX exports are made "
                              "on its first start and cached in the data directory)")
     parser.add_argument("--ready-timeout", type=float, default=180.0)
+    parser.add_argument("--workers", default="1",
+                        help="server worker counts to run, comma-separated (serve --workers N)")
+    parser.add_argument("--postgres", default=None,
+                        help="a PostgreSQL server URL: the benchmark makes (and drops) a fresh "
+                             "database there instead of a temporary SQLite file")
+    parser.add_argument("--redis-url", default=None, help="PACKDESK_REDIS_URL of the server")
     parser.add_argument("--out", type=Path, default=HERE / "load.json")
     parser.add_argument("--markdown", action="store_true",
                         help="print the BENCHMARKS.md table of --out and exit")
@@ -485,6 +608,9 @@ def main() -> int:
         print(markdown(json.loads(args.out.read_text())))
         return 0
     args.levels = [int(n) for n in args.levels.split(",")]
+    worker_counts = [int(n) for n in args.workers.split(",")]
+    if any(n > 1 for n in worker_counts) and not args.postgres:
+        parser.error("--workers above 1 needs --postgres (several processes share one database)")
     modes = [m.strip() for m in args.modes.split(",")]
     if not set(modes) <= {"on", "off"}:
         parser.error(f"--modes takes on and/or off, got {args.modes!r}")
@@ -500,16 +626,23 @@ def main() -> int:
 
     work = Path(tempfile.mkdtemp(prefix="packdesk-load-"))
     database_url = f"sqlite+aiosqlite:///{work / 'bench.db'}"
+    pg_name = None
+    if args.postgres:
+        database_url, pg_name = asyncio.run(create_postgres_database(args.postgres))
     runs: list[ServerRun] = []
     try:
         api_key = asyncio.run(create_customer(args.data_dir, database_url))
         for mode in modes:
-            runs.append(run_server(args, work, database_url, api_key, batching=mode == "on"))
+            for workers in worker_counts:
+                runs.append(run_server(args, work, database_url, api_key,
+                                       batching=mode == "on", workers=workers))
     except RuntimeError as exc:
         console.print(f"[red]{exc}[/red]")
         return 1
     finally:
         shutil.rmtree(work, ignore_errors=True)
+        if pg_name is not None:
+            asyncio.run(drop_postgres_database(args.postgres, pg_name))
     report = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d"),
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
@@ -517,6 +650,8 @@ def main() -> int:
         "command": "python bench/load.py " + " ".join(sys.argv[1:]),
         "seconds_per_level": args.seconds,
         "inference_backend": args.backend,
+        "database": "postgresql" if args.postgres else "sqlite",
+        "redis": bool(args.redis_url),
         "questions": len(QUESTIONS),
         "runs": [asdict(run) for run in runs],
     }

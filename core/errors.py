@@ -59,6 +59,8 @@ message that names the bad value. Adapters wrap third-party exceptions into this
     │   └── NotFound
     ├── GeneratorError                     the optional answer generator failed or timed out
     ├── BatcherClosed                      a model batcher is shut down (server stopping)
+    ├── ServiceUnavailable                 a shared dependency (database, Redis, the shared
+    │                                      store) is briefly unreachable: retry
     ├── BillingError
     │   ├── WebhookSignatureError          missing, malformed, wrong-secret, tampered, stale
     │   └── BillingProviderUnavailable
@@ -284,20 +286,26 @@ class NotFound(LedgerError):
     code = "not-found"
 
 
-# --- assistant -----------------------------------------------------------------------------
-class GeneratorError(PackDeskError):
 class PayoutsNotEnabled(Conflict):
     """A paid third-party pack cannot be approved or sold: its publisher cannot receive payouts."""
 
     code = "payouts-not-enabled"
 
 
+# --- assistant -----------------------------------------------------------------------------
+class GeneratorError(PackDeskError):
     code = "generator-failed"
 
 
 # --- performance -----------------------------------------------------------------------------
 class BatcherClosed(PackDeskError):
     code = "service-shutting-down"
+
+
+class ServiceUnavailable(PackDeskError):
+    """PostgreSQL, Redis or the shared store did not answer: nothing was changed, retry."""
+
+    code = "service-unavailable"
 
 
 # --- billing ---------------------------------------------------------------------------------

@@ -112,6 +112,16 @@ class Settings(BaseSettings):
     # write in this process invalidates them at once; another process's after at most this.
     access_cache_seconds: float = Field(default=2.0, ge=0, le=60)
 
+    # --- scale out (docs/deploy.md) ------------------------------------------------------
+    # Redis for what every process must count together (the rate limit); None: per process.
+    redis_url: str | None = None
+    # How often each process re-reads the catalog and the shared store even without a
+    # notification (a fallback: approvals elsewhere are normally heard within milliseconds).
+    replication_interval_seconds: float = Field(default=30.0, gt=0, le=3600)
+    # After SIGTERM, /readyz answers 503 this long while requests are still served, so a load
+    # balancer stops sending new ones; then in-flight requests finish and the process exits.
+    shutdown_drain_seconds: float = Field(default=0.0, ge=0, le=300)
+
     # --- HTTP ----------------------------------------------------------------------------
     host: str = "127.0.0.1"
     port: int = 8000

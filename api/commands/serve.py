@@ -16,25 +16,61 @@ console = Console(stderr=True, soft_wrap=True)
 DEMO_KEYS_FILE = "demo_keys.json"
 
 
+# In-flight requests get this long to finish after the drain; then the worker stops anyway.
+GRACEFUL_SHUTDOWN_S = 30
+# A worker that does not answer the supervisor's ping for this long is replaced. Generous: a
+# worker busy with model forward passes on a small machine answers late but is not stuck.
+WORKER_HEALTHCHECK_S = 30
+
+
 @click.command("serve")
 @click.option("--host", default=None, help="Bind address (default: PACKDESK_HOST, 127.0.0.1).")
 @click.option("--port", default=None, type=int, help="Port (default: PACKDESK_PORT, 8000).")
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Server processes on this port, each with its own models (uvicorn's multiprocess "
+    "supervisor restarts one that dies). More than one needs PACKDESK_DATABASE_URL on "
+    "PostgreSQL; see docs/deploy.md.",
+)
 @click.pass_obj
-def serve(obj: CliContext, host: str | None, port: int | None) -> None:
+def serve(obj: CliContext, host: str | None, port: int | None, workers: int) -> None:
     """Serve the HTTP API with the installed packs (run `packdesk prepare` first)."""
     import logging
 
     import uvicorn
 
-    from api.app import create_app
-
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     settings = obj.settings
+    options: dict[str, Any] = {
+        "host": host or settings.host,
+        "port": port or settings.port,
+        "log_level": "warning",
+        "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_S,
+    }
+    if workers == 1:
+        from api.app import create_app
+
+        uvicorn.run(create_app(settings), **options)
+        return
+    if not settings.resolved_database_url().startswith("postgresql"):
+        raise click.UsageError(
+            "--workers > 1 needs PACKDESK_DATABASE_URL on PostgreSQL: workers hear each other's "
+            "changes through it (SQLite has one writer and no notifications)"
+        )
+    from api.workers import SETTINGS_ENV, settings_to_env
+
+    # The workers are spawned (fresh interpreters): they read the resolved settings here.
+    os.environ[SETTINGS_ENV] = settings_to_env(settings)
+    console.print(f"[bold]PackDesk[/bold]: {workers} worker processes on {options['port']}")
     uvicorn.run(
-        create_app(settings),
-        host=host or settings.host,
-        port=port or settings.port,
-        log_level="warning",
+        "api.workers:worker_app",
+        factory=True,
+        workers=workers,
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_S,
+        **options,
     )
 
 

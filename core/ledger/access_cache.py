@@ -9,8 +9,13 @@ that it touches no access rows (``db.write(changes_access=False)``, used only by
 conversation-turn write). A new write path therefore never serves a stale decision by accident;
 at worst it makes the cache less effective.
 
-Another *process* sharing the database (several workers on PostgreSQL) sees a change after at
-most ``ttl_s`` (``PACKDESK_ACCESS_CACHE_SECONDS``, 0 turns the cache off).
+Other *processes* sharing a PostgreSQL database (several workers, several nodes) invalidate it
+through LISTEN/NOTIFY (:mod:`core.ledger.invalidation`): their writes move the same generation
+within milliseconds of their commit. While that listener is disconnected
+(``db.invalidation_live`` is False) nothing is served from the cache. ``ttl_s``
+(``PACKDESK_ACCESS_CACHE_SECONDS``, 0 turns the cache off) stays the fallback bound: the
+longest a decision can outlive a change nobody heard (a silent network cut not yet noticed,
+or several processes on one SQLite file, which has no notifications).
 """
 
 from __future__ import annotations
@@ -73,7 +78,7 @@ class AccessCache(Generic[V]):
         A value loaded while a write committed is returned to its callers but not kept: it may
         predate the write.
         """
-        if self.ttl_s <= 0:
+        if self.ttl_s <= 0 or not self._db.invalidation_live:
             return await load()
         generation = self._db.access_generation
         entry = self._entries.get(key)
@@ -97,7 +102,7 @@ class AccessCache(Generic[V]):
 
     async def _load(self, key: Hashable, generation: int, load: Callable[[], Awaitable[V]]) -> V:
         value = await load()
-        if self._db.access_generation == generation:
+        if self._db.access_generation == generation and self._db.invalidation_live:
             self._entries[key] = _Entry(value, generation, self._clock() + self.ttl_s)
             self._entries.move_to_end(key)
             while len(self._entries) > self._max_entries:

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -26,6 +27,8 @@ from core.errors import ConfigError
 from core.settings import Settings
 
 SQLITE_BUSY_TIMEOUT_S = 30.0
+# The PostgreSQL notification channel of committed writes that may change access.
+ACCESS_CHANNEL = "packdesk_access"
 
 
 class Database:
@@ -36,8 +39,10 @@ class Database:
     with "database is locked" under concurrent writers instead of waiting its turn.
 
     ``access_generation`` counts this process's committed writes that may change who may read
-    what; :class:`core.ledger.access_cache.AccessCache` entries from an older generation are
-    stale.
+    what, and (on PostgreSQL, through :mod:`core.ledger.invalidation`) other processes' ones;
+    :class:`core.ledger.access_cache.AccessCache` entries from an older generation are stale.
+    ``invalidation_live`` is False while other processes' writes may go unheard (the listener
+    lost its connection): the access caches then read the database every time.
     """
 
     def __init__(self, engine: AsyncEngine, settings: Settings) -> None:
@@ -48,6 +53,9 @@ class Database:
         writer = engine.execution_options(packdesk_write=True) if self.is_sqlite else engine
         self._writers = async_sessionmaker(writer, expire_on_commit=False)
         self.access_generation = 0
+        self.invalidation_live = True
+        # Names this process's notifications, so its own listener does not count them twice.
+        self.process_token = uuid.uuid4().hex
         # SQLite has one writer at a time. Writers of this process queue here, first come first
         # served, instead of in SQLite's busy handler, which retries with growing sleeps and
         # let unlucky writers wait seconds under load (p99). Other processes still meet the
@@ -78,6 +86,13 @@ class Database:
         try:
             async with queue, self._writers() as session, session.begin():
                 yield session
+                if changes_access and not self.is_sqlite:
+                    # Delivered by PostgreSQL at commit, and only if it commits: every other
+                    # process drops its access caches as soon as the change is visible.
+                    await session.execute(
+                        text("SELECT pg_notify(:channel, :token)"),
+                        {"channel": ACCESS_CHANNEL, "token": self.process_token},
+                    )
         finally:
             # Also after a failed commit: whether it reached the database is unknown.
             if changes_access:

@@ -6,6 +6,7 @@ from alembic import context
 
 import core.conversations.models  # noqa: F401  (registers the conversation tables on Base)
 import core.learning.models  # noqa: F401  (feedback, resolutions, intent model versions)
+import core.ledger.shared_files  # noqa: F401  (the shared store's tables, migration 0009)
 from core.ledger.models import Base
 
 connection = context.config.attributes.get("connection")

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 from core.errors import (
     Conflict,
     IndexMismatch,
+    NotFound,
     PackDeskError,
     PackLoadFailed,
     PackNotFound,
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
     from core.ledger.catalog import CatalogService, PackVersionInfo
     from core.ledger.fulfilment import BillingService
     from core.packs.store import InstalledPack, PackStore
+    from core.publishing.replication import PackReplication
     from core.settings import ArchiveLimits
 
 
@@ -84,6 +86,7 @@ class PublishingService:
         on_approved: Callable[[InstalledPack], Awaitable[None]],
         on_changed: Callable[[str], Awaitable[object]] | None = None,
         platform_pack_ids: Collection[str] = frozenset(),
+        replication: PackReplication | None = None,
     ) -> None:
         """
         Args:
@@ -102,6 +105,8 @@ class PublishingService:
                 approval undone): serve the newest approved installed version, or none.
             platform_pack_ids: pack ids the operator allows to declare platform intents
                 (``PACKDESK_PLATFORM_PACK_IDS``); every other upload claiming one is refused.
+            replication: the shared store of a multi-node deployment: uploads and trusted keys
+                are kept there too, so any node can approve and every node can install.
         """
         self._accounts = accounts
         self._catalog = catalog
@@ -114,6 +119,7 @@ class PublishingService:
         self._on_approved = on_approved
         self._on_changed = on_changed
         self._platform_pack_ids = frozenset(platform_pack_ids)
+        self._replication = replication
 
     @property
     def uploads_dir(self) -> Path:
@@ -169,9 +175,13 @@ class PublishingService:
             / f"{manifest.id}-{manifest.version}-{digest}-{secrets.token_hex(4)}.kpack"
         )
         os.replace(upload, stored)
+        shared = False
         try:
+            shared = await self._share_upload(manifest.id, manifest.version, stored)
             info = await self._catalog.submit_version(account_id, manifest, str(stored))
         except BaseException:
+            if shared:
+                await self._replication.unshare_archive(manifest.id, manifest.version)  # type: ignore[union-attr]
             _give_back(stored, upload)  # no partial state: a refused upload stores nothing
             raise
         return UploadAccepted(
@@ -206,7 +216,7 @@ class PublishingService:
         trust = TrustStore.from_keys(
             public_key_from_pem_or_raw(raw) for raw in publisher_keys.values()
         )
-        archive = Path(info.archive_path)
+        archive = await self._local_archive(pack_id, version, Path(info.archive_path))
         verified = await asyncio.to_thread(verify_pack, archive, trust, self._limits)
         check_publishable(
             verified.manifest,
@@ -218,13 +228,18 @@ class PublishingService:
         newly_trusted = await asyncio.to_thread(
             self._trust_key, verified.key_id, publisher_keys[verified.key_id]
         )
+        if self._replication is not None:  # every node trusts it too
+            await self._replication.share_trust(
+                _trust_file(verified.key_id),
+                public_key_pem(public_key_from_pem_or_raw(publisher_keys[verified.key_id])),
+            )
         still_registered = publisher_account is not None and verified.key_id in (
             await self._accounts.publisher_public_keys(publisher_account)
         )
         if not still_registered:
             # Revoked while this approval ran: the revocation may have removed the trust file
             # before it was written here.
-            await asyncio.to_thread(self._remove_trust_file, verified.key_id)
+            await self._remove_trust(verified.key_id)
             raise UnknownSigningKey(
                 f"publisher key {verified.key_id} was revoked while pack {pack_id} version "
                 f"{version} was being approved; it stays pending"
@@ -232,7 +247,7 @@ class PublishingService:
         try:
             installed = await asyncio.to_thread(self._store.install, archive)
         except BaseException:
-            await asyncio.to_thread(self._untrust_key, verified.key_id, newly_trusted)
+            await self._untrust(verified.key_id, newly_trusted)
             raise
         try:
             try:
@@ -248,7 +263,7 @@ class PublishingService:
             # Not approved: nothing of it stays installed or trusted, and whatever was served
             # before is served again.
             await self._uninstall(pack_id, version)
-            await asyncio.to_thread(self._untrust_key, verified.key_id, newly_trusted)
+            await self._untrust(verified.key_id, newly_trusted)
             raise
         if version != (await asyncio.to_thread(self._store.versions, pack_id))[-1]:
             await self._changed(pack_id)  # an older version approved: the newest stays served
@@ -271,6 +286,8 @@ class PublishingService:
         )
         if before.status == "approved":
             await self._uninstall(pack_id, version)
+        if self._replication is not None:  # never installed anywhere again
+            await self._replication.unshare_archive(pack_id, version)
         return rejected
 
     async def withdraw(
@@ -286,6 +303,8 @@ class PublishingService:
             pack_id, version, admin_account_id=admin_account_id
         )
         await self._uninstall(pack_id, version)
+        if self._replication is not None:
+            await self._replication.unshare_archive(pack_id, version)
         return withdrawn
 
     async def revoke_key(self, account_id: str, key_id: str) -> None:
@@ -301,9 +320,9 @@ class PublishingService:
         except Conflict:
             # Revoked already: remove a trust file that a crash right after the revocation
             # left, then say so.
-            await asyncio.to_thread(self._remove_trust_file, key_id)
+            await self._remove_trust(key_id)
             raise
-        await asyncio.to_thread(self._remove_trust_file, key_id)
+        await self._remove_trust(key_id)
 
     def sweep_leftovers(self, *, older_than_s: float = LEFTOVER_AGE_S) -> list[Path]:
         """Delete what a crash left: uploads being received (``*.part``), install work
@@ -333,6 +352,45 @@ class PublishingService:
             pass  # never installed (or already removed)
         await self._changed(pack_id)
 
+    async def _share_upload(self, pack_id: str, version: str, archive: Path) -> bool:
+        """Put an accepted upload in the shared store; True when this call stored it."""
+        if self._replication is None:
+            return False
+        if await self._replication.share_archive(pack_id, version, archive):
+            return True
+        try:
+            await self._catalog.get_version(pack_id, version)
+        except PackNotFound:
+            # No such version, yet an archive: left by a crash between sharing and recording.
+            return await self._replication.share_archive(pack_id, version, archive, replace=True)
+        return False  # a duplicate version: submitting refuses it, the stored archive stays
+
+    async def _local_archive(self, pack_id: str, version: str, archive: Path) -> Path:
+        """The upload's archive on this node: fetched from the shared store when it was
+        uploaded through another node."""
+        if archive.is_file() or self._replication is None:
+            return archive
+        local = self._uploads_dir / archive.name
+        if not local.is_file():
+            try:
+                await self._replication.fetch_archive(pack_id, version, local)
+            except NotFound as exc:
+                raise Conflict(
+                    f"pack {pack_id} version {version}: its archive is neither on this node nor "
+                    "in the shared store"
+                ) from exc
+        return local
+
+    async def _remove_trust(self, key_id: str) -> None:
+        await asyncio.to_thread(self._remove_trust_file, key_id)
+        if self._replication is not None:
+            await self._replication.unshare_trust(_trust_file(key_id))
+
+    async def _untrust(self, key_id: str, newly_trusted: bool) -> None:
+        await asyncio.to_thread(self._untrust_key, key_id, newly_trusted)
+        if newly_trusted and self._replication is not None:
+            await self._replication.unshare_trust(_trust_file(key_id))
+
     async def _changed(self, pack_id: str) -> None:
         if self._on_changed is not None:
             await self._on_changed(pack_id)
@@ -343,7 +401,7 @@ class PublishingService:
 
     def _trust_key(self, key_id: str, raw_key: bytes) -> bool:
         """Trust a publisher key for installed packs; True when this call wrote the file."""
-        trusted = self._trust_dir / f"publisher-{key_id}.pub"
+        trusted = self._trust_dir / _trust_file(key_id)
         if trusted.exists():
             return False
         # Written aside, synced, then renamed: the store reads every *.pub in the directory at
@@ -359,7 +417,12 @@ class PublishingService:
     def _remove_trust_file(self, key_id: str) -> None:
         """Stop trusting a publisher key for installed packs (a key trusted by hand with
         ``packdesk keys trust``, ``<key_id>.pub``, is the operator's and stays)."""
-        (self._trust_dir / f"publisher-{key_id}.pub").unlink(missing_ok=True)
+        (self._trust_dir / _trust_file(key_id)).unlink(missing_ok=True)
+
+
+def _trust_file(key_id: str) -> str:
+    """The trust directory's file of a publisher key trusted by approval."""
+    return f"publisher-{key_id}.pub"
 
 
 def _load_failure(pack_id: str, version: str, reason: str) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -50,6 +50,7 @@ class ServedPacks:
         load: Callable[[InstalledPack], Awaitable[None]],
         unload: Callable[[str], Awaitable[None]],
         builtin_key_id: str | None = None,
+        builtin_key_ids: Callable[[], Collection[str]] = frozenset,
     ) -> None:
         """
         Args:
@@ -60,12 +61,16 @@ class ServedPacks:
             unload: stops serving a pack (no error when it was not served).
             builtin_key_id: the installation's own key: an installed pack it signed that the
                 catalog does not know yet is a built-in pack, registered as approved.
+            builtin_key_ids: the other nodes' installation keys (a node that started empty
+                installs the built-in packs another node signed): what they signed is built-in
+                too, never registered from here.
         """
         self._store = store
         self._catalog = catalog
         self._load = load
         self._unload = unload
         self._builtin_key_id = builtin_key_id
+        self._builtin_key_ids = builtin_key_ids
         self._served: dict[str, str] = {}
         self._builtin: set[str] = set()
         self._lock = asyncio.Lock()
@@ -132,7 +137,9 @@ class ServedPacks:
                     installed.manifest, archive_path=str(installed.root)
                 )
             await self._load(installed)
-            if installed.key_id == self._builtin_key_id:
+            if installed.key_id == self._builtin_key_id or installed.key_id in (
+                self._builtin_key_ids()
+            ):
                 self._builtin.add(pack_id)
         except Exception as exc:  # one pack's fault, whatever it is, never stops the others
             skipped = SkippedPack.of(pack_id, version, exc)

@@ -1,0 +1,394 @@
+"""Scale out (issue 15): several nodes, one marketplace.
+
+Nodes A (two workers) and B (one) start from their own data directories holding the session's
+small signed packs, on one PostgreSQL database and one Redis; node C starts later from an empty
+data directory. Every node runs with a 30 s access cache, so a change another node sees within a
+second was heard (LISTEN/NOTIFY), not waited out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from core.settings import Settings
+from tests.api.conftest import DOCS_PER_PACK, BuiltPacks, PetPack, install_built_packs
+from tests.api.test_publisher_journey import PET_QUESTION
+from tests.scale.conftest import RATE_LIMIT_PER_MINUTE, Node, RedisServer
+
+pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+
+SEEN_WITHIN_S = 1.0
+
+
+@dataclass
+class Cluster:
+    a: Node
+    b: Node
+    root: Path
+    database_url: str
+    redis: RedisServer
+    admin: dict[str, str]
+    question: str  # answered by the small finance pack (its first document's eval question)
+    c: Node | None = None
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def run(coroutine: Any) -> Any:
+    return asyncio.run(coroutine)
+
+
+async def _with_accounts(database_url: str, data_dir: Path, call: Any) -> Any:
+    from core.ledger.accounts import AccountService
+    from core.ledger.db import create_database
+
+    db = create_database(
+        Settings(_env_prefix="PACKDESK_TEST_UNUSED_", data_dir=data_dir, database_url=database_url)
+    )
+    try:
+        return await call(AccountService(db))
+    finally:
+        await db.dispose()
+
+
+def create_key(cluster: Cluster, scope: str) -> str:
+    async def create(accounts: Any) -> str:
+        return (await accounts.create_account(f"scale {scope}", scope))[1]
+
+    return str(run(_with_accounts(cluster.database_url, cluster.root, create)))
+
+
+def revoke_key(cluster: Cluster, api_key: str) -> None:
+    prefix = api_key.split("_")[1]
+
+    async def revoke(accounts: Any) -> None:
+        await accounts.revoke_key(prefix)
+
+    run(_with_accounts(cluster.database_url, cluster.root, revoke))
+
+
+def buy(node: Node, customer: dict[str, str], pack_id: str) -> None:
+    """The local test-mode purchase on ``node``: its confirmation runs the same fulfilment as a
+    provider's webhook."""
+    with node.client() as client:
+        checkout = client.post("/v1/checkout", json={"pack_id": pack_id}, headers=customer)
+        assert checkout.status_code == 201, checkout.text
+        path = "/" + checkout.json()["checkout_url"].split("/", 3)[3]
+        assert client.post(path, follow_redirects=False).status_code == 303
+
+
+def cited_packs(response: httpx.Response) -> set[str]:
+    assert response.status_code == 200, response.text
+    return {citation["pack_id"] for citation in response.json().get("citations") or []}
+
+
+def ask(node: Node, customer: dict[str, str], question: str) -> httpx.Response:
+    with node.client() as client:
+        return client.post("/v1/ask", json={"question": question}, headers=customer)
+
+
+def until(check: Any, timeout_s: float, step_s: float = 0.02) -> float:
+    """Seconds until ``check()`` is true; fails after ``timeout_s``."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout_s:
+        if check():
+            return time.monotonic() - started
+        time.sleep(step_s)
+    raise AssertionError(f"not true within {timeout_s} s")
+
+
+@pytest.fixture(scope="module")
+def cluster(
+    tmp_path_factory: pytest.TempPathFactory,
+    shared_postgres: str,
+    redis_server: RedisServer,
+    built_packs: BuiltPacks,
+) -> Iterator[Cluster]:
+    root = tmp_path_factory.mktemp("cluster")
+    nodes = []
+    for name, workers in (("a", 2), ("b", 1)):
+        data_dir = root / name
+        settings = Settings(_env_prefix="PACKDESK_TEST_UNUSED_", data_dir=data_dir)
+        install_built_packs(settings, built_packs, list(DOCS_PER_PACK))
+        nodes.append(
+            Node(name, data_dir, shared_postgres, redis_server.url, root / "logs", workers)
+        )
+    a, b = nodes
+    a.start()  # first: it migrates and registers the built-in packs
+    a.wait_ready()
+    b.start()
+    b.wait_ready()
+    question = built_packs.documents["finance"][0]["metadata"]["eval_questions"][0]
+    cluster = Cluster(a=a, b=b, root=root, database_url=shared_postgres, redis=redis_server,
+                      admin={}, question=question)
+    cluster.admin = bearer(create_key(cluster, "admin"))
+    try:
+        yield cluster
+    finally:
+        for node in (a, b, cluster.c):
+            if node is not None:
+                node.stop()
+
+
+@pytest.fixture(scope="module")
+def finance_customer(cluster: Cluster) -> dict[str, str]:
+    """A customer who bought finance on A and activated it on B."""
+    customer = bearer(create_key(cluster, "customer"))
+    buy(cluster.a, customer, "finance")
+    with cluster.b.client() as client:
+        assert client.post("/v1/packs/finance/activate", headers=customer).status_code == 200
+    return customer
+
+
+def test_a_purchase_completed_on_a_is_readable_on_b(cluster: Cluster) -> None:
+    customer = bearer(create_key(cluster, "customer"))
+    with cluster.b.client() as client:
+        before = client.get("/v1/entitlements", headers=customer).json()
+    buy(cluster.a, customer, "finance")
+    with cluster.b.client() as client:
+        after = client.get("/v1/entitlements", headers=customer)
+        assert client.post("/v1/packs/finance/activate", headers=customer).status_code == 200
+    assert "finance" not in str(before)
+    assert after.status_code == 200 and "finance" in after.text
+    assert "finance" in cited_packs(ask(cluster.b, customer, cluster.question))
+
+
+def test_deactivation_and_key_revocation_reach_the_other_node_within_a_second(
+    cluster: Cluster,
+) -> None:
+    api_key = create_key(cluster, "customer")
+    customer = bearer(api_key)
+    buy(cluster.a, customer, "finance")
+    with cluster.a.client() as client:
+        assert client.post("/v1/packs/finance/activate", headers=customer).status_code == 200
+    # B has the decision cached now (for 30 s).
+    assert "finance" in cited_packs(ask(cluster.b, customer, cluster.question))
+
+    with cluster.a.client() as client:
+        assert client.post("/v1/packs/finance/deactivate", headers=customer).status_code == 200
+    seen = until(
+        lambda: "finance" not in cited_packs(ask(cluster.b, customer, cluster.question)), 5.0
+    )
+    assert seen < SEEN_WITHIN_S, f"B served a deactivated pack for {seen:.2f} s"
+
+    with cluster.b.client() as client:
+        assert client.get("/v1/entitlements", headers=customer).status_code == 200  # cached
+    # Revoked by another process on the same database (what `packdesk keys revoke` does).
+    revoke_key(cluster, api_key)
+    with cluster.b.client() as client:
+        seen = until(
+            lambda: client.get("/v1/entitlements", headers=customer).status_code == 401, 5.0
+        )
+    assert seen < SEEN_WITHIN_S, f"B honoured a revoked key for {seen:.2f} s"
+
+
+def test_a_pack_approved_through_a_is_served_by_b(cluster: Cluster, pet_pack: PetPack) -> None:
+    from tests.api.conftest import key_registration
+
+    publisher_key = create_key(cluster, "publisher")
+    publisher = bearer(publisher_key)
+    account = _account_id(cluster, publisher_key)
+    with cluster.a.client() as client:
+        registered = client.post(
+            "/v1/publisher/keys",
+            json=key_registration(pet_pack.public_key, pet_pack.private_key, account),
+            headers=publisher,
+        )
+        assert registered.status_code == 201, registered.text
+        _onboard_payouts(client, publisher)
+        uploaded = client.post(
+            "/v1/publisher/packs",
+            content=pet_pack.archive.read_bytes(),
+            headers={**publisher, "Content-Type": "application/octet-stream"},
+        )
+        assert uploaded.status_code == 201, uploaded.text
+        approved = client.post(
+            f"/v1/admin/packs/{pet_pack.pack_id}/versions/{pet_pack.version}/approve",
+            headers=cluster.admin,
+        )
+        assert approved.status_code == 200, approved.text
+
+    def b_serves_it() -> bool:
+        with cluster.b.client() as client:
+            return pet_pack.pack_id in client.get("/readyz").json()["packs"]
+
+    until(b_serves_it, 10.0, step_s=0.1)
+    customer = bearer(create_key(cluster, "customer"))
+    buy(cluster.a, customer, pet_pack.pack_id)
+    with cluster.b.client() as client:
+        assert client.post(
+            f"/v1/packs/{pet_pack.pack_id}/activate", headers=customer
+        ).status_code == 200
+    answer = ask(cluster.b, customer, PET_QUESTION)
+    assert pet_pack.pack_id in cited_packs(answer), answer.text
+
+
+def test_the_rate_limit_is_shared_by_every_node_and_worker(cluster: Cluster) -> None:
+    customer = bearer(create_key(cluster, "customer"))
+    statuses: Counter[int] = Counter()
+    with cluster.a.client() as on_a, cluster.b.client() as on_b:
+        for index in range(RATE_LIMIT_PER_MINUTE):
+            node = on_a if index % 2 else on_b
+            statuses[node.get("/v1/entitlements", headers=customer).status_code] += 1
+        limited_a = on_a.get("/v1/entitlements", headers=customer)
+        limited_b = on_b.get("/v1/entitlements", headers=customer)
+    assert statuses == {200: RATE_LIMIT_PER_MINUTE}
+    for limited in (limited_a, limited_b):
+        assert limited.status_code == 429, limited.text
+        assert limited.json()["type"].endswith("/rate-limited")
+
+
+def test_a_node_started_empty_becomes_ready_and_answers_from_a_paid_pack(
+    cluster: Cluster, finance_customer: dict[str, str]
+) -> None:
+    empty = cluster.root / "c"
+    cluster.c = Node("c", empty, cluster.database_url, cluster.redis.url, cluster.root / "logs")
+    cluster.c.start()
+    cluster.c.wait_ready()
+    with cluster.c.client() as client:
+        ready = client.get("/readyz").json()
+    assert set(DOCS_PER_PACK) <= set(ready["packs"]), ready
+    assert ready["skipped"] == []
+    answer = ask(cluster.c, finance_customer, cluster.question)
+    assert "finance" in cited_packs(answer), answer.text
+    # What it installed came verified from the shared store, under its own data directory.
+    assert (empty / "packs" / "finance").is_dir()
+
+
+class Load:
+    """Clients asking and reading entitlements on some nodes until stopped; every response
+    (or connection error) is recorded with the time its request was sent."""
+
+    def __init__(self, nodes: list[Node], customer: dict[str, str], question: str,
+                 clients: int = 4) -> None:
+        self.nodes = nodes
+        self.question = question
+        self.customer = customer
+        self.results: list[tuple[float, str, int, dict[str, Any] | None]] = []
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._run, args=(i,)) for i in range(clients)]
+
+    def __enter__(self) -> Load:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=60)
+
+    def _run(self, index: int) -> None:
+        node = self.nodes[index % len(self.nodes)]
+        with node.client() as client:
+            turn = 0
+            while not self._stop.is_set():
+                turn += 1
+                sent = time.monotonic()
+                try:
+                    if turn % 2:
+                        response = client.post(
+                            "/v1/ask", json={"question": self.question}, headers=self.customer
+                        )
+                    else:
+                        response = client.get("/v1/entitlements", headers=self.customer)
+                except httpx.HTTPError as exc:
+                    self.results.append((sent, node.name, -1, {"error": repr(exc)}))
+                    continue
+                body = None
+                if response.headers.get("content-type", "").startswith("application/problem"):
+                    body = response.json()
+                self.results.append((sent, node.name, response.status_code, body))
+
+    def statuses(self, since: float = 0.0) -> Counter[int]:
+        return Counter(status for at, _, status, _ in self.results if at >= since)
+
+
+def test_redis_down_for_seconds_under_load_gives_503_then_recovers(
+    cluster: Cluster, finance_customer: dict[str, str]
+) -> None:
+    with Load([cluster.a, cluster.b], finance_customer, cluster.question) as load:
+        time.sleep(1.0)
+        cluster.redis.stop()
+        stopped = time.monotonic()
+        time.sleep(3.0)
+        cluster.redis.start()
+        restarted = time.monotonic()
+        time.sleep(3.0)
+    # Sent while Redis was down (a request that passed the limit just before may finish later).
+    during = [r for r in load.results if stopped + 0.1 <= r[0] < restarted]
+    assert during, "no request finished while Redis was down"
+    assert all(status == 503 for _, _, status, _ in during), Counter(s for _, _, s, _ in during)
+    for _, _, _, body in during:
+        assert body is not None and body["type"].endswith("/service-unavailable"), body
+    assert 500 not in load.statuses(), load.statuses()
+    assert -1 not in load.statuses(), "a connection failed"
+    # Recovered on their own, both nodes.
+    recovered = {
+        name for at, name, status, _ in load.results if at > restarted + 1.0 and status == 200
+    }
+    assert recovered == {"a", "b"}
+
+
+def test_kill_9_one_worker_under_load_others_serve_and_it_rejoins(
+    cluster: Cluster, finance_customer: dict[str, str]
+) -> None:
+    before = cluster.a.worker_pids()
+    assert len(before) == 2, before
+    with Load([cluster.a], finance_customer, cluster.question, clients=4) as load:
+        time.sleep(1.0)
+        os.kill(before[0], signal.SIGKILL)
+        killed = time.monotonic()
+        time.sleep(4.0)
+    after_kill = [r for r in load.results if r[0] > killed + 0.5]
+    assert sum(1 for r in after_kill if r[2] == 200) > 0, "the surviving worker stopped serving"
+    assert 500 not in load.statuses(), load.statuses()
+
+    def rejoined() -> bool:
+        pids = cluster.a.worker_pids()
+        return len(pids) == 2 and before[0] not in pids
+
+    until(rejoined, 30.0, step_s=0.2)
+    new_pid = next(pid for pid in cluster.a.worker_pids() if pid not in before)
+
+    def new_worker_answers() -> bool:
+        with httpx.Client(timeout=2.0) as client:  # a new connection each time: any worker
+            try:
+                body = client.get(cluster.a.base_url + "/readyz").json()
+            except httpx.HTTPError:
+                return False
+            return body.get("pid") == new_pid and body.get("status") == "ready"
+
+    until(new_worker_answers, 240.0, step_s=0.05)
+    assert "finance" in cited_packs(ask(cluster.a, finance_customer, cluster.question))
+
+
+def _account_id(cluster: Cluster, api_key: str) -> str:
+    async def lookup(accounts: Any) -> str:
+        return str((await accounts.authenticate(api_key)).account_id)
+
+    return str(run(_with_accounts(cluster.database_url, cluster.root, lookup)))
+
+
+def _onboard_payouts(client: httpx.Client, publisher: dict[str, str]) -> None:
+    """Complete the local test-mode payout onboarding where approval requires it (issue 19)."""
+    started = client.post("/v1/publisher/payouts/onboarding", headers=publisher)
+    if started.status_code in (404, 405):
+        return
+    assert started.status_code == 201, started.text
+    path = "/" + started.json()["url"].split("/", 3)[3]
+    assert client.post(path, follow_redirects=False).status_code in (200, 303)
