@@ -23,6 +23,8 @@ from api.controllers.billing import (
 from api.controllers.catalog import CatalogController
 from api.controllers.conversations import ConversationsController
 from api.controllers.customer import CustomerController
+from api.controllers.feedback import FeedbackController
+from api.controllers.handoffs import HandoffsController
 from api.controllers.health import healthz, readyz
 from api.controllers.profile import ProfileController
 from api.controllers.publisher import PublisherController
@@ -74,6 +76,7 @@ def create_app(settings: Settings, *, start_options: dict[str, Any] | None = Non
         app.state.services = services
         web.attach_web_services(app, services)
         services.start_retention_sweeps()
+        services.start_model_watch()
         install_drain(services, settings.shutdown_drain_seconds)
         try:
             yield
@@ -95,6 +98,8 @@ def create_app(settings: Settings, *, start_options: dict[str, Any] | None = Non
         ProfileController,
         AskController,
         ConversationsController,
+        FeedbackController,
+        HandoffsController,
         StripeWebhookController,
         CheckoutReturnController,
         LocalCheckoutController,

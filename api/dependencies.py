@@ -16,6 +16,8 @@ from litestar.di import Provide
 from api.services import AppServices
 from core.ask import AskService
 from core.conversations.service import ConversationService
+from core.errors import ConfigError
+from core.learning.feedback import FeedbackService
 from core.ledger.accounts import AccountService
 from core.ledger.billing import BillingProvider
 from core.ledger.catalog import CatalogService
@@ -88,6 +90,13 @@ def provide_ask(services: AppServices) -> AskService:
     return services.ask
 
 
+def provide_feedback(services: AppServices) -> FeedbackService:
+    """Feedback on answers and handoff resolutions (core.learning)."""
+    if services.feedback is None:  # start_services always builds it; a bare test app may not
+        raise ConfigError("the feedback service is not started")
+    return services.feedback
+
+
 def _provide(provider: object) -> Provide:
     # Every provider only reads an attribute: no thread needed.
     return Provide(provider, sync_to_thread=False)  # type: ignore[arg-type]
@@ -107,4 +116,5 @@ DEPENDENCIES: dict[str, Provide] = {
     "conversations": _provide(provide_conversations),
     "profiles": _provide(provide_profiles),
     "ask_service": _provide(provide_ask),
+    "feedback": _provide(provide_feedback),
 }

@@ -21,6 +21,10 @@ from core.assistant.assistant import Assistant, AssistantConfig
 from core.batching import MicroBatcher
 from core.conversations.service import ConversationService
 from core.intents.classifier import IntentClassifier, Prediction
+from core.intents.hot_swap import SwappableClassifier
+from core.learning.feedback import FeedbackService
+from core.learning.registry import ModelRegistry
+from core.learning.watcher import ModelWatcher
 from core.ledger.accounts import AccountService
 from core.ledger.billing import BillingProvider
 from core.ledger.catalog import CatalogService
@@ -72,7 +76,7 @@ class AppServices:
     provider: BillingProvider
     store: PackStore
     search: SearchService
-    classifier: IntentClassifier | None
+    classifier: SwappableClassifier | None  # hot-swapped when a version is promoted
     assistant: Assistant
     publishing: PublishingService
     conversations: ConversationService
@@ -84,6 +88,20 @@ class AppServices:
     skipped_packs: list[SkippedPack] = field(default_factory=list)
     ready: bool = False
     retention_task: asyncio.Task[None] | None = None
+    # Learning (issue 18): feedback and resolutions, model versions, the version watcher.
+    feedback: FeedbackService | None = None
+    models: ModelRegistry | None = None
+    model_watcher: ModelWatcher | None = None
+    model_watch_task: asyncio.Task[None] | None = None
+
+    def start_model_watch(self) -> None:
+        """Poll the current intent model version every ``model_check_seconds`` and swap a
+        promoted one in (every node does, so all of them follow a promotion)."""
+        if self.model_watcher is not None and self.model_watch_task is None:
+            self.model_watch_task = asyncio.create_task(
+                self.model_watcher.run(self.settings.model_check_seconds),
+                name="packdesk-model-watch",
+            )
     # Scale out (PostgreSQL): other processes' changes heard, the shared store kept in step.
     listener: AccessChangeListener | None = None
     replication: PackReplication | None = None
@@ -102,6 +120,11 @@ class AppServices:
 
     async def close(self) -> None:
         """Stop the retention task (waiting for a sweep in progress to roll back), then the DB."""
+        watch, self.model_watch_task = self.model_watch_task, None
+        if watch is not None:
+            watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watch
         task, self.retention_task = self.retention_task, None
         if task is not None:
             task.cancel()
@@ -250,20 +273,23 @@ async def start_services(
         listener.subscribe(replication.schedule)
         replication.start_periodic(settings.replication_interval_seconds)
     builtin_pack_ids = served.builtin_pack_ids()  # trusted with platform intents
+    models = ModelRegistry(db)
+    version_id = None
     if classifier is None and load_classifier:
-        classifier = await asyncio.to_thread(_load_default_classifier, settings, packs)
+        classifier, version_id = await _serving_classifier(settings, packs, models)
+    holder = SwappableClassifier(classifier, version_id) if classifier is not None else None
     # The domain head next to the intent model; without one routing uses today's rules (logged).
     domain_model = await asyncio.to_thread(
         load_domain_model, default_domain_dir(settings), list(packs)
     )
-    await asyncio.to_thread(_warm_up_requests, search, classifier)
-    batchers = _model_batchers(settings, search, classifier)
+    await asyncio.to_thread(_warm_up_requests, search, holder)
+    batchers = _model_batchers(settings, search, holder)
     assistant = Assistant(
         packs=packs,
         search=search,
         active_packs=active_packs,
         owned_packs=owned_packs,
-        classifier=classifier,
+        classifier=holder,
         postprocess=postprocess,
         config=AssistantConfig(generator_timeout_s=settings.generator_timeout_s),
         generator=wiring.answer_generator(settings, manager),
@@ -301,7 +327,7 @@ async def start_services(
         provider=provider,
         store=store,
         search=search,
-        classifier=classifier,
+        classifier=holder,
         assistant=assistant,
         publishing=publishing,
         packs=packs,
@@ -315,6 +341,11 @@ async def start_services(
             max_query_chars=settings.max_query_chars,
         ),
         batchers=batchers,
+        feedback=FeedbackService(
+            db, conversations.cipher, redactor, conversations, _label_space(packs, holder)
+        ),
+        models=models,
+        model_watcher=_model_watcher(settings, models, holder, packs),
         listener=listener,
         replication=replication,
     )
@@ -334,7 +365,7 @@ async def start_services(
 
 
 def _model_batchers(
-    settings: Settings, search: SearchService, classifier: IntentClassifier | None
+    settings: Settings, search: SearchService, classifier: SwappableClassifier | None
 ) -> ModelBatchers:
     """One micro-batcher per model on the ``/v1/ask`` path (direct calls when batching is off)."""
 
@@ -355,7 +386,7 @@ def _model_batchers(
     )
 
 
-def _warm_up_requests(search: SearchService, classifier: IntentClassifier | None) -> None:
+def _warm_up_requests(search: SearchService, classifier: SwappableClassifier | None) -> None:
     """Run one question through every model and index, so the first request pays no lazy
     initialisation (torch kernels, tokenizers, the BM25 stemmer)."""
     question = "How do I reset my password?"
@@ -386,3 +417,76 @@ def _load_default_classifier(
     )
     classifier.warm_up()
     return classifier
+
+def _expected_labels(packs: dict[str, Manifest]) -> set[str]:
+    return {label for manifest in packs.values() for label in manifest.intent_labels()}
+
+
+async def _serving_classifier(
+    settings: Settings, packs: dict[str, Manifest], models: ModelRegistry
+) -> tuple[IntentClassifier | None, str | None]:
+    """The registry's current version when it fits the served packs (fetched from the database
+    into this node's models directory), else the default model directory (version None)."""
+    from core.errors import PackDeskError
+    from core.intents.versions import label_problem
+    from core.learning.registry import version_dir
+
+    current = await models.current()
+    if current is not None:
+        problem = label_problem(current.labels, _expected_labels(packs), packs)
+        if problem:
+            logger.warning("intent model version %s not used: %s", current.version_id, problem)
+        else:
+            try:
+                target = await models.materialise(
+                    current.version_id, version_dir(settings.models_dir, current.version_id)
+                )
+                return await asyncio.to_thread(_warm_classifier, settings, target), \
+                    current.version_id
+            except PackDeskError:
+                logger.exception("intent model version %s not loaded", current.version_id)
+    return await asyncio.to_thread(_load_default_classifier, settings, packs), None
+
+
+def _warm_classifier(settings: Settings, model_dir: Any) -> IntentClassifier:
+    """A registered version, loaded and warmed (its labels are checked by the caller)."""
+    classifier = IntentClassifier(
+        model_dir, backend=settings.inference_backend, onnx_cache=settings.onnx_cache_dir
+    )
+    classifier.warm_up()
+    classifier.predict(["How do I reset my password?"])  # the first request pays nothing
+    return classifier
+
+
+def _label_space(packs: dict[str, Manifest], holder: SwappableClassifier | None) -> Any:
+    """The labels feedback may name now: the served packs', the platform's, the model's."""
+    from core.intents.labels import builtin_platform_labels
+    from core.learning.labels import LabelSpace
+
+    def space() -> LabelSpace:
+        known = _expected_labels(packs) | builtin_platform_labels()
+        if holder is not None:
+            known |= set(holder.labels)
+        return LabelSpace.of(known, packs)
+
+    return space
+
+
+def _model_watcher(
+    settings: Settings,
+    models: ModelRegistry,
+    holder: SwappableClassifier | None,
+    packs: dict[str, Manifest],
+) -> ModelWatcher | None:
+    from core.intents.versions import label_problem
+
+    if holder is None:  # no intent model at start: routing by retrieval until a restart
+        return None
+    return ModelWatcher(
+        models,
+        holder,
+        models_dir=settings.models_dir,
+        load=lambda model_dir: _warm_classifier(settings, model_dir),
+        label_problem=lambda version: label_problem(version.labels, _expected_labels(packs),
+                                                    packs),
+    )

@@ -137,6 +137,12 @@ def _prepare(obj: CliContext, *, skip_intents: bool) -> None:
             settings, manifests, embedder=wiring.embedder(settings, manager)
         )
         console.print(f"  intent model: {model_dir}; domain model: {settings.models_dir}/domain")
+        from api.commands.intents import register_default_model
+
+        # Every node serves the registry's current version (core.learning.registry).
+        version_id, promoted = asyncio.run(register_default_model(settings, model_dir, manifests))
+        console.print(f"  intent model version {version_id}"
+                      + (" registered and promoted" if promoted else " registered"))
     if settings.inference_backend != "torch":
         _export_onnx(settings, wiring.embedder(settings, manager), skip_intents=skip_intents)
     asyncio.run(_ensure_demo_accounts(obj))
