@@ -26,6 +26,12 @@ from api.controllers.customer import CustomerController
 from api.controllers.feedback import FeedbackController
 from api.controllers.handoffs import HandoffsController
 from api.controllers.health import healthz, readyz
+from api.controllers.payouts import (
+    AdminRevenueController,
+    ConnectReturnController,
+    LocalOnboardingController,
+    PublisherPayoutsController,
+)
 from api.controllers.profile import ProfileController
 from api.controllers.publisher import PublisherController
 from api.dependencies import DEPENDENCIES
@@ -105,6 +111,10 @@ def create_app(settings: Settings, *, start_options: dict[str, Any] | None = Non
         LocalCheckoutController,
         PublisherController,
         AdminController,
+        PublisherPayoutsController,
+        AdminRevenueController,
+        LocalOnboardingController,
+        ConnectReturnController,
     ]
     route_handlers += web.web_route_handlers()  # pages, widget, insights (api/web)
     document_error_responses(route_handlers)

@@ -48,7 +48,7 @@ def _command_modules() -> list:
     # Imported lazily so `packdesk --help` does not pay for torch or SQLAlchemy.
     import importlib
 
-    names = ["keys", "pack", "search", "intents", "accounts", "profile", "serve"]
+    names = ["keys", "pack", "search", "intents", "accounts", "profile", "publisher", "serve"]
     modules = []
     for name in names:
         try:

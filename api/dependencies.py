@@ -21,8 +21,10 @@ from core.learning.feedback import FeedbackService
 from core.ledger.accounts import AccountService
 from core.ledger.billing import BillingProvider
 from core.ledger.catalog import CatalogService
+from core.ledger.earnings import EarningsService
 from core.ledger.entitlements import EntitlementService
 from core.ledger.fulfilment import BillingService
+from core.ledger.payouts import PayoutService
 from core.ledger.profiles import ProfileService
 from core.packs.manifest import Manifest
 from core.publishing import PublishingService
@@ -82,6 +84,14 @@ def provide_conversations(services: AppServices) -> ConversationService:
     return services.conversations
 
 
+def provide_payouts(services: AppServices) -> PayoutService:
+    return services.payouts
+
+
+def provide_earnings(services: AppServices) -> EarningsService:
+    return services.earnings
+
+
 def provide_profiles(services: AppServices) -> ProfileService:
     return services.profiles
 
@@ -115,6 +125,8 @@ DEPENDENCIES: dict[str, Provide] = {
     "packs": _provide(provide_packs),
     "conversations": _provide(provide_conversations),
     "profiles": _provide(provide_profiles),
+    "payouts": _provide(provide_payouts),
+    "earnings": _provide(provide_earnings),
     "ask_service": _provide(provide_ask),
     "feedback": _provide(provide_feedback),
 }

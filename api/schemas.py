@@ -231,6 +231,111 @@ class AccountCreated(BaseModel):
     api_key: str  # shown once
 
 
+# --- publisher revenue (issue 19) -------------------------------------------------------------
+class PayoutStatusOut(BaseModel):
+    """A publisher's connected account as the billing provider last described it."""
+
+    onboarding_started: bool
+    provider: str | None
+    account_ref: str | None = Field(description="the connected account id (acct_...)")
+    details_submitted: bool
+    charges_enabled: bool
+    payouts_enabled: bool
+    can_receive_payouts: bool = Field(
+        description="details submitted and payouts enabled: paid packs may be approved and sold"
+    )
+    fee_bps: int = Field(description="the platform fee on this publisher's sales (2000 = 20%)")
+    test_mode: bool
+    updated_at: datetime | None
+
+    @classmethod
+    def of(cls, status: Any, *, test_mode: bool) -> PayoutStatusOut:
+        """From a :class:`core.ledger.payouts.PayoutStatus`."""
+        return cls(
+            onboarding_started=status.onboarding_started,
+            provider=status.provider,
+            account_ref=status.account_ref,
+            details_submitted=status.details_submitted,
+            charges_enabled=status.charges_enabled,
+            payouts_enabled=status.payouts_enabled,
+            can_receive_payouts=status.can_receive_payouts,
+            fee_bps=status.fee_bps,
+            test_mode=test_mode,
+            updated_at=status.updated_at,
+        )
+
+
+class OnboardingOut(BaseModel):
+    url: str = Field(description="single-use onboarding link (Stripe Account Link, or TEST MODE)")
+    status: PayoutStatusOut
+
+
+class FeeRequest(_Body):
+    fee_bps: int = Field(ge=0, le=10000, description="basis points of each sale: 2000 = 20%")
+
+
+class FeeOut(BaseModel):
+    publisher_account_id: str | None = Field(description="null: the default")
+    fee_bps: int
+    updated_by: str | None
+    updated_at: datetime | None
+
+
+class TotalsOut(BaseModel):
+    """Sums in minor units of ``currency``: ``gross = sold - returned = fee + net``."""
+
+    currency: str
+    sold: int
+    returned: int
+    gross: int
+    fee: int
+    net: int
+    sales: int
+    returns: int
+
+
+class PackTotalsOut(TotalsOut):
+    pack_id: str
+
+
+class MonthTotalsOut(TotalsOut):
+    month: str = Field(description="YYYY-MM (UTC)")
+
+
+class StatementOut(BaseModel):
+    """A publisher's earnings from ``from`` to ``to`` (inclusive days, UTC)."""
+
+    publisher_account_id: str
+    from_date: str = Field(description="YYYY-MM-DD, inclusive")
+    to_date: str = Field(description="YYYY-MM-DD, inclusive")
+    totals: list[TotalsOut]
+    per_pack: list[PackTotalsOut]
+    per_month: list[MonthTotalsOut]
+    entries: int
+
+    @classmethod
+    def of(cls, statement: Any) -> StatementOut:
+        """From a :class:`core.ledger.earnings.Statement`."""
+        from dataclasses import asdict
+
+        return cls(
+            publisher_account_id=statement.publisher_account_id,
+            from_date=statement.start.isoformat(),
+            to_date=statement.end.isoformat(),
+            totals=[TotalsOut(**asdict(t)) for t in statement.totals],
+            per_pack=[PackTotalsOut(pack_id=p, **asdict(t)) for p, t in statement.per_pack],
+            per_month=[MonthTotalsOut(month=m, **asdict(t)) for m, t in statement.per_month],
+            entries=statement.entries,
+        )
+
+
+class LocalRefundOut(BaseModel):
+    session_id: str
+    duplicate: bool
+    outcome: str
+    test_mode: bool = True
+
+
 def pack_summary(manifest: Any) -> PackSummary:
     return PackSummary(
         id=manifest.id,

@@ -29,9 +29,11 @@ from core.ledger.accounts import AccountService
 from core.ledger.billing import BillingProvider
 from core.ledger.catalog import CatalogService
 from core.ledger.db import Database
+from core.ledger.earnings import EarningsService
 from core.ledger.entitlements import EntitlementService
 from core.ledger.fulfilment import BillingService
 from core.ledger.invalidation import AccessChangeListener
+from core.ledger.payouts import PayoutService
 from core.ledger.profiles import ProfileService
 from core.packs.manifest import Manifest
 from core.packs.store import InstalledPack, PackStore
@@ -81,6 +83,8 @@ class AppServices:
     publishing: PublishingService
     conversations: ConversationService
     profiles: ProfileService
+    payouts: PayoutService  # publishers' connected accounts and the platform fee (issue 19)
+    earnings: EarningsService
     ask: AskService
     batchers: ModelBatchers
     packs: dict[str, Manifest] = field(default_factory=dict)
@@ -216,6 +220,7 @@ async def start_services(
     entitlements = EntitlementService(db, catalog=catalog)
     profiles = ProfileService(db)
     billing = BillingService(db, provider, catalog=catalog, entitlements=entitlements)
+    payouts = PayoutService(db, provider)
 
     embedder = embedder or wiring.embedder(settings, manager)
     await asyncio.to_thread(embedder.warm_up)
@@ -313,6 +318,7 @@ async def start_services(
         on_changed=served.refresh,
         platform_pack_ids=settings.platform_pack_ids,
         replication=replication,
+        payouts=payouts,
     )
     # Uploads and installs a crash interrupted (*.part, .tmp-*): nobody else will remove them.
     await asyncio.to_thread(publishing.sweep_leftovers)
@@ -334,6 +340,8 @@ async def start_services(
         skipped_packs=served.skipped,
         conversations=conversations,
         profiles=profiles,
+        payouts=payouts,
+        earnings=EarningsService(db),
         ask=AskService(
             assistant=assistant,
             conversations=conversations,

@@ -119,7 +119,7 @@ class LocalBilling:
 
     # --- simulated Connect ----------------------------------------------------------------------
     async def create_connected_account(self, *, account_id: str, name: str) -> str:
-        return f"acct_test_local_{secrets.token_hex(8)}"
+        return f"acct_test_local_{secrets.token_hex(12)}"
 
     async def create_onboarding_link(
         self, *, account_ref: str, refresh_url: str, return_url: str

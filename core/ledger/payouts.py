@@ -66,7 +66,12 @@ class FeeSetting:
 class PayoutService:
     """Onboarding and status of publishers' connected accounts; the platform fee schedule."""
 
-    def __init__(self, db: Database, provider: BillingProvider) -> None:
+    def __init__(self, db: Database, provider: BillingProvider | None = None) -> None:
+        """
+        Args:
+            provider: the billing provider in use; None where only fees are read or set (the
+                fee commands of the CLI).
+        """
         self.db = db
         self.provider = provider
 
@@ -80,13 +85,13 @@ class PayoutService:
             NotFound: no such publisher account.
             BillingProviderUnavailable: the provider refused or could not be reached.
         """
-        provider = self._payout_provider()
+        provider, name = self._payout_provider()
         async with self.db.read() as session:
             account = await session.get(Account, account_id)
             row = await session.get(PayoutAccount, account_id)
         if account is None or account.scope != "publisher":
             raise NotFound(f"no publisher account {account_id!r}")
-        if row is None or row.provider != self.provider.name:
+        if row is None or row.provider != name:
             # Idempotent at the provider per account: two concurrent first calls make one.
             account_ref = await provider.create_connected_account(
                 account_id=account_id, name=account.name
@@ -94,7 +99,7 @@ class PayoutService:
             async with self.db.write(changes_access=False) as session:
                 statement = insert_for(session, PayoutAccount).values(
                     account_id=account_id,
-                    provider=self.provider.name,
+                    provider=name,
                     account_ref=account_ref,
                     details_submitted=False,
                     charges_enabled=False,
@@ -107,7 +112,7 @@ class PayoutService:
                 statement = statement.on_conflict_do_update(
                     index_elements=["account_id"],
                     set_={
-                        "provider": self.provider.name,
+                        "provider": name,
                         "account_ref": account_ref,
                         "details_submitted": False,
                         "charges_enabled": False,
@@ -115,14 +120,14 @@ class PayoutService:
                         "changed_at": None,
                         "updated_at": utcnow_(),
                     },
-                    where=PayoutAccount.provider != self.provider.name,
+                    where=PayoutAccount.provider != name,
                 )
                 await session.execute(statement)
                 audit(
                     session,
                     "payouts.account_created",
                     account_id=account_id,
-                    provider=self.provider.name,
+                    provider=name,
                     account_ref=account_ref,
                 )
         status = await self.status(account_id)
@@ -140,7 +145,7 @@ class PayoutService:
         async with self.db.read() as session:
             row = await session.get(PayoutAccount, account_id)
             fee_bps = await fee_bps_for(session, account_id, self.db.settings.platform_fee_bps)
-        if row is None or row.provider != self.provider.name:
+        if row is None or self.provider is None or row.provider != self.provider.name:
             return PayoutStatus(account_id, None, None, False, False, False, fee_bps, None)
         return PayoutStatus(
             account_id=account_id,
@@ -152,6 +157,21 @@ class PayoutService:
             fee_bps=fee_bps,
             updated_at=as_utc(row.updated_at),
         )
+
+    async def account_for_ref(self, account_ref: str) -> str | None:
+        """The publisher whose connected account (with this provider) is ``account_ref``."""
+        if self.provider is None:
+            return None
+        async with self.db.read() as session:
+            row = (
+                await session.execute(
+                    select(PayoutAccount).where(
+                        PayoutAccount.provider == self.provider.name,
+                        PayoutAccount.account_ref == account_ref,
+                    )
+                )
+            ).scalar()
+        return row.account_id if row is not None else None
 
     async def require_payouts(self, account_id: str, *, what: str) -> PayoutStatus:
         """The publisher's status, when it can receive payouts.
@@ -235,10 +255,12 @@ class PayoutService:
         ]
         return fees
 
-    def _payout_provider(self) -> PayoutProvider:
-        if not isinstance(self.provider, PayoutProvider):
-            raise ConfigError(f"billing provider {self.provider.name!r} pays no publishers")
-        return self.provider
+    def _payout_provider(self) -> tuple[PayoutProvider, str]:
+        provider = self.provider
+        if provider is None or not isinstance(provider, PayoutProvider):
+            name = provider.name if provider is not None else "none"
+            raise ConfigError(f"billing provider {name!r} pays no publishers")
+        return provider, provider.name
 
 
 def not_enabled_message(status: PayoutStatus, what: str) -> str:

@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from core.ledger.accounts import AccountService
     from core.ledger.catalog import CatalogService, PackVersionInfo
     from core.ledger.fulfilment import BillingService
+    from core.ledger.payouts import PayoutService
     from core.packs.store import InstalledPack, PackStore
     from core.publishing.replication import PackReplication
     from core.settings import ArchiveLimits
@@ -86,6 +87,7 @@ class PublishingService:
         on_approved: Callable[[InstalledPack], Awaitable[None]],
         on_changed: Callable[[str], Awaitable[object]] | None = None,
         platform_pack_ids: Collection[str] = frozenset(),
+        payouts: PayoutService | None = None,
         replication: PackReplication | None = None,
     ) -> None:
         """
@@ -105,6 +107,8 @@ class PublishingService:
                 approval undone): serve the newest approved installed version, or none.
             platform_pack_ids: pack ids the operator allows to declare platform intents
                 (``PACKDESK_PLATFORM_PACK_IDS``); every other upload claiming one is refused.
+            payouts: publishers' payout accounts: a paid third-party version is approved only
+                when its publisher can receive payouts (the server always passes it).
             replication: the shared store of a multi-node deployment: uploads and trusted keys
                 are kept there too, so any node can approve and every node can install.
         """
@@ -119,6 +123,7 @@ class PublishingService:
         self._on_approved = on_approved
         self._on_changed = on_changed
         self._platform_pack_ids = frozenset(platform_pack_ids)
+        self._payouts = payouts
         self._replication = replication
 
     @property
@@ -199,6 +204,7 @@ class PublishingService:
             PackVerificationError / PackFormatError: the stored archive no longer verifies
                 against its publisher's keys.
             PackLoadFailed: installed and verified, but it cannot be loaded (e.g. no index).
+            PayoutsNotEnabled: a paid version whose publisher cannot receive payouts.
             In every case the version stays pending and nothing of it stays installed or
             trusted.
         """
@@ -208,6 +214,11 @@ class PublishingService:
         if info.archive_path is None:  # every upload has one; only built-ins lack it
             raise Conflict(f"pack {pack_id} version {version} has no archive to install")
         publisher_account = await self._catalog.publisher_of(pack_id)
+        if self._payouts is not None and publisher_account and info.pricing_model != "free":
+            # Before anything is installed: a refusal leaves the version pending, untouched.
+            await self._payouts.require_payouts(
+                publisher_account, what=f"pack {pack_id} version {version} cannot be approved"
+            )
         publisher_keys = (
             await self._accounts.publisher_public_keys(publisher_account)
             if publisher_account

@@ -253,6 +253,18 @@ def postgres_url() -> Iterator[str]:
         asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
+def enable_payouts(client: TestClient, publisher_key: str) -> dict[str, Any]:
+    """Onboard a publisher for payouts through HTTP with the local (TEST MODE) provider, as it
+    must be before a paid pack of it can be approved; returns its payout status."""
+    started = client.post("/v1/publisher/payouts/onboarding", headers=bearer(publisher_key))
+    assert started.status_code == 201, started.text
+    path = started.json()["url"].removeprefix("http://testserver.local")
+    assert client.post(path, follow_redirects=False).status_code == 303
+    status = client.get("/v1/publisher/payouts", headers=bearer(publisher_key)).json()
+    assert status["can_receive_payouts"], status
+    return dict(status)
+
+
 def buy_and_activate(client: TestClient, customer: dict[str, str], pack_id: str) -> None:
     """The local test-mode purchase and activation, through HTTP as a customer makes them."""
     checkout = client.post("/v1/checkout", json={"pack_id": pack_id}, headers=customer)

@@ -423,6 +423,11 @@ def test_kill_9_loses_nothing_committed(server: Server, data_dir: Path, pet_pack
             headers={"Content-Type": "application/octet-stream"},
         )
         assert uploaded.status_code == 201, uploaded.text
+        # The pet pack is paid: its publisher completes (TEST MODE) payout onboarding first.
+        onboarding = client.post("/v1/publisher/payouts/onboarding")
+        assert onboarding.status_code == 201, onboarding.text
+        onboarded = client.post(httpx.URL(onboarding.json()["url"]).path)
+        assert onboarded.status_code == 303, onboarded.text
     stage = approve_until_killed(server, admin_key, pet_pack)
     check_database(data_dir)
     timings.append(server.start())

@@ -14,7 +14,7 @@ import pytest
 from litestar.testing import TestClient
 
 from core.settings import Settings
-from tests.api.conftest import Accounts, bearer, register_publisher_key
+from tests.api.conftest import Accounts, bearer, enable_payouts, register_publisher_key
 from tests.api.test_publisher_journey import PET_QUESTION, upload, write_pet_pack
 
 
@@ -47,6 +47,7 @@ def pets(tmp_path: Path, shared_embedder: Any) -> PetPublisher:
 
 def publish(client: TestClient, publisher: str, pets: PetPublisher, archive: Path) -> None:
     register_publisher_key(client, publisher, pets.public, pets.private)
+    enable_payouts(client, publisher)  # the pet pack is paid: approvable once payouts work
     uploaded = upload(client, publisher, archive.read_bytes())
     assert uploaded.status_code == 201, uploaded.text
 

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from api.cli import build_cli
 from api.context import CliContext
-from tests.api.conftest import bearer, key_registration, register_publisher_key
+from tests.api.conftest import bearer, enable_payouts, key_registration, register_publisher_key
 
 PET_DOCUMENTS = [
     (
@@ -153,6 +153,7 @@ def test_publish_review_buy_and_ask(client, accounts, publisher_kit) -> None:
     statuses = client.get("/v1/publisher/packs", headers=bearer(publisher)).json()
     assert [(row["pack_id"], row["status"]) for row in statuses] == [("pet-care", "pending")]
 
+    enable_payouts(client, publisher)  # a paid pack: its publisher must receive payouts
     approved = client.post("/v1/admin/packs/pet-care/versions/1.0.0/approve", headers=bearer(admin))
     assert approved.status_code == 200, approved.text
     assert approved.json() == {"pack_id": "pet-care", "version": "1.0.0", "status": "approved"}
@@ -374,6 +375,7 @@ def test_revoked_key_verifies_no_upload_and_is_no_longer_trusted(  # type: ignor
         client, publisher, publisher_kit["public"], publisher_kit["private"]
     ).json()["key_id"]
     assert upload(client, publisher, publisher_kit["kpack"].read_bytes()).status_code == 201
+    enable_payouts(client, publisher)
     approved = client.post("/v1/admin/packs/pet-care/versions/1.0.0/approve", headers=bearer(admin))
     assert approved.status_code == 200, approved.text
     trusted = client.app.state.services.settings.trust_dir / f"publisher-{key_id}.pub"
