@@ -39,7 +39,10 @@ def web_settings(tmp_path: Any) -> Settings:
 
 @pytest.fixture
 def web_client(
-    web_settings: Settings, built_packs: Any, shared_embedder: Any, small_classifier: Any
+    web_settings: Settings,
+    built_packs: Any,  # noqa: F811  (the fixtures imported above)
+    shared_embedder: Any,  # noqa: F811
+    small_classifier: Any,  # noqa: F811
 ) -> Iterator[TestClient]:
     from api.app import create_app
 
