@@ -4,6 +4,7 @@ through the HTTP surface (the real app, database and models)."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from litestar.testing import TestClient
@@ -251,3 +252,43 @@ def test_widget_questions_are_rate_limited_per_visitor(
     ]
     assert statuses[:limit] == [200] * limit
     assert statuses[limit] == 429
+
+
+def _session_routes(client: TestClient) -> list[tuple[str, str, str]]:
+    """(method, concrete path, scope) of every page route that needs a signed-in browser."""
+    routes = []
+    for route in client.app.routes:
+        for handler in getattr(route, "route_handlers", []):
+            auth = handler.opt.get("auth", "")
+            if not auth.startswith("session:"):
+                continue
+            path = re.sub(r"\{[^}]+\}", "x", route.path)
+            for method in handler.http_methods - {"OPTIONS", "HEAD"}:
+                routes.append((method, path, auth.removeprefix("session:")))
+    return sorted(set(routes))
+
+
+def test_every_page_route_refuses_a_browser_not_signed_in_with_its_scope(
+    web_client: TestClient, web_accounts: Any
+) -> None:
+    routes = _session_routes(web_client)
+    assert {scope for _, _, scope in routes} == {"customer", "publisher", "admin"}
+    keys = {scope: web_accounts.create(scope) for scope in ("customer", "publisher", "admin")}
+    for signed_in in (None, "customer", "publisher", "admin"):
+        browser = TestClient(web_client.app, base_url="http://testserver.local")
+        with browser:
+            if signed_in:
+                assert sign_in(browser, keys[signed_in]).status_code == 303
+            token = csrf_token(browser, "/")
+            for method, path, scope in routes:
+                if scope == signed_in:
+                    continue
+                response = browser.request(
+                    method, path, headers={"X-CSRFToken": token}, follow_redirects=False
+                )
+                if method == "GET":
+                    assert response.status_code == 303, (signed_in, method, path)
+                    assert response.headers["location"] == "/sign-in"
+                else:
+                    assert response.status_code == 401, (signed_in, method, path, response.text)
+                    assert response.json()["type"].endswith("unauthenticated")
