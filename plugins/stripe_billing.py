@@ -229,7 +229,8 @@ class StripeBilling:
             reversal = await self.client.v1.transfers.reversals.create_async(
                 transfer_ref,
                 params=reversal_params(missing, target_reversed),
-                options={"idempotency_key": f"{idempotency_key}-{target_reversed}"},
+                # The same reversal asked again is the same request; another amount is not.
+                options={"idempotency_key": f"{idempotency_key}-{target_reversed}-{missing}"},
             )
         except stripe.StripeError as exc:
             raise BillingProviderUnavailable(

@@ -99,10 +99,16 @@ class Return:
     facts: ChargeFacts | None = None
 
 
-async def record_sale(session: AsyncSession, sale: Sale, *, tombstone_kind: str | None) -> str:
+async def record_sale(
+    session: AsyncSession,
+    sale: Sale,
+    *,
+    tombstone_kind: str | None,
+    tombstone_charge: str | None = None,
+) -> str:
     """Append a sale row (once per source object). ``tombstone_kind``: the payment was already
-    fully returned (``refund`` or ``dispute_lost``) by an event applied earlier; what of that
-    return is not recorded yet is recorded now.
+    fully returned (``refund`` or ``dispute_lost``, of charge ``tombstone_charge``) by an event
+    applied earlier; what of that return is not recorded yet is recorded now.
 
     Returns:
         what was recorded, for the event's outcome.
@@ -144,7 +150,7 @@ async def record_sale(session: AsyncSession, sale: Sale, *, tombstone_kind: str 
                 kind=tombstone_kind,
                 source_ref=f"{sale.payment_ref}:returned-before-sale",
                 payment_ref=sale.payment_ref,
-                charge_ref=sale.charge_ref,
+                charge_ref=sale.charge_ref or tombstone_charge,
                 returned=sale.gross,
                 cumulative=False,
                 occurred_at=sale.occurred_at,
@@ -186,7 +192,15 @@ async def record_return(session: AsyncSession, money_back: Return) -> str | None
     row_net = -(share_after - net_before)
     row_gross = -new
     facts = money_back.facts
-    transfer = transfer or (facts.transfer_ref if facts else None)
+    # What an earlier row of this payment learnt (a refund's charge names its transfer).
+    transfer = (
+        transfer
+        or (facts.transfer_ref if facts else None)
+        or next((row.transfer_ref for row in earlier if row.transfer_ref), None)
+    )
+    charge_ref = money_back.charge_ref or next(
+        (row.charge_ref for row in earlier if row.charge_ref), None
+    )
     statement = insert_for(session, EarningsEntry).values(
         provider=money_back.provider,
         event_id=money_back.event_id,
@@ -200,7 +214,7 @@ async def record_return(session: AsyncSession, money_back: Return) -> str | None
         fee=row_gross - row_net,
         net=row_net,
         payment_ref=money_back.payment_ref,
-        charge_ref=money_back.charge_ref,
+        charge_ref=charge_ref,
         transfer_ref=transfer,
         destination_ref=destination or (facts.destination_ref if facts else None),
         occurred_at=money_back.occurred_at,
@@ -214,7 +228,7 @@ async def record_return(session: AsyncSession, money_back: Return) -> str | None
     reversal = insert_for(session, TransferReversal).values(
         event_id=money_back.event_id,
         provider=money_back.provider,
-        charge_ref=money_back.charge_ref,
+        charge_ref=charge_ref,
         transfer_ref=transfer,
         target_reversed=returned_after,
         status="pending",

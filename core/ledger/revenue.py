@@ -27,7 +27,7 @@ from core.ledger.earnings import (
     record_return,
     record_sale,
 )
-from core.ledger.event_order import REFUNDED
+from core.ledger.event_order import CHARGE, REFUNDED
 from core.ledger.models import (
     BillingObject,
     CheckoutOrder,
@@ -112,7 +112,7 @@ async def record_order_sale(
         transfer_ref=grant.transfer_ref if order.destination_ref else None,
         destination_ref=order.destination_ref,
     )
-    return await record_sale(session, sale, tombstone_kind=await _tombstone_kind(session, payment))
+    return await _record_sale(session, sale, payment)
 
 
 async def record_invoice(
@@ -168,7 +168,7 @@ async def record_invoice(
         transfer_ref=invoice.transfer_ref,
         destination_ref=invoice.destination_ref,
     )
-    return await record_sale(session, sale, tombstone_kind=await _tombstone_kind(session, payment))
+    return await _record_sale(session, sale, payment)
 
 
 def refund_return(provider: str, refund: PaymentRefunded, event_id: str) -> Return | None:
@@ -219,12 +219,23 @@ async def record_money_back(session: AsyncSession, money_back: Return | None) ->
     return await record_return(session, money_back) if money_back is not None else None
 
 
-async def _tombstone_kind(session: AsyncSession, payment: BillingObject | None) -> str | None:
-    """When an earlier event fully returned the payment: which kind of return it was."""
+async def _record_sale(session: AsyncSession, sale: Sale, payment: BillingObject | None) -> str:
+    """The sale, and the rest of a full return an earlier event made of its payment: which
+    kind (by that event's type) and of which charge (the one that event marked refunded)."""
     if payment is None or payment.status != REFUNDED:
-        return None
-    event_type = None
+        return await record_sale(session, sale, tombstone_kind=None)
+    event_type = charge_ref = None
     if payment.event_id:
         row = await session.get(ProcessedBillingEvent, payment.event_id)
         event_type = row.event_type if row is not None else None
-    return DISPUTE_LOST if event_type == "charge.dispute.closed" else REFUND
+        charge_ref = (
+            await session.execute(
+                select(BillingObject.object_ref).where(
+                    BillingObject.provider == payment.provider,
+                    BillingObject.kind == CHARGE,
+                    BillingObject.event_id == payment.event_id,
+                )
+            )
+        ).scalar()
+    kind = DISPUTE_LOST if event_type == "charge.dispute.closed" else REFUND
+    return await record_sale(session, sale, tombstone_kind=kind, tombstone_charge=charge_ref)

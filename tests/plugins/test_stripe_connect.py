@@ -210,7 +210,7 @@ async def test_refunds_reverse_the_share_in_proportion_and_end_the_purchase(mark
             select(TransferReversal).order_by(TransferReversal.target_reversed))).scalars())
     assert [(r.transfer_ref, r.target_reversed, r.status) for r in reversals] == [
         ("tr_1", 500, "pending"), ("tr_1", 1500, "pending")]
-    assert all(r.error and r.attempts == 1 for r in reversals)
+    assert all(r.error and r.attempts >= 1 for r in reversals)
 
 
 async def test_refund_events_out_of_order_and_twice_count_once(market):

@@ -200,12 +200,12 @@ async def test_onboarding_destination_checkout_and_reversal_requests(
         s.add(TransferReversal(event_id="evt_r1", provider="stripe", charge_ref="ch_1",
                                transfer_ref=None, target_reversed=500, status="pending",
                                attempts=0))
-    assert await billing.settle_reversals() == ["evt_r1: trr_1"]
+    assert await billing.settle_reversals() == ["ch_1: trr_1"]
     reversal_form, reversal_headers = next(
         (f, h) for m, p, f, h in calls if p == "/v1/transfers/tr_1/reversals")
     assert reversal_form == {"amount": "500", "refund_application_fee": "true",
                              "metadata[packdesk_target_reversed]": "500"}
-    assert reversal_headers["Idempotency-Key"] == "packdesk-reversal-evt_r1-500"
+    assert reversal_headers["Idempotency-Key"] == "packdesk-reversal-ch_1-500-500"
     async with db.read() as s:
         row = await s.get(TransferReversal, "evt_r1")
     assert (row.status, row.reversal_ref, row.attempts) == ("done", "trr_1", 1)
