@@ -21,13 +21,18 @@ from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
-from api.auth import PUBLIC
 from api.web.business import BusinessController
 from api.web.consoles import AdminConsole, PublisherConsole
 from api.web.insights import InsightsController
 from api.web.secret import web_secret
 from api.web.services import provide_web
-from api.web.sessions import SESSION_STORE, DatabaseSessionStore, SignInRequired, session_config
+from api.web.sessions import (
+    SESSION_STORE,
+    DatabaseSessionStore,
+    SignInRequired,
+    page_opt,
+    session_config,
+)
 from api.web.storefront import BuyController, StorefrontController
 from api.web.widget import WidgetController, WidgetScriptController
 from core.settings import Settings
@@ -61,7 +66,7 @@ def web_route_handlers() -> list[Any]:
     static = create_static_files_router(
         path="/static",
         directories=[WEB_DIR / "static"],
-        opt=PUBLIC,
+        opt=page_opt("public"),
         include_in_schema=False,
         send_as_attachment=False,
     )

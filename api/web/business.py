@@ -16,7 +16,7 @@ from api.schemas import AskResponse
 from api.services import AppServices
 from api.web.rendering import back, failed, page
 from api.web.services import WebServices
-from api.web.sessions import session_guard
+from api.web.sessions import page_opt, session_guard
 from api.web.storefront import pack_card
 from core.errors import PackDeskError, ValidationError
 from core.ledger.profiles import BusinessProfile
@@ -45,7 +45,7 @@ class TryAsk(BaseModel):
 class BusinessController(Controller):
     path = "/account"
     guards = [session_guard("customer")]
-    opt = {"auth": "session:customer"}
+    opt = page_opt("session:customer")
     include_in_schema = False
 
     @get("/", name="web:account")

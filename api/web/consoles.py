@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 
 from api.services import AppServices
 from api.web.rendering import back, failed, page
-from api.web.sessions import session_guard
+from api.web.sessions import page_opt, session_guard
 from core.errors import ArchiveTooLarge, PackDeskError, ValidationError
 from core.publishing.console import pack_stats, preview_archive, review_queue
 
@@ -35,7 +35,7 @@ class ReasonForm(BaseModel):
 class PublisherConsole(Controller):
     path = "/publisher"
     guards = [session_guard("publisher")]
-    opt = {"auth": "session:publisher"}
+    opt = page_opt("session:publisher")
     include_in_schema = False
 
     @get("/", name="web:publisher")
@@ -136,7 +136,7 @@ async def _receive(request: Request, out: object, limit: int) -> None:
 class AdminConsole(Controller):
     path = "/admin"
     guards = [session_guard("admin")]
-    opt = {"auth": "session:admin"}
+    opt = page_opt("session:admin")
     include_in_schema = False
 
     @get("/", name="web:admin")

@@ -39,8 +39,11 @@ def start_web_services(services: AppServices) -> WebServices:
             cipher=cipher,
             packs=services.packs,
             active_packs=active_packs,
+            retention_days=services.settings.retention_days,
         ),
-        insights=InsightsService(services.db, cipher),
+        insights=InsightsService(
+            services.db, cipher, retention_days=services.settings.retention_days
+        ),
     )
 
 

@@ -190,3 +190,12 @@ def session_guard(*scopes: str) -> Any:
         connection.scope.setdefault("state", {})["account_id"] = user.account_id  # type: ignore[typeddict-item]
 
     return guard
+
+
+# Routes of the web pages (not of the API): they state their auth like every route, and say
+# they are pages, which the OpenAPI document (the API's contract) leaves out.
+PAGE = {"page": True}
+
+
+def page_opt(auth: str) -> dict[str, object]:
+    return {"auth": auth, **PAGE}

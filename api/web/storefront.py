@@ -10,10 +10,16 @@ from litestar.params import Body
 from litestar.response import Redirect, Template
 from pydantic import BaseModel, Field
 
-from api.auth import PUBLIC
 from api.services import AppServices
 from api.web.rendering import back, failed, page
-from api.web.sessions import WebUser, current_user, rotate_session, session_guard, sign_in
+from api.web.sessions import (
+    WebUser,
+    current_user,
+    page_opt,
+    rotate_session,
+    session_guard,
+    sign_in,
+)
 from core.errors import AuthenticationError, PackDeskError, PackNotFound
 from core.packs.manifest import Manifest
 
@@ -63,7 +69,7 @@ async def owned_pack_ids(services: AppServices, user: WebUser | None) -> set[str
 
 
 class StorefrontController(Controller):
-    opt = PUBLIC
+    opt = page_opt("public")
     include_in_schema = False
 
     @get("/", name="web:home")
@@ -120,7 +126,7 @@ class StorefrontController(Controller):
 
 class BuyController(Controller):
     guards = [session_guard("customer")]
-    opt = {"auth": "session:customer"}
+    opt = page_opt("session:customer")
     include_in_schema = False
 
     @post("/packs/{pack_id:str}/buy", status_code=303)

@@ -18,11 +18,12 @@ from litestar.response import ServerSentEvent
 from litestar.response.sse import ServerSentEventMessage
 from pydantic import BaseModel, Field
 
-from api.auth import PUBLIC, client_identity
+from api.auth import client_identity
 from api.rate_limit import RATE_LIMIT_STORE
 from api.schemas import AnswerPiece, CitationOut
 from api.services import AppServices
 from api.web.services import WebServices
+from api.web.sessions import page_opt
 from core.visitors import VisitorAnswer, WidgetPrincipal
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -79,7 +80,7 @@ async def _within_limit(request: Request, name: str, limit: int) -> bool:
 
 
 class WidgetScriptController(Controller):
-    opt = PUBLIC
+    opt = page_opt("public")
     include_in_schema = False
 
     @get("/widget.js", media_type="application/javascript", cache_control=None)

@@ -16,7 +16,9 @@ from typing import Literal
 from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.conversations.models import DataDeletion
 from core.errors import DecryptionError, ValidationError
+from core.ledger.common import as_utc
 from core.ledger.db import Database
 from core.ledger.models import utcnow
 from core.privacy import TextCipher
@@ -86,9 +88,10 @@ def _previous(start: datetime, period: Period) -> datetime:
 
 
 class InsightsService:
-    def __init__(self, db: Database, cipher: TextCipher) -> None:
+    def __init__(self, db: Database, cipher: TextCipher, *, retention_days: int = 30) -> None:
         self._db = db
         self._cipher = cipher
+        self._retention = timedelta(days=retention_days)
 
     async def insights(
         self,
@@ -107,12 +110,31 @@ class InsightsService:
             raise ValidationError(f"period must be day, week or month, got {period!r}")
         if not 1 <= periods <= MAX_PERIODS:
             raise ValidationError(f"periods must be 1 to {MAX_PERIODS}, got {periods}")
-        bounds = period_starts(period, periods, now or utcnow())
+        now = now or utcnow()
+        bounds = period_starts(period, periods, now)
         async with self._db.read() as session:
-            return [await self._period(session, account_id, start, end) for start, end in bounds]
+            # Examples follow the conversation rules: none past retention, none from before the
+            # account's last DELETE /v1/me/data (VisitorService erases those at its next write).
+            shown_since = now - self._retention
+            deleted_at = as_utc(
+                await session.scalar(
+                    select(DataDeletion.deleted_at).where(DataDeletion.account_id == account_id)
+                )
+            )
+            if deleted_at is not None:
+                shown_since = max(shown_since, deleted_at)
+            return [
+                await self._period(session, account_id, start, end, shown_since)
+                for start, end in bounds
+            ]
 
     async def _period(
-        self, session: AsyncSession, account_id: str, start: datetime, end: datetime
+        self,
+        session: AsyncSession,
+        account_id: str,
+        start: datetime,
+        end: datetime,
+        shown_since: datetime,
     ) -> PeriodInsights:
         q = VisitorQuestion
         window = (q.account_id == account_id, q.asked_at >= start, q.asked_at < end)
@@ -137,7 +159,12 @@ class InsightsService:
         for pack_id, count in missed_rows:
             tokens = await session.scalars(
                 select(q.example_token)
-                .where(*window, q.missed_pack_id == pack_id, q.example_token.is_not(None))
+                .where(
+                    *window,
+                    q.missed_pack_id == pack_id,
+                    q.example_token.is_not(None),
+                    q.asked_at >= shown_since,
+                )
                 .order_by(q.asked_at.desc())
                 .limit(EXAMPLES_PER_PACK)
             )

@@ -13,12 +13,16 @@ import hashlib
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
+from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.ask import AskService
 from core.assistant.answer import Answer
+from core.conversations.models import DataDeletion
 from core.errors import NotFound, ValidationError
+from core.ledger.common import as_utc
 from core.ledger.db import Database
 from core.ledger.models import utcnow
 from core.packs.manifest import Manifest
@@ -76,6 +80,8 @@ class VisitorService:
         cipher: encrypts the redacted example questions (as conversation text is).
         packs: the routable catalog (names for the out-of-scope reply).
         active_packs: ``account_id -> ids of its active packs``.
+        retention_days: example questions older than this are erased (as stored turns are);
+            the counts stay, they hold no visitor text.
     """
 
     def __init__(
@@ -86,7 +92,9 @@ class VisitorService:
         cipher: TextCipher,
         packs: Mapping[str, Manifest],
         active_packs: ActivePacks,
+        retention_days: int = 30,
     ) -> None:
+        self._retention = timedelta(days=retention_days)
         self._ask = ask
         self._db = db
         self._cipher = cipher
@@ -139,6 +147,7 @@ class VisitorService:
         missed_pack = missed[0] if missed else None
         example = self._cipher.encrypt(result.redacted_question) if missed_pack else None
         async with self._db.write(changes_access=False) as session:
+            await self._erase_old_examples(session, principal.account_id)
             session.add(
                 VisitorQuestion(
                     account_id=principal.account_id,
@@ -156,6 +165,25 @@ class VisitorService:
             answer=result.answer,
             conversation_id=result.conversation_id,
             missed_pack_id=missed_pack,
+        )
+
+    async def _erase_old_examples(self, session: AsyncSession, account_id: str) -> None:
+        """Erase the account's example questions past retention or from before its last
+        ``DELETE /v1/me/data`` (insights never show those either)."""
+        cutoff = utcnow() - self._retention
+        deleted_at = await session.scalar(
+            select(DataDeletion.deleted_at).where(DataDeletion.account_id == account_id)
+        )
+        if deleted_at is not None:
+            cutoff = max(cutoff, as_utc(deleted_at) or cutoff)
+        await session.execute(
+            update(VisitorQuestion)
+            .where(
+                VisitorQuestion.account_id == account_id,
+                VisitorQuestion.asked_at < cutoff,
+                VisitorQuestion.example_token.is_not(None),
+            )
+            .values(example_token=None)
         )
 
     async def _check_conversation(

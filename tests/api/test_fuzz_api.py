@@ -369,6 +369,17 @@ def _operation_scopes(client: TestClient) -> dict[str, str]:
     return scopes
 
 
+def _page_labels(client: TestClient) -> set[str]:
+    """``"METHOD /path"`` of the web pages, which say so in their ``opt`` (tests/web)."""
+    labels = set()
+    for route in client.app.routes:
+        path = re.sub(r"\{(\w+):\w+\}", r"{\1}", route.path)
+        for handler in getattr(route, "route_handlers", []):
+            if handler.opt.get("page"):
+                labels.update(f"{method} {path}" for method in handler.http_methods)
+    return labels
+
+
 def _known_ids(
     client: TestClient, keys: dict[str, str], pending: tuple[str, str], key_id: str
 ) -> dict[str, Any]:
@@ -504,7 +515,10 @@ def test_fuzz_every_route(client, accounts, pet_pack, caller: str, fuzz_database
 def test_every_route_is_in_the_fuzzed_document(client) -> None:  # type: ignore[no-untyped-def]
     """The fuzzer takes its operations from the document: every route must be in it."""
     listed = {op.label for op in (r.ok() for r in _load_schema(client).get_all_operations())}
+    pages = _page_labels(client)  # the web's pages (api/web): not API operations
     for label, auth in _operation_scopes(client).items():
+        if label in pages:
+            continue
         method, path = label.split(" ", 1)
         if method in ("HEAD", "OPTIONS") or path.startswith("/schema") or path == "/metrics":
             continue  # Litestar's own document routes; metrics are for scrapers

@@ -292,3 +292,41 @@ def test_every_page_route_refuses_a_browser_not_signed_in_with_its_scope(
                 else:
                     assert response.status_code == 401, (signed_in, method, path, response.text)
                     assert response.json()["type"].endswith("unauthenticated")
+
+
+def test_deleting_my_data_erases_the_visitor_examples_but_keeps_the_counts(
+    web_client: TestClient, web_accounts: Any, built_packs: Any
+) -> None:
+    from sqlalchemy import select
+
+    from core.visitors.models import VisitorQuestion
+
+    key = web_accounts.create("customer", "Acme")
+    sign_in(web_client, key)
+    pk = create_widget_key(web_client)
+    path, origin = f"/v1/widget/{pk}/ask", {"Origin": SITE}
+    question = {"question": finance_question(built_packs), "visitor": "v" * 20}
+    assert web_client.post(path, json=question, headers=origin).status_code == 200
+
+    def missed() -> dict[str, Any]:
+        response = web_client.get("/v1/insights?period=day&periods=1", headers=bearer(key))
+        return dict(response.json()["periods"][0]["missed"][0])
+
+    assert len(missed()["examples"]) == 1
+    assert web_client.delete("/v1/me/data", headers=bearer(key)).status_code == 200
+    after = missed()
+    assert after["questions"] == 1 and after["examples"] == []
+    # The next visitor question erases the stored example of the earlier one.
+    assert web_client.post(path, json=question, headers=origin).status_code == 200
+    db = web_client.app.state.services.db
+
+    async def tokens() -> list[str | None]:
+        async with db.read() as session:
+            rows = await session.scalars(
+                select(VisitorQuestion.example_token).order_by(VisitorQuestion.question_id)
+            )
+            return list(rows)
+
+    stored = web_client.blocking_portal.call(tokens)
+    assert stored[0] is None and stored[1] is not None
+    assert len(missed()["examples"]) == 1 and missed()["questions"] == 2
