@@ -398,7 +398,32 @@ def _known_ids(
         "conversation_id": [asked.json()["conversation_id"]],
         "session_id": [checkout.json()["session_id"]],
         "key_id": [key_id],  # the publisher key of the pending upload (revoked once, then 409)
+        "widget_key": [_widget_key(client, keys["customer"])],
+        **_payout_ids(client, keys["publisher"]),
     }
+
+
+def _payout_ids(client: TestClient, publisher_key: str) -> dict[str, list[str]]:
+    """The publisher's account id (platform fees, statements) and its TEST MODE connected
+    account (the local onboarding page), onboarding started but not completed."""
+    started = client.post("/v1/publisher/payouts/onboarding", headers=bearer(publisher_key))
+    assert started.status_code == 201, started.text
+    services = client.app.state.services
+    principal = client.blocking_portal.call(services.accounts.authenticate, publisher_key)
+    return {
+        "publisher_account_id": [principal.account_id],
+        "account_ref": [started.json()["status"]["account_ref"]],
+    }
+
+
+def _widget_key(client: TestClient, customer_key: str) -> str:
+    """A real publishable key of the customer (its origin is not the fuzzer's: 403s)."""
+    services, web = client.app.state.services, client.app.state.web
+    account_id = client.blocking_portal.call(services.accounts.authenticate, customer_key)
+    created = client.blocking_portal.call(
+        web.widget_keys.create, account_id.account_id, ["https://shop.example"]
+    )
+    return str(created.widget_key)
 
 
 def _with_known_ids(operation: Any, known: dict[str, Any]) -> Any | None:
