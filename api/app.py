@@ -116,7 +116,7 @@ def create_app(settings: Settings, *, start_options: dict[str, Any] | None = Non
         LocalOnboardingController,
         ConnectReturnController,
     ]
-    route_handlers += web.web_route_handlers()  # pages, widget, insights (api/web)
+    route_handlers += web.web_route_handlers(settings)  # pages, widget, insights (api/web)
     document_error_responses(route_handlers)
     return Litestar(
         before_request=refuse_nul_in_path,

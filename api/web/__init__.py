@@ -22,7 +22,7 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
 from api.web.business import BusinessController
-from api.web.consoles import AdminConsole, PublisherConsole
+from api.web.consoles import AdminConsole, publisher_console
 from api.web.insights import InsightsController
 from api.web.secret import web_secret
 from api.web.services import provide_web
@@ -61,7 +61,7 @@ def sign_in_redirect(request: Request, exc: SignInRequired) -> Response[Any]:
     )
 
 
-def web_route_handlers() -> list[Any]:
+def web_route_handlers(settings: Settings) -> list[Any]:
     """Pages, the widget and its script, the insights API, and /static."""
     static = create_static_files_router(
         path="/static",
@@ -74,7 +74,7 @@ def web_route_handlers() -> list[Any]:
         StorefrontController,
         BuyController,
         BusinessController,
-        PublisherConsole,
+        publisher_console(settings.max_upload_bytes),
         AdminConsole,
         WidgetScriptController,
         WidgetController,

@@ -14,6 +14,7 @@ from litestar.params import Body
 from litestar.response import Redirect, Response, Template
 from pydantic import BaseModel, Field
 
+from api.errors import status_for
 from api.services import AppServices
 from api.web.rendering import back, failed, page
 from api.web.sessions import page_opt, session_guard
@@ -21,6 +22,7 @@ from core.errors import ArchiveTooLarge, PackDeskError, ValidationError
 from core.publishing.console import pack_stats, preview_archive, review_queue
 
 UPLOAD_CHUNK = 64 * 1024
+MULTIPART_OVERHEAD = 64 * 1024  # a form's boundaries, headers and CSRF field around the file
 
 
 class KeyForm(BaseModel):
@@ -80,10 +82,14 @@ class PublisherConsole(Controller):
             return failed(request, "/publisher", exc)
         return back(request, "/publisher", ok=f"Signing key {key_id} revoked.")
 
-    @post("/upload", status_code=303, request_max_body_size=None)
+    @post("/upload", status_code=303)
     async def upload(self, request: Request, services: AppServices) -> Redirect | Response[dict]:
         """Upload a signed ``.kpack``: the raw body (drag and drop) or a multipart form (the
-        file input without JavaScript), streamed to disk under the upload limit."""
+        file input without JavaScript), streamed to disk under the upload limit.
+
+        The body limit of these routes is the upload limit plus room for a form's headers
+        (:func:`publisher_console`), enforced by Litestar as the body is read: also when the
+        CSRF middleware parses a form before this handler runs."""
         user = request.state.web_user
         limit = services.settings.max_upload_bytes
         publishing = services.publishing
@@ -98,7 +104,7 @@ class PublisherConsole(Controller):
             accepted = await publishing.accept_upload(user.account_id, name)
         except PackDeskError as exc:
             if wants_json:
-                return Response({"error": str(exc)}, status_code=422)
+                return Response({"error": str(exc)}, status_code=status_for(exc))
             return failed(request, "/publisher", exc)
         finally:
             if os.path.exists(name):
@@ -112,7 +118,7 @@ class PublisherConsole(Controller):
 async def _receive(request: Request, out: object, limit: int) -> None:
     declared = request.headers.get("content-length")
     # A multipart body carries a few hundred bytes of headers around the file.
-    if declared and declared.isdigit() and int(declared) > limit + 16 * 1024:
+    if declared and declared.isdigit() and int(declared) > limit + MULTIPART_OVERHEAD:
         raise ArchiveTooLarge(f"upload of {declared} bytes exceeds the {limit}-byte limit")
     size = 0
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
@@ -131,6 +137,15 @@ async def _receive(request: Request, out: object, limit: int) -> None:
         if size > limit:
             raise ArchiveTooLarge(f"upload exceeds the {limit}-byte limit")
         out.write(chunk)  # type: ignore[attr-defined]
+
+
+def publisher_console(max_upload_bytes: int) -> type[PublisherConsole]:
+    """The publisher console with its body limit: ``PACKDESK_MAX_UPLOAD_BYTES`` and 64 KiB."""
+    return type(
+        "PublisherConsole",
+        (PublisherConsole,),
+        {"request_max_body_size": max_upload_bytes + MULTIPART_OVERHEAD},
+    )
 
 
 class AdminConsole(Controller):

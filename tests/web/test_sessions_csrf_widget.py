@@ -330,3 +330,26 @@ def test_deleting_my_data_erases_the_visitor_examples_but_keeps_the_counts(
     stored = web_client.blocking_portal.call(tokens)
     assert stored[0] is None and stored[1] is not None
     assert len(missed()["examples"]) == 1 and missed()["questions"] == 2
+
+
+def test_console_uploads_refuse_oversized_or_broken_archives_and_keep_nothing(
+    web_client: TestClient, web_accounts: Any
+) -> None:
+    sign_in(web_client, web_accounts.create("publisher", "Pub"))
+    token = csrf_token(web_client, "/publisher")
+    headers = {"X-CSRFToken": token, "Accept": "application/json"}
+    limit = web_client.app.state.services.settings.max_upload_bytes
+    too_large = web_client.post("/publisher/upload", content=b"x" * (limit + 1), headers=headers)
+    assert too_large.status_code == 413, too_large.text
+    broken = web_client.post("/publisher/upload", content=b"not a pack", headers=headers)
+    assert broken.status_code == 422
+    assert "error" in broken.json()
+    # Without the CSRF header a form upload is refused before it is read.
+    forged = web_client.post(
+        "/publisher/upload", files={"archive": ("p.kpack", b"x")}, follow_redirects=False
+    )
+    assert forged.status_code == 403
+    uploads = web_client.app.state.services.publishing.uploads_dir
+    leftovers = list(uploads.glob("*")) if uploads.exists() else []
+    assert leftovers == []
+    assert "Nothing uploaded yet." in web_client.get("/publisher").text

@@ -46,7 +46,9 @@
     <button type="submit">Send</button></form>
   <button class="handoff" type="button">Talk to a person</button>
 </div>`;
-  document.body.append(host);
+  // The tag may sit in <head>: attach once there is a body.
+  if (document.body) document.body.append(host);
+  else document.addEventListener("DOMContentLoaded", () => document.body.append(host));
   const launcher = root.querySelector(".launcher");
   const panel = root.querySelector(".panel");
   const log = root.querySelector(".log");
