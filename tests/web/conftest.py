@@ -19,6 +19,7 @@ from tests.api.conftest import (  # noqa: F401  (fixtures)
     built_packs,
     install_built_packs,
     pet_pack,
+    postgres_url,
     shared_embedder,
     small_classifier,
 )
@@ -75,3 +76,29 @@ def sign_in(client: TestClient, api_key: str) -> Any:
         data={"api_key": api_key, "_csrf_token": token},
         follow_redirects=False,
     )
+
+
+@pytest.fixture
+def web_client_pg(
+    tmp_path: Any,
+    postgres_url: str,  # noqa: F811
+    built_packs: Any,  # noqa: F811
+    shared_embedder: Any,  # noqa: F811
+    small_classifier: Any,  # noqa: F811
+) -> Iterator[TestClient]:
+    """The web on a fresh PostgreSQL database (skipped without one)."""
+    from api.app import create_app
+
+    settings = Settings(
+        _env_prefix="PACKDESK_TEST_UNUSED_",
+        data_dir=tmp_path / "data",
+        database_url=postgres_url,
+        public_base_url="http://testserver.local",
+        billing_provider="local",
+    )
+    install_built_packs(settings, built_packs, list(DOCS_PER_PACK))
+    app = create_app(
+        settings, start_options={"embedder": shared_embedder, "classifier": small_classifier}
+    )
+    with TestClient(app, base_url="http://testserver.local") as client:
+        yield client
