@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from datetime import UTC, datetime
 from typing import Annotated
 
 from litestar import Controller, Request, get, post
@@ -47,15 +48,32 @@ class PublisherConsole(Controller):
         keys = await services.accounts.publisher_public_keys(user.account_id)
         pack_ids = sorted({v.pack_id for v in versions})
         stats = await pack_stats(services.db, pack_ids)
+        # Earnings this month (GET /v1/publisher/earnings) and how the publisher gets paid.
+        today = datetime.now(UTC).date()
+        statement = await services.earnings.statement(user.account_id, today.replace(day=1), today)
+        payout = await services.payouts.status(user.account_id)
         return page(
             request,
             "publisher.html",
             versions=versions,
             keys=sorted(keys),
             stats=stats,
+            statement=statement,
+            payout=payout,
             account_id=user.account_id,
             max_upload_bytes=services.settings.max_upload_bytes,
         )
+
+    @post("/payouts", status_code=303)
+    async def payouts(self, request: Request, services: AppServices) -> Redirect:
+        """Start (or continue) payout onboarding: to the provider's onboarding page (the local
+        provider's TEST MODE page), as ``POST /v1/publisher/payouts/onboarding`` does."""
+        user = request.state.web_user
+        try:
+            _, url = await services.payouts.start_onboarding(user.account_id)
+        except PackDeskError as exc:
+            return failed(request, "/publisher", exc)
+        return Redirect(url, status_code=303)
 
     @post("/keys", status_code=303)
     async def register_key(

@@ -203,15 +203,6 @@ def test_a_publisher_uploads_a_pack_and_an_admin_approves_it(
     registration = key_registration(
         pet_pack.public_key, pet_pack.private_key, account_id.account_id
     )
-    # A paid pack is approved only for a publisher that can receive payouts (issue 19): the
-    # local provider's TEST MODE onboarding, where that route exists.
-    started = httpx.post(
-        f"{server.base_url}/v1/publisher/payouts/onboarding", headers=bearer(publisher_key)
-    )
-    if started.status_code != 404:
-        assert started.status_code == 201, started.text
-        assert httpx.post(started.json()["url"]).status_code == 303
-
     publisher = browser.new_context(viewport={"width": 1100, "height": 800})
     publisher.set_default_timeout(TIMEOUT_MS)
     page = publisher.new_page()
@@ -222,12 +213,18 @@ def test_a_publisher_uploads_a_pack_and_an_admin_approves_it(
     page.get_by_role("button", name="Register key").click()
     page.wait_for_load_state()
     assert "registered" in page.locator(".flash").inner_text()
+    # A paid pack is approved only for a publisher that can receive payouts (issue 19): the
+    # local provider's TEST MODE onboarding, from the console.
+    page.get_by_role("button", name="Set up payouts").click()
+    page.get_by_role("button", name="Complete test onboarding").click()
+    page.wait_for_load_state()
+    page.goto(f"{server.base_url}/publisher")
+    assert "enabled" in page.locator("#earnings-h + p").inner_text()
     page.get_by_label("Pack archive").set_input_files(str(Path(pet_pack.archive)))
     page.get_by_role("button", name="Upload").click()
     status = page.locator('tr[data-pack="pet-care"] td.status')
     status.wait_for()
     assert status.inner_text() == "pending"
-    shots.save(page, "publisher-console")
 
     admin = browser.new_context(viewport={"width": 1100, "height": 900})
     admin.set_default_timeout(TIMEOUT_MS)
@@ -242,8 +239,18 @@ def test_a_publisher_uploads_a_pack_and_an_admin_approves_it(
     assert "approve done" in admin_page.locator(".flash").inner_text()
     admin.close()
 
+    # A business buys it (through the API, as curl would): the publisher sees the sale.
+    customer = bearer(server.create_account("customer", "Pet Shop"))
+    checkout = httpx.post(
+        f"{server.base_url}/v1/checkout", json={"pack_id": "pet-care"}, headers=customer
+    )
+    assert checkout.status_code == 201, checkout.text
+    assert httpx.post(checkout.json()["checkout_url"]).status_code == 303
+
     page.reload()
     assert page.locator('tr[data-pack="pet-care"] td.status').inner_text() == "approved"
+    assert page.locator('tr[data-currency="usd"] td.net').inner_text() == "4.00"  # 5.00 - 20%
+    shots.save(page, "publisher-console")
     page.goto(server.base_url + "/")
     assert page.get_by_role("link", name="Pet Care").is_visible()
     publisher.close()
