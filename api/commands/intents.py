@@ -222,17 +222,16 @@ def parse_interval(value: str) -> float:
 def versions(obj: CliContext, limit: int) -> None:
     """List intent model versions, newest first; * marks the current one."""
     rows = asyncio.run(_versions(obj.settings, limit))
-    table = Table("", "version", "created", "status", "labels", "base acc.", "feedback acc.",
-                  "data sha256")
+    # Plain columns, not a rich table: version ids must stay whole to be copied into `promote`.
+    click.echo("  version                           created           status      labels  "
+               "base acc.  feedback acc.  data sha256")
     for version in rows:
         gate = (version.gate or {}).get("candidate", {})
-        test = version.metrics.get("test", {})
-        base = gate.get("base_accuracy", test.get("accuracy"))
-        table.add_row("*" if version.current else "", version.version_id,
-                      f"{version.created_at:%Y-%m-%d %H:%M}", version.status,
-                      str(len(version.labels)), _pct(base), _pct(gate.get("feedback_accuracy")),
-                      version.data_sha256[:12])
-    Console().print(table)
+        base = gate.get("base_accuracy", version.metrics.get("test", {}).get("accuracy"))
+        click.echo(f"{'*' if version.current else ' '} {version.version_id:33} "
+                   f"{version.created_at:%Y-%m-%d %H:%M}  {version.status:10}  "
+                   f"{len(version.labels):6}  {_pct(base):>9}  "
+                   f"{_pct(gate.get('feedback_accuracy')):>13}  {version.data_sha256[:12]}")
 
 
 async def _versions(settings: Settings, limit: int) -> list[Any]:
@@ -285,6 +284,9 @@ async def learning_runtime(settings: Settings) -> AsyncIterator[LearningRuntime]
     from core.intents.labels import builtin_platform_labels, intent_labels
     from core.learning.dataset import DatasetPolicy
     from core.learning.feedback import FeedbackService
+    from core.learning.labels import LabelSpace
+    from core.learning.registry import ModelRegistry
+    from core.learning.retrain import Retrainer
     from core.ledger.db import create_database
     from core.migrations import migrate
     from core.packs.store import PackStore
