@@ -21,11 +21,11 @@ from core.learning.feedback import FeedbackService
 from core.ledger.accounts import AccountService
 from core.ledger.billing import BillingProvider
 from core.ledger.catalog import CatalogService
-from core.ledger.earnings import EarningsService
 from core.ledger.entitlements import EntitlementService
 from core.ledger.fulfilment import BillingService
 from core.ledger.payouts import PayoutService
 from core.ledger.profiles import ProfileService
+from core.ledger.statements import EarningsService
 from core.packs.manifest import Manifest
 from core.publishing import PublishingService
 from core.retrieval.search import SearchService

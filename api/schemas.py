@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class _Body(BaseModel):
@@ -272,6 +272,14 @@ class OnboardingOut(BaseModel):
 
 class FeeRequest(_Body):
     fee_bps: int = Field(ge=0, le=10000, description="basis points of each sale: 2000 = 20%")
+
+    @field_validator("fee_bps", mode="before")
+    @classmethod
+    def _a_whole_number(cls, value: Any) -> Any:
+        # Before lax coercion (the app validates bodies non-strictly): false or "10" is no fee.
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"expected a whole number of basis points (2000 = 20%), got {value!r}")
+        return value
 
 
 class FeeOut(BaseModel):

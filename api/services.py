@@ -29,12 +29,12 @@ from core.ledger.accounts import AccountService
 from core.ledger.billing import BillingProvider
 from core.ledger.catalog import CatalogService
 from core.ledger.db import Database
-from core.ledger.earnings import EarningsService
 from core.ledger.entitlements import EntitlementService
 from core.ledger.fulfilment import BillingService
 from core.ledger.invalidation import AccessChangeListener
 from core.ledger.payouts import PayoutService
 from core.ledger.profiles import ProfileService
+from core.ledger.statements import EarningsService
 from core.packs.manifest import Manifest
 from core.packs.store import InstalledPack, PackStore
 from core.privacy import Redactor

@@ -31,7 +31,7 @@ def statement(obj: CliContext, publisher: str, month: str, as_csv: bool, out: Pa
     and lost dispute, and the totals (gross, platform fee, net; minor units)."""
     from core.errors import NotFound
     from core.ledger.accounts import AccountService
-    from core.ledger.earnings import EarningsService, month_bounds, statement_csv
+    from core.ledger.statements import EarningsService, month_bounds, statement_csv
 
     start, end = month_bounds(month)
 

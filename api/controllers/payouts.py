@@ -22,9 +22,9 @@ from api.schemas import (
 from core.errors import NotFound
 from core.ledger.accounts import Principal
 from core.ledger.billing import BillingProvider
-from core.ledger.earnings import EarningsService
 from core.ledger.fulfilment import BillingService
 from core.ledger.payouts import FeeSetting, PayoutService
+from core.ledger.statements import EarningsService
 
 TEST_MODE_BANNER = "TEST MODE: local billing provider. No real account, payout or transfer."
 _DAY_DOC = (

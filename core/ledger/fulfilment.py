@@ -16,10 +16,6 @@ entitlement), so concurrent events wait for each other instead of deadlocking.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import hashlib
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -42,7 +38,6 @@ from core.ledger.billing import (
     PaymentFailed,
     PaymentRefunded,
     PayoutAccountUpdated,
-    PayoutProvider,
     SubscriptionChanged,
     SubscriptionEnded,
     WebhookReceiver,
@@ -75,7 +70,6 @@ from core.ledger.models import (
     Pack,
     Price,
     ProcessedBillingEvent,
-    TransferReversal,
 )
 from core.ledger.payouts import apply_account_update
 from core.ledger.revenue import (
@@ -86,12 +80,7 @@ from core.ledger.revenue import (
     refund_return,
     revenue_share,
 )
-
-
-def _reversal_key(row: TransferReversal) -> str:
-    """What a reversal is serialised by: its transfer, else the charge it is resolved from."""
-    return row.transfer_ref or row.charge_ref or f"event:{row.event_id}"
-
+from core.ledger.reversals import ReversalSettler
 
 # Provider subscription statuses -> entitlement status.
 _SUBSCRIPTION_STATUS = {
@@ -137,7 +126,7 @@ class BillingService:
         self.provider = provider
         self.catalog = catalog
         self.entitlements = entitlements
-        self._reversal_locks: dict[str, asyncio.Lock] = {}
+        self._reversals = ReversalSettler(db)
 
     # --- prices and checkout -----------------------------------------------------------------
     async def sync_price(self, pack_id: str, version: str) -> str | None:
@@ -417,106 +406,9 @@ class BillingService:
 
     async def settle_reversals(self, *, event_id: str | None = None) -> list[str]:
         """Ask the provider for the transfer reversals the earnings ledger owes (those of one
-        event's transfer, or every pending one); returns what was done per transfer.
-
-        Reversals of one transfer are settled one at a time (a lock per transfer: in process,
-        and a PostgreSQL advisory lock across processes), each up to the highest total the
-        ledger asks for, so concurrent refunds never reverse more than went back. A failed call
-        leaves them pending with the error; calling again retries.
+        event's transfer, or every pending one); :class:`core.ledger.reversals.ReversalSettler`.
         """
-        provider = self.provider
-        if not isinstance(provider, PayoutProvider):
-            return []
-        async with self.db.read() as session:
-            query = select(TransferReversal).where(
-                TransferReversal.status == "pending",
-                TransferReversal.provider == provider.name,
-            )
-            if event_id is not None:
-                query = query.where(TransferReversal.event_id == event_id)
-            keys = sorted(
-                {_reversal_key(row) for row in (await session.execute(query)).scalars()}
-            )
-        done: list[str] = []
-        for key in keys:
-            async with self._reversal_turn(key):
-                outcome = await self._settle_transfer(provider, key)
-            if outcome is not None:
-                done.append(outcome)
-        return done
-
-    async def _settle_transfer(self, provider: PayoutProvider, key: str) -> str | None:
-        from core.errors import BillingProviderUnavailable
-
-        async with self.db.read() as session:
-            rows = [
-                row
-                for row in (
-                    await session.execute(
-                        select(TransferReversal).where(
-                            TransferReversal.status == "pending",
-                            TransferReversal.provider == self.provider.name,
-                            (TransferReversal.transfer_ref == key)
-                            | (TransferReversal.charge_ref == key),
-                        )
-                    )
-                ).scalars()
-                if _reversal_key(row) == key
-            ]
-        if not rows:
-            return None  # settled by another call meanwhile
-        target = max(rows, key=lambda row: row.target_reversed)
-        error = reversal_ref = None
-        try:
-            reversal_ref = await provider.reverse_transfer(
-                charge_ref=target.charge_ref,
-                transfer_ref=target.transfer_ref,
-                target_reversed=target.target_reversed,
-                idempotency_key=f"packdesk-reversal-{key}",
-            )
-        except BillingProviderUnavailable as exc:
-            error = exc.message
-        async with self.db.write(changes_access=False) as session:
-            for item in rows:
-                row = await session.get(TransferReversal, item.event_id)
-                if row is None or row.status != "pending":
-                    continue
-                row.attempts += 1
-                row.updated_at = utcnow_()
-                row.error = error
-                if error is None:
-                    row.status, row.reversal_ref = "done", reversal_ref
-            audit(
-                session,
-                "transfer.reversed" if error is None else "transfer.reversal_failed",
-                transfer=target.transfer_ref,
-                charge=target.charge_ref,
-                target_reversed=target.target_reversed,
-                reversal=reversal_ref,
-                error=error,
-                events=[row.event_id for row in rows],
-            )
-        return f"{key}: {error or reversal_ref or 'nothing missing'}"
-
-    @contextlib.asynccontextmanager
-    async def _reversal_turn(self, key: str) -> AsyncIterator[None]:
-        """One settlement of a transfer at a time: in this process, and on PostgreSQL in every
-        process (an advisory lock on its own connection, not held by any write)."""
-        lock = self._reversal_locks.setdefault(key, asyncio.Lock())
-        async with lock:
-            if self.db.is_sqlite:
-                yield
-                return
-            from sqlalchemy import text
-
-            lock_id = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big", signed=True)
-            async with self.db.engine.connect() as connection:
-                await connection.execute(text("SELECT pg_advisory_lock(:k)"), {"k": lock_id})
-                try:
-                    yield
-                finally:
-                    await connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": lock_id})
-                    await connection.commit()
+        return await self._reversals.settle(self.provider, event_id=event_id)
 
     async def _apply_effect(self, session: AsyncSession, event: BillingEvent) -> str:
         effect = event.effect

@@ -153,7 +153,8 @@ def test_refusals_leave_nothing_behind(client, accounts) -> None:
     assert unknown.status_code == 404
     assert client.get("/v1/billing/local/onboarding/acct_test_local_nope").status_code == 404
     # Fees: bounded, and only for publishers.
-    for body in ({"fee_bps": 10001}, {"fee_bps": -1}, {"fee_bps": "ten"}, {"fee": 5}):
+    for body in ({"fee_bps": 10001}, {"fee_bps": -1}, {"fee_bps": "ten"}, {"fee_bps": False},
+                 {"fee_bps": "10"}, {"fee_bps": 10.5}, {"fee": 5}):
         bad = client.put("/v1/admin/platform-fees/default", json=body, headers=bearer(admin))
         assert bad.status_code == 422, (body, bad.text)
     not_publisher = client.put(

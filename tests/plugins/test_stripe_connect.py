@@ -15,11 +15,11 @@ from sqlalchemy import select
 from core.errors import PayoutsNotEnabled, WebhookSignatureError
 from core.ledger.catalog import CatalogService
 from core.ledger.db import Database
-from core.ledger.earnings import EarningsService
 from core.ledger.entitlements import EntitlementService
 from core.ledger.fulfilment import BillingService
 from core.ledger.models import CheckoutOrder, EarningsEntry, PayoutAccount, TransferReversal
 from core.ledger.payouts import PayoutService
+from core.ledger.statements import EarningsService
 from plugins.stripe_billing import StripeBilling
 from tests.core.ledger.conftest import accounts, db, make_manifest  # noqa: F401 - fixtures
 
