@@ -11,19 +11,21 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 from litestar import Controller, Request, Response, get, post
 from litestar.exceptions import TooManyRequestsException
 from litestar.response import ServerSentEvent
 from litestar.response.sse import ServerSentEventMessage
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from api.auth import client_identity
+from api.dependencies import services_of
 from api.rate_limit import RATE_LIMIT_STORE
 from api.schemas import AnswerPiece, CitationOut
-from api.services import AppServices
 from api.web.services import WebServices
 from api.web.sessions import page_opt
+from core.learning.feedback import FeedbackService
 from core.visitors import VisitorAnswer, WidgetPrincipal
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -60,6 +62,27 @@ class WidgetSummary(BaseModel):
     disclaimers: list[str]
     handoff: bool
     conversation_id: str | None
+    turn_id: int | None  # for feedback on this answer
+
+
+class WidgetFeedbackRequest(BaseModel):
+    visitor: str = Field(min_length=16, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    conversation_id: str = Field(min_length=1, max_length=40)
+    turn_id: int = Field(ge=1, le=2**53)
+    helpful: bool
+
+    @field_validator("helpful", mode="before")
+    @classmethod
+    def _a_real_boolean(cls, value: object) -> object:
+        # Litestar validates bodies leniently ("yes" would pass as True).
+        if not isinstance(value, bool):
+            raise ValueError(f"helpful must be true or false, got {value!r}")
+        return value
+
+
+class WidgetFeedbackOut(BaseModel):
+    turn_id: int
+    helpful: bool
 
 
 def cors_headers(origin: str) -> dict[str, str]:
@@ -137,27 +160,11 @@ class WidgetController(Controller):
     async def ask(
         self,
         request: Request,
-        services: AppServices,
         web: WebServices,
         widget_key: str,
         data: WidgetAskRequest,
     ) -> ServerSentEvent:
-        origin = request.headers.get("origin")
-        principal = await web.widget_keys.authenticate(widget_key, origin)
-        assert origin is not None
-        settings = services.settings
-        visitor = client_identity(request)
-        if not await _within_limit(
-            request,
-            f"visitor:{widget_key}:{visitor}",
-            settings.widget_questions_per_minute_per_visitor,
-        ) or not await _within_limit(
-            request, f"key:{widget_key}", settings.widget_questions_per_minute_per_key
-        ):
-            raise TooManyRequestsException(
-                "too many questions from this visitor or for this widget key: wait a minute",
-                headers={"Retry-After": "60", **cors_headers(origin)},
-            )
+        principal, origin = await _allowed(request, web, widget_key)
         answered = await web.visitors.ask(
             principal,
             data.question,
@@ -165,6 +172,54 @@ class WidgetController(Controller):
             conversation_id=data.conversation_id,
         )
         return ServerSentEvent(_events(answered, principal), headers=cors_headers(origin))
+
+    @post(
+        "/{widget_key:str}/feedback",
+        operation_id="widgetFeedback",
+        status_code=200,
+        description="A visitor says whether an answer it got through the widget helped (the "
+        "helpful / not helpful buttons): only for a turn of a conversation this visitor token "
+        "started with this key (404 otherwise). Same origin rules and limits as asking.",
+    )
+    async def feedback(
+        self,
+        request: Request,
+        web: WebServices,
+        feedback: FeedbackService,
+        widget_key: str,
+        data: WidgetFeedbackRequest,
+    ) -> Response[WidgetFeedbackOut]:
+        principal, origin = await _allowed(request, web, widget_key)
+        await web.visitors.check_conversation(principal, data.visitor, data.conversation_id)
+        record = await feedback.give_feedback(
+            principal.account_id, data.conversation_id, data.turn_id, helpful=data.helpful
+        )
+        return Response(
+            WidgetFeedbackOut(turn_id=record.turn_id, helpful=record.helpful),
+            headers=cors_headers(origin),
+        )
+
+
+async def _allowed(request: Request, web: WebServices, widget_key: str) -> tuple[Any, str]:
+    """The key's business and the calling origin, or the refusal; then the per-visitor and
+    per-key limits."""
+    origin = request.headers.get("origin")
+    principal = await web.widget_keys.authenticate(widget_key, origin)
+    assert origin is not None
+    settings = services_of(request.app.state).settings
+    visitor = client_identity(request)
+    if not await _within_limit(
+        request,
+        f"visitor:{widget_key}:{visitor}",
+        settings.widget_questions_per_minute_per_visitor,
+    ) or not await _within_limit(
+        request, f"key:{widget_key}", settings.widget_questions_per_minute_per_key
+    ):
+        raise TooManyRequestsException(
+            "too many questions from this visitor or for this widget key: wait a minute",
+            headers={"Retry-After": "60", **cors_headers(origin)},
+        )
+    return principal, origin
 
 
 async def _events(
@@ -182,6 +237,7 @@ async def _events(
         disclaimers=list(answer.disclaimers),
         handoff=answer.handoff.handoff,
         conversation_id=answered.conversation_id,
+        turn_id=answered.turn_id,
     )
     yield ServerSentEventMessage(event="summary", data=summary.model_dump_json())
     yield ServerSentEventMessage(event="done", data="{}")

@@ -42,11 +42,18 @@ class VisitorAnswer:
 
     answer: Answer
     conversation_id: str | None
+    turn_id: int | None
     missed_pack_id: str | None
 
 
 def visitor_hash(visitor_token: str) -> str:
     return hashlib.sha256(visitor_token.encode("ascii")).hexdigest()
+
+
+def _token_hash(visitor_token: str) -> str:
+    if not VISITOR_TOKEN_PATTERN.match(visitor_token):
+        raise ValidationError("visitor must be 16 to 64 characters of [A-Za-z0-9_-]")
+    return visitor_hash(visitor_token)
 
 
 def needed_pack(answer: Answer) -> str | None:
@@ -115,11 +122,9 @@ class VisitorService:
             ValidationError: a malformed visitor token, or the question is too long.
             NotFound: ``conversation_id`` is not one this visitor started with this key.
         """
-        if not VISITOR_TOKEN_PATTERN.match(visitor_token):
-            raise ValidationError("visitor must be 16 to 64 characters of [A-Za-z0-9_-]")
-        token_hash = visitor_hash(visitor_token)
+        token_hash = _token_hash(visitor_token)
         if conversation_id is not None:
-            await self._check_conversation(principal, token_hash, conversation_id)
+            await self.check_conversation(principal, visitor_token, conversation_id)
         missed: list[str] = []
 
         async def for_visitor(answer: Answer) -> Answer:
@@ -164,6 +169,7 @@ class VisitorService:
         return VisitorAnswer(
             answer=result.answer,
             conversation_id=result.conversation_id,
+            turn_id=result.turn_id,
             missed_pack_id=missed_pack,
         )
 
@@ -186,9 +192,16 @@ class VisitorService:
             .values(example_token=None)
         )
 
-    async def _check_conversation(
-        self, principal: WidgetPrincipal, token_hash: str, conversation_id: str
+    async def check_conversation(
+        self, principal: WidgetPrincipal, visitor_token: str, conversation_id: str
     ) -> None:
+        """Refuse a conversation this visitor did not start with this key.
+
+        Raises:
+            ValidationError: a malformed visitor token.
+            NotFound: not one of this visitor's conversations (another's looks the same).
+        """
+        token_hash = _token_hash(visitor_token)
         async with self._db.read() as session:
             found = await session.scalar(
                 select(VisitorQuestion.question_id)

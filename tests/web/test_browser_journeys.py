@@ -161,13 +161,17 @@ def test_a_visitor_asks_through_the_widget_on_an_allowed_origin_only(
     visitor.set_default_timeout(TIMEOUT_MS)
     site_page = visitor.new_page()
     site_page.goto(allowed_site.page("index.html", embed_page(server, widget_key)))
-    site_page.get_by_role("button", name="Ask us").click()
+    # Keyboard only: Tab to the launcher, Enter opens the chat with the focus in its input.
+    site_page.keyboard.press("Tab")
+    site_page.keyboard.press("Enter")
+    site_page.keyboard.type("Hello there!")
+    site_page.keyboard.press("Enter")
     question = site_page.get_by_label("Your question")
-    question.fill("Hello there!")
-    question.press("Enter")
     first = site_page.locator('.msg.bot[data-state="done"]').first
     first.wait_for()
     assert first.inner_text().strip()
+    first.get_by_role("button", name="Helpful", exact=True).click()
+    first.get_by_text("Thanks for your feedback.").wait_for()
     # A question for a pack the business does not own: no offer, the out-of-scope reply.
     question.fill(finance_question(built_packs))
     question.press("Enter")

@@ -353,3 +353,35 @@ def test_console_uploads_refuse_oversized_or_broken_archives_and_keep_nothing(
     leftovers = list(uploads.glob("*")) if uploads.exists() else []
     assert leftovers == []
     assert "Nothing uploaded yet." in web_client.get("/publisher").text
+
+
+def test_a_visitor_rates_only_answers_of_its_own_conversation(
+    web_client: TestClient, web_accounts: Any
+) -> None:
+    sign_in(web_client, web_accounts.create("customer", "Acme"))
+    pk = create_widget_key(web_client)
+    origin = {"Origin": SITE}
+    asked = web_client.post(
+        f"/v1/widget/{pk}/ask", json={"question": "hello", "visitor": "a" * 20}, headers=origin
+    )
+    summary = next(d for e, d in widget_events(asked) if e == "summary")
+    rating = {
+        "visitor": "a" * 20,
+        "conversation_id": summary["conversation_id"],
+        "turn_id": summary["turn_id"],
+        "helpful": True,
+    }
+    path = f"/v1/widget/{pk}/feedback"
+    rated = web_client.post(path, json=rating, headers=origin)
+    assert rated.status_code == 200, rated.text
+    assert rated.json() == {"turn_id": summary["turn_id"], "helpful": True}
+    assert rated.headers["access-control-allow-origin"] == SITE
+    someone_else = web_client.post(path, json={**rating, "visitor": "b" * 20}, headers=origin)
+    assert someone_else.status_code == 404
+    assert (
+        web_client.post(path, json={**rating, "turn_id": summary["turn_id"] + 99}, headers=origin)
+    ).status_code == 404
+    elsewhere = web_client.post(path, json=rating, headers={"Origin": "https://evil.example"})
+    assert elsewhere.status_code == 403
+    not_a_verdict = web_client.post(path, json={**rating, "helpful": "yes"}, headers=origin)
+    assert not_a_verdict.status_code == 422

@@ -8,6 +8,7 @@
   const key = script.dataset.key;
   const base = new URL(script.src, window.location.href).origin;
   const endpoint = `${base}/v1/widget/${encodeURIComponent(key)}/ask`;
+  const feedbackEndpoint = `${base}/v1/widget/${encodeURIComponent(key)}/feedback`;
   const storageKey = "packdesk-visitor";
   let visitor = null;
   try { visitor = window.localStorage.getItem(storageKey); } catch (e) { /* storage blocked */ }
@@ -36,6 +37,9 @@
   input { flex: 1; font: inherit; padding: 6px; border: 1px solid #8c959f; border-radius: 6px; }
   button { font: inherit; padding: 6px 10px; border-radius: 6px; border: 1px solid #0b57d0; background: #0b57d0; color: #fff; cursor: pointer; }
   .handoff { background: #fff; color: #0b57d0; margin: 0 8px 8px; }
+  .rate { display: flex; gap: 6px; margin-top: 6px; font-size: 13px; align-items: center; }
+  .rate button { background: #fff; color: #0b57d0; padding: 2px 8px; font-size: 13px; white-space: nowrap; }
+  .rate button[aria-pressed="true"] { background: #0b57d0; color: #fff; }
   :focus-visible { outline: 3px solid #f59e0b; outline-offset: 2px; }
 </style>
 <button class="launcher" type="button" aria-expanded="false" aria-controls="panel">Ask us</button>
@@ -91,6 +95,34 @@
       const p = document.createElement("p"); p.className = "disclaimer"; p.textContent = d; node.append(p);
     }
     if (data.conversation_id) conversationId = data.conversation_id;
+    if (data.conversation_id && data.turn_id) rating(node, data.conversation_id, data.turn_id);
+  }
+
+  // Helpful / not helpful: feedback on this answer (the business learns from it).
+  function rating(node, conversation, turn) {
+    const row = document.createElement("div");
+    row.className = "rate";
+    for (const [label, helpful] of [["Helpful", true], ["Not helpful", false]]) {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.textContent = label;
+      button.setAttribute("aria-pressed", "false");
+      button.addEventListener("click", async () => {
+        const response = await fetch(feedbackEndpoint, {
+          method: "POST",
+          headers: { "Content-Type": "application/json" },
+          body: JSON.stringify({ visitor, conversation_id: conversation, turn_id: turn, helpful }),
+        }).catch(() => null);
+        if (response && response.ok) {
+          for (const b of row.querySelectorAll("button")) b.setAttribute("aria-pressed", String(b === button));
+          row.dataset.sent = String(helpful);
+          row.querySelector("span").textContent = "Thanks for your feedback.";
+        }
+      });
+      row.append(button);
+    }
+    row.append(document.createElement("span"));
+    node.append(row);
   }
 
   async function ask(question) {
