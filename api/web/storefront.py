@@ -83,7 +83,9 @@ class StorefrontController(Controller):
     async def pack(self, request: Request, services: AppServices, pack_id: str) -> Template:
         manifest = services.packs.get(pack_id)
         if manifest is None:
-            raise PackNotFound(f"no pack {pack_id[:80]!r} in the catalog")
+            missing = page(request, "not_found.html", message="There is no such pack.")
+            missing.status_code = 404
+            return missing
         owned = await owned_pack_ids(services, current_user(request))
         return page(request, "pack.html", pack=pack_card(manifest), owned=pack_id in owned)
 

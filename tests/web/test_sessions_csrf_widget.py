@@ -385,3 +385,12 @@ def test_a_visitor_rates_only_answers_of_its_own_conversation(
     assert elsewhere.status_code == 403
     not_a_verdict = web_client.post(path, json={**rating, "helpful": "yes"}, headers=origin)
     assert not_a_verdict.status_code == 422
+
+
+def test_an_unknown_pack_page_is_an_html_404(web_client: TestClient) -> None:
+    missing = web_client.get("/packs/no-such-pack")
+    assert missing.status_code == 404
+    assert missing.headers["content-type"].startswith("text/html")
+    assert "There is no such pack." in missing.text
+    escaped = web_client.get("/packs/%3Cscript%3E")
+    assert escaped.status_code == 404 and "<script>" not in escaped.text
