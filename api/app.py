@@ -131,7 +131,7 @@ def create_app(settings: Settings, *, start_options: dict[str, Any] | None = Non
         ],
         # The rate limit in Redis when configured; browser sessions in the database.
         stores={RATE_LIMIT_STORE: rate_limit_store(settings), **web.web_stores()},
-        exception_handlers={**EXCEPTION_HANDLERS, **web.WEB_EXCEPTION_HANDLERS},  # type: ignore[arg-type]
+        exception_handlers={**EXCEPTION_HANDLERS, **web.WEB_EXCEPTION_HANDLERS},  # type: ignore[arg-type,dict-item]
         template_config=web.template_config(),
         csrf_config=web.csrf_config(settings),
         request_max_body_size=settings.max_body_bytes,
