@@ -148,7 +148,8 @@ def test_rollback_restores_the_previous_version(
     assert intent_of(client, key) == "platform:greeting"
     # The version's files were fetched from the database into this node's models directory.
     settings = client.app.state.services.settings
-    assert (settings.models_dir / "intents" / "versions" / a.version_id / "label_map.json").is_file()
+    local = settings.models_dir / "intents" / "versions" / a.version_id
+    assert (local / "label_map.json").is_file()
 
 
 def test_a_version_that_does_not_fit_the_served_packs_is_not_swapped_in(
