@@ -394,3 +394,36 @@ def test_an_unknown_pack_page_is_an_html_404(web_client: TestClient) -> None:
     assert "There is no such pack." in missing.text
     escaped = web_client.get("/packs/%3Cscript%3E")
     assert escaped.status_code == 404 and "<script>" not in escaped.text
+
+
+def test_sign_out_ends_the_session_for_whoever_holds_its_id(
+    web_client: TestClient, web_accounts: Any
+) -> None:
+    issued = sign_in(web_client, web_accounts.create("customer", "Acme")).cookies.get(
+        SESSION_COOKIE
+    )
+    token = csrf_token(web_client, "/account")
+    out = web_client.post("/sign-out", data={"_csrf_token": token}, follow_redirects=False)
+    assert out.status_code == 303
+    assert web_client.get("/account", follow_redirects=False).headers["location"] == "/sign-in"
+    copy = TestClient(web_client.app, base_url="http://testserver.local")
+    copy.cookies.set(SESSION_COOKIE, issued)
+    with copy:
+        assert copy.get("/account", follow_redirects=False).headers["location"] == "/sign-in"
+
+
+def test_the_try_it_chat_works_without_javascript(
+    web_client: TestClient, web_accounts: Any
+) -> None:
+    sign_in(web_client, web_accounts.create("customer", "Acme"))
+    token = csrf_token(web_client, "/account/try")
+    answered = web_client.post(
+        "/account/try", data={"question": "hello there!", "_csrf_token": token}
+    )
+    assert answered.status_code == 200
+    assert '<div class="msg you">hello there!</div>' in answered.text
+    assert '<div class="msg bot">' in answered.text
+    hostile = web_client.post(
+        "/account/try", data={"question": "<img src=x onerror=alert(1)>", "_csrf_token": token}
+    )
+    assert "<img src=x" not in hostile.text  # escaped
