@@ -97,6 +97,11 @@ class AppServices:
     models: ModelRegistry | None = None
     model_watcher: ModelWatcher | None = None
     model_watch_task: asyncio.Task[None] | None = None
+    # Scale out (PostgreSQL): other processes' changes heard, the shared store kept in step.
+    listener: AccessChangeListener | None = None
+    replication: PackReplication | None = None
+    # SIGTERM received: /readyz says 503 while in-flight (and new) requests are still served.
+    draining: bool = False
 
     def start_model_watch(self) -> None:
         """Poll the current intent model version every ``model_check_seconds`` and swap a
@@ -106,11 +111,6 @@ class AppServices:
                 self.model_watcher.run(self.settings.model_check_seconds),
                 name="packdesk-model-watch",
             )
-    # Scale out (PostgreSQL): other processes' changes heard, the shared store kept in step.
-    listener: AccessChangeListener | None = None
-    replication: PackReplication | None = None
-    # SIGTERM received: /readyz says 503 while in-flight (and new) requests are still served.
-    draining: bool = False
 
     def start_retention_sweeps(self) -> None:
         """Start the periodic purge of expired turns (every ``retention_sweep_seconds``)."""
@@ -281,7 +281,9 @@ async def start_services(
     models = ModelRegistry(db)
     version_id = None
     if classifier is None and load_classifier:
-        classifier, version_id = await _serving_classifier(settings, packs, models)
+        classifier, version_id = await _serving_classifier(
+            settings, packs, models, builtin_pack_ids
+        )
     holder = SwappableClassifier(classifier, version_id) if classifier is not None else None
     # The domain head next to the intent model; without one routing uses today's rules (logged).
     domain_model = await asyncio.to_thread(
@@ -353,7 +355,7 @@ async def start_services(
             db, conversations.cipher, redactor, conversations, _label_space(packs, holder)
         ),
         models=models,
-        model_watcher=_model_watcher(settings, models, holder, packs),
+        model_watcher=_model_watcher(settings, models, holder, packs, builtin_pack_ids),
         listener=listener,
         replication=replication,
     )
@@ -426,22 +428,43 @@ def _load_default_classifier(
     classifier.warm_up()
     return classifier
 
+
 def _expected_labels(packs: dict[str, Manifest]) -> set[str]:
     return {label for manifest in packs.values() for label in manifest.intent_labels()}
 
 
+def _version_label_problem(
+    labels: list[str], packs: dict[str, Manifest], builtin_pack_ids: set[str]
+) -> str | None:
+    """Why a registered intent model version cannot serve these packs (None when it can).
+
+    It must know the built-in packs' labels (``packdesk prepare`` registers a new version when
+    they change), not those of a third-party pack approved after it was trained: the nodes
+    running at the approval keep their model and route that pack by the domain head and
+    retrieval until a retrain, and a node started later (one with an empty data directory
+    included) must serve the same model rather than none.
+    """
+    from core.intents.versions import label_problem
+
+    builtin = {pack_id: packs[pack_id] for pack_id in builtin_pack_ids if pack_id in packs}
+    return label_problem(labels, _expected_labels(builtin), packs)
+
+
 async def _serving_classifier(
-    settings: Settings, packs: dict[str, Manifest], models: ModelRegistry
+    settings: Settings,
+    packs: dict[str, Manifest],
+    models: ModelRegistry,
+    builtin_pack_ids: set[str],
 ) -> tuple[IntentClassifier | None, str | None]:
     """The registry's current version when it fits the served packs (fetched from the database
-    into this node's models directory), else the default model directory (version None)."""
+    into this node's models directory: a node with an empty data directory gets the model here,
+    before it reports ready), else the default model directory (version None)."""
     from core.errors import PackDeskError
-    from core.intents.versions import label_problem
     from core.learning.registry import version_dir
 
     current = await models.current()
     if current is not None:
-        problem = label_problem(current.labels, _expected_labels(packs), packs)
+        problem = _version_label_problem(current.labels, packs, builtin_pack_ids)
         if problem:
             logger.warning("intent model version %s not used: %s", current.version_id, problem)
         else:
@@ -485,9 +508,8 @@ def _model_watcher(
     models: ModelRegistry,
     holder: SwappableClassifier | None,
     packs: dict[str, Manifest],
+    builtin_pack_ids: set[str],
 ) -> ModelWatcher | None:
-    from core.intents.versions import label_problem
-
     if holder is None:  # no intent model at start: routing by retrieval until a restart
         return None
     return ModelWatcher(
@@ -495,6 +517,7 @@ def _model_watcher(
         holder,
         models_dir=settings.models_dir,
         load=lambda model_dir: _warm_classifier(settings, model_dir),
-        label_problem=lambda version: label_problem(version.labels, _expected_labels(packs),
-                                                    packs),
+        label_problem=lambda version: _version_label_problem(
+            version.labels, packs, builtin_pack_ids
+        ),
     )
