@@ -10,6 +10,7 @@ from typing import Any
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, TooManyRequestsException
 from litestar.exceptions import ValidationException as LitestarValidationException
+from litestar.types import Receive, Scope, Send
 
 from core import errors
 
@@ -60,7 +61,11 @@ def status_for(error: errors.PackDeskError) -> int:
 
 def handle_domain_error(request: Request, exc: errors.PackDeskError) -> Response[dict[str, Any]]:
     status = status_for(exc)
-    if status >= 500:
+    if status == 503:
+        # A dependency briefly away or a server stopping: the caller retries; an outage must
+        # not bury the log in errors.
+        logger.warning("%s on %s: %s", exc.code, request.url.path, exc.message)
+    elif status >= 500:
         logger.error("domain error %s on %s: %s", exc.code, request.url.path, exc.message)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     if status == 503:
@@ -98,7 +103,8 @@ def handle_unexpected(request: Request, exc: Exception) -> Response[dict[str, An
         unavailable = errors.ServiceUnavailable(
             "a service this request needs (the database or Redis) is briefly unavailable; retry"
         )
-        return handle_domain_error(request, unavailable)
+        return problem(503, unavailable.code, _title(unavailable), unavailable.message,
+                       {"Retry-After": "1"})
     logger.exception("unhandled error on %s", request.url.path)
     return problem(500, "internal-error", "Internal error", "an unexpected error occurred")
 
@@ -141,6 +147,24 @@ def is_dependency_outage(exc: BaseException) -> bool:
             pending.extend(error.exceptions)
         pending.extend(e for e in (error.__cause__, error.__context__) if e is not None)
     return False
+
+
+async def answer_in_middleware(scope: Scope, receive: Receive, send: Send, exc: Exception) -> None:
+    """Send the response the app's exception handlers give ``exc``, from inside a middleware.
+
+    Litestar answers an exception that a middleware raises outside every middleware, so the ones
+    around it (the request log, the metrics) never see that response: they recorded a 429 of
+    the rate limit, or its 503 while Redis or the database is away, as a 500 or a 200.
+    """
+    app = scope["litestar_app"]
+    handlers = app.exception_handlers
+    handler = handlers.get(exc.status_code) if isinstance(exc, HTTPException) else None
+    handler = handler or next(
+        (handlers[cls] for cls in type(exc).__mro__ if cls in handlers), handle_unexpected
+    )
+    request = app.request_class(scope=scope, receive=receive, send=send)
+    response = handler(request, exc)
+    await response.to_asgi_response(app=None, request=request)(scope, receive, send)
 
 
 def _one_line(exc: BaseException) -> str:

@@ -39,11 +39,12 @@ from litestar.stores.base import Store
 from litestar.stores.redis import RedisStore
 
 from api.auth import RATE_LIMIT_IDENTITY, rate_limit_identifier, resolve_rate_limit_identity
+from api.errors import answer_in_middleware
 from core.errors import ServiceUnavailable
 from core.settings import Settings
 
 if TYPE_CHECKING:
-    from litestar.types import Receive, Scope, Send
+    from litestar.types import Message, Receive, Scope, Send
 
 RATE_LIMIT_STORE = "rate_limit"
 # One entry per caller seen in the last window (a minute): a key or a client address (an IPv6
@@ -164,9 +165,20 @@ class RedisRateLimitStore(RedisStore):
     @classmethod
     def from_url(cls, url: str) -> RedisRateLimitStore:
         from redis.asyncio import Redis
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
+        from redis.exceptions import ConnectionError as RedisConnectionError
 
         client = Redis.from_url(
-            url, socket_connect_timeout=REDIS_TIMEOUT_S, socket_timeout=REDIS_TIMEOUT_S
+            url,
+            socket_connect_timeout=REDIS_TIMEOUT_S,
+            socket_timeout=REDIS_TIMEOUT_S,
+            # Once more at once on a lost connection: after Redis restarts, each pooled
+            # connection fails its next command, which the retry's new connection passes.
+            # (A refused connection fails as fast again; a timeout is not retried; a connection
+            # lost mid-command may count that request twice.)
+            retry=Retry(NoBackoff(), 1),
+            retry_on_error=[RedisConnectionError],
         )
         return cls(client)
 
@@ -203,6 +215,22 @@ class IdentifiedRateLimitMiddleware(RateLimitMiddleware):
     atomically, when the store is a :class:`RedisRateLimitStore`)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self._limited(scope, receive, tracking_send)
+        except Exception as exc:
+            if started:
+                raise
+            # Answered here, where the request log and the metrics see the status sent.
+            await answer_in_middleware(scope, receive, send, exc)
+
+    async def _limited(self, scope: Scope, receive: Receive, send: Send) -> None:
         identity = await resolve_rate_limit_identity(ASGIConnection(scope))
         scope.setdefault("state", {})[RATE_LIMIT_IDENTITY] = identity
         app = scope["litestar_app"]
