@@ -3,12 +3,14 @@ database and one Redis, each node with its own data directory.
 
 Redis is a ``redis-server`` this module starts on a free port (so a test can stop and restart
 it without touching the machine's own); PostgreSQL is a fresh database on the machine's server
-(tests/api/conftest.py ``postgres_url``). Without either, the tests skip and say which.
+(tests/api/conftest.py ``postgres_url``), which one node reaches through a TCP proxy a test can
+cut (:mod:`tests.scale.proxy`). Without either, the tests skip and say which.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -16,6 +18,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +28,7 @@ import pytest
 
 # The session's small signed packs and the third-party pet pack, built once (tests/api).
 from tests.api.conftest import built_packs, pet_pack, shared_embedder  # noqa: F401
+from tests.scale.proxy import TcpProxy
 
 REPO = Path(__file__).resolve().parents[2]
 READY_TIMEOUT_S = 240.0  # a cold start on a busy 2-core machine: torch, the embedder, packs
@@ -159,6 +163,15 @@ class Node:
         path = self.logs / f"{self.name}.log"
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
+    def logged_statuses(self) -> Counter[int]:
+        """The statuses of the node's request log lines (``packdesk.requests``), by count."""
+        statuses: Counter[int] = Counter()
+        for line in (self.logs / f"{self.name}.log").read_text(errors="replace").splitlines():
+            start = line.find('{"event": "request"')
+            if start >= 0:
+                statuses[int(json.loads(line[start:])["status"])] += 1
+        return statuses
+
     def client(self, **kwargs: Any) -> httpx.Client:
         return httpx.Client(base_url=self.base_url, timeout=30.0, **kwargs)
 
@@ -211,3 +224,25 @@ def shared_postgres() -> Iterator[str]:
         yield f"postgresql+asyncpg://{user}@{PG_HOST}:{PG_PORT}/{name}"
     finally:
         asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="module")
+def postgres_proxy(shared_postgres: str) -> Iterator[TcpProxy]:
+    """A proxy in front of the module's PostgreSQL server (:func:`proxied_url` goes through it)."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(shared_postgres)
+    proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432, free_port())
+    proxy.start()
+    try:
+        yield proxy
+    finally:
+        proxy.stop()
+
+
+def proxied_url(database_url: str, proxy: TcpProxy) -> str:
+    """``database_url`` with the proxy's address for the server's."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(database_url).set(host="127.0.0.1", port=proxy.port)
+    return url.render_as_string(hide_password=False)

@@ -2,8 +2,11 @@
 
 Nodes A (two workers) and B (one) start from their own data directories holding the session's
 small signed packs, on one PostgreSQL database and one Redis; node C starts later from an empty
-data directory. Every node runs with a 30 s access cache, so a change another node sees within a
-second was heard (LISTEN/NOTIFY), not waited out.
+data directory. Before any node starts, a small intent model trained on those packs is
+registered as the current version, the way ``packdesk prepare`` registers its model: every node,
+C included, serves it from the database. B reaches PostgreSQL through a proxy that one test
+cuts. Every node runs with a 30 s access cache, so a change another node sees within a second
+was heard (LISTEN/NOTIFY), not waited out.
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ import pytest
 from core.settings import Settings
 from tests.api.conftest import DOCS_PER_PACK, BuiltPacks, PetPack, install_built_packs
 from tests.api.test_publisher_journey import PET_QUESTION
-from tests.scale.conftest import RATE_LIMIT_PER_MINUTE, Node, RedisServer
+from tests.scale.conftest import RATE_LIMIT_PER_MINUTE, Node, RedisServer, proxied_url
+from tests.scale.proxy import TcpProxy
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
@@ -41,6 +45,8 @@ class Cluster:
     redis: RedisServer
     admin: dict[str, str]
     question: str  # answered by the small finance pack (its first document's eval question)
+    postgres_proxy: TcpProxy  # B's way to the database
+    model_version: str  # the current intent model version
     c: Node | None = None
 
 
@@ -111,22 +117,43 @@ def until(check: Any, timeout_s: float, step_s: float = 0.02) -> float:
     raise AssertionError(f"not true within {timeout_s} s")
 
 
+def register_intent_model(database_url: str, root: Path, built_packs: BuiltPacks) -> str:
+    """Train a small intent model on the built packs' intents and register it as the current
+    version, as ``packdesk prepare`` does (``register_default_model``); returns its id."""
+    from api.commands.intents import register_default_model
+    from core.intents.default import ensure_default_model
+    from core.packs.store import PackStore
+
+    settings = Settings(
+        _env_prefix="PACKDESK_TEST_UNUSED_", data_dir=root / "prepare", database_url=database_url
+    )
+    install_built_packs(settings, built_packs, list(DOCS_PER_PACK))
+    manifests = [item.manifest for item in PackStore(settings).installed()]
+    model_dir = ensure_default_model(settings, manifests, max_per_label=None, epochs=8)
+    version_id, promoted = run(register_default_model(settings, model_dir, manifests))
+    assert promoted
+    return str(version_id)
+
+
 @pytest.fixture(scope="module")
 def cluster(
     tmp_path_factory: pytest.TempPathFactory,
     shared_postgres: str,
+    postgres_proxy: TcpProxy,
     redis_server: RedisServer,
     built_packs: BuiltPacks,
 ) -> Iterator[Cluster]:
     root = tmp_path_factory.mktemp("cluster")
+    model_version = register_intent_model(shared_postgres, root, built_packs)
     nodes = []
-    for name, workers in (("a", 2), ("b", 1)):
+    for name, workers, database_url in (
+        ("a", 2, shared_postgres),
+        ("b", 1, proxied_url(shared_postgres, postgres_proxy)),
+    ):
         data_dir = root / name
         settings = Settings(_env_prefix="PACKDESK_TEST_UNUSED_", data_dir=data_dir)
         install_built_packs(settings, built_packs, list(DOCS_PER_PACK))
-        nodes.append(
-            Node(name, data_dir, shared_postgres, redis_server.url, root / "logs", workers)
-        )
+        nodes.append(Node(name, data_dir, database_url, redis_server.url, root / "logs", workers))
     a, b = nodes
     a.start()  # first: it migrates and registers the built-in packs
     a.wait_ready()
@@ -134,7 +161,8 @@ def cluster(
     b.wait_ready()
     question = built_packs.documents["finance"][0]["metadata"]["eval_questions"][0]
     cluster = Cluster(a=a, b=b, root=root, database_url=shared_postgres, redis=redis_server,
-                      admin={}, question=question)
+                      admin={}, question=question, postgres_proxy=postgres_proxy,
+                      model_version=model_version)
     cluster.admin = bearer(create_key(cluster, "admin"))
     try:
         yield cluster
@@ -254,12 +282,18 @@ def test_the_rate_limit_is_shared_by_every_node_and_worker(cluster: Cluster) -> 
     for limited in (limited_a, limited_b):
         assert limited.status_code == 429, limited.text
         assert limited.json()["type"].endswith("/rate-limited")
+        # Answered inside the request log's middleware: logged as sent, with its request id.
+        assert "x-request-id" in limited.headers
+    # (A line is written once its response is sent: it may come a moment after.)
+    until(lambda: 429 in cluster.a.logged_statuses() and 429 in cluster.b.logged_statuses(),
+          5.0, step_s=0.1)
 
 
-def test_a_node_started_empty_becomes_ready_and_answers_from_a_paid_pack(
+def test_a_node_started_empty_becomes_ready_with_the_model_and_answers_from_a_paid_pack(
     cluster: Cluster, finance_customer: dict[str, str]
 ) -> None:
     empty = cluster.root / "c"
+    assert not empty.exists()
     cluster.c = Node("c", empty, cluster.database_url, cluster.redis.url, cluster.root / "logs")
     cluster.c.start()
     cluster.c.wait_ready()
@@ -267,6 +301,16 @@ def test_a_node_started_empty_becomes_ready_and_answers_from_a_paid_pack(
         ready = client.get("/readyz").json()
     assert set(DOCS_PER_PACK) <= set(ready["packs"]), ready
     assert ready["skipped"] == []
+    # The current intent model version, fetched from the database before C said ready; it
+    # serves although a third-party pack (the pet pack, when its test ran first) was approved
+    # after it was trained, as on the nodes that were running then.
+    assert ready["intent_model"] is True, ready
+    model_files = empty / "models" / "intents" / "versions" / cluster.model_version
+    assert (model_files / "label_map.json").is_file()
+    assert not (empty / "models" / "intents" / "current").exists()  # nothing trained here
+    greeting = ask(cluster.c, finance_customer, "Hello there!")
+    assert greeting.status_code == 200, greeting.text
+    assert greeting.json()["intent"]["label"] == "platform:greeting", greeting.text
     answer = ask(cluster.c, finance_customer, cluster.question)
     assert "finance" in cited_packs(answer), answer.text
     # What it installed came verified from the shared store, under its own data directory.
@@ -286,6 +330,9 @@ class Load:
         self.question = question
         self.customers = customers
         self.results: list[tuple[float, str, int, dict[str, Any] | None]] = []
+        # Responses without the X-Request-ID header: answered around the request log, which
+        # then logged another status than the one sent.
+        self.without_request_id = 0
         self._stop = threading.Event()
         self._threads = [
             threading.Thread(target=self._run, args=(i,)) for i in range(len(customers))
@@ -323,6 +370,8 @@ class Load:
                 if response.headers.get("content-type", "").startswith("application/problem"):
                     body = response.json()
                 self.results.append((sent, node.name, response.status_code, body))
+                if "x-request-id" not in response.headers:
+                    self.without_request_id += 1
                 time.sleep(self.PAUSE_S)
 
     def statuses(self, since: float = 0.0) -> Counter[int]:
@@ -348,11 +397,154 @@ def test_redis_down_for_seconds_under_load_gives_503_then_recovers(cluster: Clus
         assert body is not None and body["type"].endswith("/service-unavailable"), body
     assert 500 not in load.statuses(), load.statuses()
     assert -1 not in load.statuses(), "a connection failed"
+    assert load.without_request_id == 0, "a response did not pass through the request log"
+    # The nodes' request logs say what was sent: 503, never 500.
+    for node in (cluster.a, cluster.b):
+        logged = node.logged_statuses()
+        assert 500 not in logged and logged[503] > 0, (node.name, logged)
     # Recovered on their own, both nodes.
     recovered = {
         name for at, name, status, _ in load.results if at > restarted + 1.0 and status == 200
     }
     assert recovered == {"a", "b"}
+
+
+CUT_S = 4.0
+# The listener notices a reset connection at once, a silent cut within its 0.5 s probe: after
+# this long, B must not answer from its access cache (docs/deploy.md).
+CACHE_BOUND_S = 0.6
+
+
+def test_postgres_cut_from_one_node_under_load_gives_503_grants_once_and_recovers(
+    cluster: Cluster,
+) -> None:
+    customers = [new_finance_customer(cluster) for _ in range(4)]
+    # A key B has just checked (cached for 30 s), revoked while B cannot hear it.
+    victim_key = create_key(cluster, "customer")
+    victim = bearer(victim_key)
+    with cluster.b.client() as client:
+        assert client.get("/v1/entitlements", headers=victim).status_code == 200
+    # A purchase whose confirmation (the local provider's webhook: the same fulfilment) first
+    # reaches B while B cannot reach the database.
+    buyer_key = create_key(cluster, "customer")
+    buyer = bearer(buyer_key)
+    with cluster.b.client() as client:
+        checkout = client.post("/v1/checkout", json={"pack_id": "finance"}, headers=buyer)
+        assert checkout.status_code == 201, checkout.text
+    confirm_path = "/" + checkout.json()["checkout_url"].split("/", 3)[3]
+
+    with Load([cluster.a, cluster.b], customers, cluster.question) as load:
+        time.sleep(1.0)
+        cluster.postgres_proxy.stop()
+        cut = time.monotonic()
+        revoke_key(cluster, victim_key)  # committed; A hears it, B cannot
+        time.sleep(CACHE_BOUND_S)
+        with cluster.b.client() as client:
+            victim_during = client.get("/v1/entitlements", headers=victim)
+            confirm_during = client.post(confirm_path, follow_redirects=False)
+            liveness = client.get("/healthz")
+            ready_during = client.get("/readyz").json()
+        with cluster.a.client() as client:
+            victim_on_a = client.get("/v1/entitlements", headers=victim)
+        time.sleep(max(0.0, cut + CUT_S - time.monotonic()))
+        cluster.postgres_proxy.start()
+        restored = time.monotonic()
+        with cluster.b.client() as client:
+            back = until(
+                lambda: client.get("/v1/entitlements", headers=victim).status_code == 401, 10.0
+            )
+        time.sleep(2.0)
+
+    # While cut: B refused with 503 problem JSON, from its cache nothing, and A kept serving.
+    for response in (victim_during, confirm_during):
+        assert response.status_code == 503, response.text
+        assert response.headers["content-type"].startswith("application/problem+json")
+        assert response.json()["type"].endswith("/service-unavailable"), response.text
+        assert response.headers["retry-after"] == "1"
+    assert victim_on_a.status_code == 401, victim_on_a.text
+    assert liveness.status_code == 200
+    assert ready_during["invalidation_live"] is False, ready_during
+    on_b = [r for r in load.results if r[1] == "b" and cut + CACHE_BOUND_S <= r[0] < restored - 1.0]
+    assert on_b, "no request reached B while it was cut off"
+    assert all(status == 503 for _, _, status, _ in on_b), Counter(s for _, _, s, _ in on_b)
+    for _, _, _, body in on_b:
+        assert body is not None and body["type"].endswith("/service-unavailable"), body
+    served_by_a = [r for r in load.results if r[1] == "a" and cut <= r[0] < restored]
+    assert any(status == 200 for _, _, status, _ in served_by_a), load.statuses()
+    assert 500 not in load.statuses(), load.statuses()
+    assert -1 not in load.statuses(), "a connection failed"
+    assert load.without_request_id == 0, "a response did not pass through the request log"
+    logged = cluster.b.logged_statuses()
+    assert 500 not in logged and logged[503] >= len(on_b), logged
+
+    # Recovered on its own: serving again, the revocation applied, the listener live.
+    assert back < 10.0
+    assert any(
+        name == "b" and status == 200 for at, name, status, _ in load.results if at > restored + 1
+    ), "B did not serve again after the database came back"
+    with cluster.b.client() as client:
+        assert client.get("/readyz").json()["invalidation_live"] is True
+    fresh_key = create_key(cluster, "customer")
+    with cluster.b.client() as client:
+        assert client.get("/v1/entitlements", headers=bearer(fresh_key)).status_code == 200
+        revoke_key(cluster, fresh_key)
+        seen = until(
+            lambda: client.get("/v1/entitlements", headers=bearer(fresh_key)).status_code == 401,
+            5.0,
+        )
+    assert seen < SEEN_WITHIN_S, f"B honoured a revoked key for {seen:.2f} s after the cut"
+
+    # The provider retries the refused confirmation, on both nodes at once: granted once.
+    def confirm(node: Node) -> int:
+        with node.client() as client:
+            return client.post(confirm_path, follow_redirects=False).status_code
+
+    statuses = _in_parallel([lambda: confirm(cluster.a), lambda: confirm(cluster.b)])
+    assert 500 not in statuses and 303 in statuses, statuses
+    assert confirm(cluster.b) == 303  # and again, later: still nothing new
+    with cluster.b.client() as client:
+        owned = client.get("/v1/entitlements", headers=buyer).json()
+    assert [row["status"] for row in owned if row["pack_id"] == "finance"] == ["active"], owned
+    assert _entitlement_rows(cluster, _account_id(cluster, buyer_key), "finance") == 1
+
+
+def _in_parallel(calls: list[Any]) -> list[Any]:
+    results: list[Any] = [None] * len(calls)
+    start = threading.Barrier(len(calls))
+
+    def call(index: int) -> None:
+        start.wait()
+        results[index] = calls[index]()
+
+    threads = [threading.Thread(target=call, args=(i,)) for i in range(len(calls))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return results
+
+
+def _entitlement_rows(cluster: Cluster, account_id: str, pack_id: str) -> int:
+    """Every entitlement row of the account to the pack, whatever its status."""
+    from sqlalchemy import func, select
+
+    from core.ledger.db import create_database
+    from core.ledger.models import Entitlement
+
+    async def count() -> int:
+        db = create_database(Settings(_env_prefix="PACKDESK_TEST_UNUSED_", data_dir=cluster.root,
+                                      database_url=cluster.database_url))
+        try:
+            async with db.read() as session:
+                return int(await session.scalar(
+                    select(func.count()).select_from(Entitlement)
+                    .where(Entitlement.account_id == account_id,
+                           Entitlement.pack_id == pack_id)
+                ) or 0)
+        finally:
+            await db.dispose()
+
+    return int(run(count()))
 
 
 def test_kill_9_one_worker_under_load_others_serve_and_it_rejoins(cluster: Cluster) -> None:
