@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,11 +29,12 @@ from core.intents.versions import (
     write_version_dir,
 )
 from core.learning.models import IntentModelChunk, IntentModelPromotion, IntentModelVersion
-from core.ledger.common import as_utc, audit
+from core.ledger.common import as_utc, audit, utcnow_
 from core.ledger.db import Database
 
 logger = logging.getLogger("packdesk.learning")
 
+ABANDONED_AFTER = timedelta(hours=1)
 STATUSES = ("registered", "candidate", "rejected")  # "incomplete" while being written
 
 
@@ -58,6 +60,7 @@ class ModelRegistry:
         """
         summary = await asyncio.to_thread(summarise_model_dir, model_dir)
         version_id = new_version_id(summary.data_sha256 or "00000000")
+        await self._delete_abandoned()
         config = {**summary.training_config, **(extra_config or {})}
         # The row goes in first, marked incomplete (reads ignore it), so the chunks have a
         # parent; then one transaction per file keeps each transaction to one file's bytes; the
@@ -86,6 +89,21 @@ class ModelRegistry:
             await self._delete(version_id)
             raise
         return await self.get(version_id)
+
+    async def _delete_abandoned(self) -> None:
+        """Remove versions a crashed registration left incomplete (older than an hour: a
+        registration in progress elsewhere takes seconds to minutes)."""
+        cutoff = utcnow_() - ABANDONED_AFTER
+        async with self.db.read() as session:
+            stale = (await session.execute(
+                select(IntentModelVersion.version_id).where(
+                    IntentModelVersion.status == "incomplete",
+                    IntentModelVersion.created_at < cutoff,
+                )
+            )).scalars().all()
+        for version_id in stale:
+            logger.warning("removing intent model version %s left incomplete", version_id)
+            await self._delete(version_id)
 
     async def _delete(self, version_id: str) -> None:
         from sqlalchemy import delete

@@ -110,3 +110,32 @@ def test_label_problem_allows_learned_labels_of_served_packs_only() -> None:
     assert "lacks" in (label_problem(["finance:a"], expected, {"finance"}) or "")
     assert "not served" in (label_problem(["finance:a", "finance:b", "legal:x"], expected,
                                           {"finance"}) or "")
+
+
+async def test_a_registration_a_crash_left_incomplete_is_invisible_and_later_removed(
+    registry: ModelRegistry, tmp_path: Path
+) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import select
+
+    from core.learning.models import IntentModelChunk, IntentModelVersion
+    from core.ledger.common import utcnow_
+
+    async with registry.db.write() as session:
+        session.add(IntentModelVersion(
+            version_id="crashed", status="incomplete", training_config={}, data_sha256="0" * 64,
+            metrics={}, labels=[], files=[], created_at=utcnow_() - timedelta(hours=2),
+        ))
+    async with registry.db.write() as session:
+        session.add(IntentModelChunk(version_id="crashed", path="model.safetensors",
+                                     chunk_index=0, data=b"half"))
+    assert await registry.list() == []
+    with pytest.raises(NotFound):
+        await registry.promote("crashed", actor="test")
+    await registry.register(fake_model_dir(tmp_path, "a", ["x:a", "x:b"], b"a"))
+    async with registry.db.read() as session:
+        assert (await session.get(IntentModelVersion, "crashed")) is None
+        chunks = (await session.execute(
+            select(IntentModelChunk).where(IntentModelChunk.version_id == "crashed"))).all()
+        assert chunks == []
