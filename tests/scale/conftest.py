@@ -26,8 +26,8 @@ from typing import Any
 import httpx
 import pytest
 
-# The session's small signed packs and the third-party pet pack, built once (tests/api).
-from tests.api.conftest import built_packs, pet_pack, shared_embedder  # noqa: F401
+# The session's small signed packs and the shared embedder, built once (tests/api).
+from tests.api.conftest import PetPack, built_packs, shared_embedder  # noqa: F401
 from tests.scale.proxy import TcpProxy
 
 REPO = Path(__file__).resolve().parents[2]
@@ -246,3 +246,42 @@ def proxied_url(database_url: str, proxy: TcpProxy) -> str:
 
     url = make_url(database_url).set(host="127.0.0.1", port=proxy.port)
     return url.render_as_string(hide_password=False)
+
+
+PET_INTENT_EXAMPLES = [
+    "which vaccines does my puppy need",
+    "when should my kitten get its shots",
+    "is the rabies vaccine required for my dog",
+    "how often does a cat need booster vaccinations",
+    "what does the parvovirus vaccine protect against",
+    "my puppy missed a vaccination, what now",
+]
+
+
+@pytest.fixture(scope="module")
+def pet_pack(
+    tmp_path_factory: pytest.TempPathFactory,
+    shared_embedder: Any,  # noqa: F811 (the session fixture imported above)
+) -> PetPack:
+    """The publisher journey's pet-care pack (tests/api), with an intent of its own: approved
+    after the cluster's intent model was trained, so no registered version knows its label."""
+    from core.packs.builder import build_pack
+    from core.packs.signing import generate_keypair
+    from core.retrieval.pack_index import PackIndexer
+    from plugins.faiss_index import FaissBackend
+    from tests.api.test_publisher_journey import write_pet_pack
+
+    root = tmp_path_factory.mktemp("scale-pet-pack")
+    private_key, public_key, key_id = generate_keypair(root / "keys", name="pets")
+    source = write_pet_pack(root / "source")
+    manifest = json.loads((source / "manifest.json").read_text())
+    manifest["intents"] = [{"name": "vaccinations", "examples": PET_INTENT_EXAMPLES}]
+    (source / "manifest.json").write_text(json.dumps(manifest))
+    archive = root / "pet-care.kpack"
+    build_pack(
+        source,
+        private_key_path=private_key,
+        out_path=archive,
+        index_builder=PackIndexer(shared_embedder, FaissBackend()),
+    )
+    return PetPack(archive=archive, public_key=public_key, private_key=private_key, key_id=key_id)

@@ -305,9 +305,14 @@ def test_a_node_started_empty_becomes_ready_with_the_model_and_answers_from_a_pa
     # serves although a third-party pack (the pet pack, when its test ran first) was approved
     # after it was trained, as on the nodes that were running then.
     assert ready["intent_model"] is True, ready
+    assert "pet-care" in ready["packs"], ready
     model_files = empty / "models" / "intents" / "versions" / cluster.model_version
     assert (model_files / "label_map.json").is_file()
     assert not (empty / "models" / "intents" / "current").exists()  # nothing trained here
+    for node in (cluster.a, cluster.b):  # the same model on the nodes that started prepared
+        with node.client() as client:
+            assert client.get("/readyz").json()["intent_model"] is True, node.name
+        assert (node.data_dir / "models" / "intents" / "versions" / cluster.model_version).is_dir()
     greeting = ask(cluster.c, finance_customer, "Hello there!")
     assert greeting.status_code == 200, greeting.text
     assert greeting.json()["intent"]["label"] == "platform:greeting", greeting.text
