@@ -13,7 +13,7 @@ from litestar import post
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from api.auth import CustomerRoutes
-from core.learning.feedback import MAX_COMMENT_CHARS, FeedbackService
+from core.learning.feedback import MAX_COMMENT_CHARS, FeedbackService, turn_number
 from core.learning.labels import MAX_LABEL_CHARS
 from core.ledger.accounts import Principal
 
@@ -52,7 +52,7 @@ class FeedbackController(CustomerRoutes):
     tags = ["learning"]
 
     @post(
-        "/{conversation_id:str}/turns/{turn_id:int}/feedback",
+        "/{conversation_id:str}/turns/{turn_id:str}/feedback",
         operation_id="giveFeedback",
         status_code=200,
     )
@@ -61,7 +61,7 @@ class FeedbackController(CustomerRoutes):
         principal: Principal,
         feedback: FeedbackService,
         conversation_id: str,
-        turn_id: int,
+        turn_id: str,
         data: FeedbackIn,
     ) -> FeedbackOut:
         """Say whether the answer of one of your turns helped; a second call replaces the first.
@@ -72,7 +72,7 @@ class FeedbackController(CustomerRoutes):
         record = await feedback.give_feedback(
             principal.account_id,
             conversation_id,
-            turn_id,
+            turn_number(turn_id),
             helpful=data.helpful,
             correct_intent=data.correct_intent,
             comment=data.comment,

@@ -15,7 +15,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import CustomerRoutes
 from api.controllers.conversations import TurnOut, turn_out
-from core.learning.feedback import MAX_COMMENT_CHARS, MAX_OPEN_HANDOFFS, FeedbackService
+from core.learning.feedback import (
+    MAX_COMMENT_CHARS,
+    MAX_OPEN_HANDOFFS,
+    FeedbackService,
+    turn_number,
+)
 from core.learning.labels import MAX_LABEL_CHARS
 from core.ledger.accounts import Principal
 from core.ledger.entitlements import EntitlementService
@@ -60,14 +65,14 @@ class HandoffsController(CustomerRoutes):
         )
         return [turn_out(turn) for turn in turns]
 
-    @post("/{handoff_id:int}/resolve", operation_id="resolveHandoff", status_code=200)
+    @post("/{handoff_id:str}/resolve", operation_id="resolveHandoff", status_code=200)
     async def resolve(
-        self, principal: Principal, feedback: FeedbackService, handoff_id: int, data: ResolveIn
+        self, principal: Principal, feedback: FeedbackService, handoff_id: str, data: ResolveIn
     ) -> ResolutionOut:
         """Resolve one of your handoffs with the intent the message really had (resolving
         again replaces it). The intent is a label as for feedback's ``correct_intent``."""
         record = await feedback.resolve_handoff(
-            principal.account_id, handoff_id, intent=data.intent, note=data.note
+            principal.account_id, turn_number(handoff_id), intent=data.intent, note=data.note
         )
         return ResolutionOut(
             handoff_id=record.turn_id,

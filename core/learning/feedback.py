@@ -221,6 +221,18 @@ class FeedbackService:
         return (await asyncio.to_thread(self.redactor.redact, text.strip())).text
 
 
+def turn_number(value: str) -> int:
+    """A turn id from a URL path: a decimal number, else no such turn (404, like a missing one;
+    the route stays a string so auth runs before the path is judged).
+
+    Raises:
+        NotFound: not a turn id.
+    """
+    if not (value.isascii() and value.isdigit()) or len(value) > 10:
+        raise NotFound(f"turn {value[:40]!r} not found")
+    return int(value)
+
+
 async def _owned_turn(
     session: Any, account_id: str, turn_id: int, conversation_id: str | None = None
 ) -> Turn | None:

@@ -87,6 +87,8 @@ def test_another_accounts_turn_is_not_found(client: TestClient, accounts) -> Non
         (owner, f"/v1/conversations/{answer['conversation_id']}/turns/999999/feedback"),
         (owner, f"/v1/conversations/{answer['conversation_id']}/turns/-1/feedback"),
         (owner, f"/v1/conversations/{answer['conversation_id']}/turns/{2**70}/feedback"),
+        (owner, f"/v1/conversations/{answer['conversation_id']}/turns/1e3/feedback"),
+        (owner, f"/v1/conversations/{answer['conversation_id']}/turns/%EF%BC%91/feedback"),
     ):
         response = client.post(path, headers=bearer(key), json={"helpful": True})
         assert response.status_code == 404, (path, response.text)
