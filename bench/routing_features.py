@@ -144,7 +144,7 @@ def add_domain(features: list[dict], manifests: list, search: object,
     """Set ``features[i]["domain"]``: out-of-fold for training rows, else the full model's."""
     import numpy as np
 
-    from core.intents.domain import domain_rows, fit_domain_model, out_of_fold_proba
+    from core.intents.domain import NONE, domain_rows, fit_domain_model, out_of_fold_proba
 
     embed = search.embed_queries  # type: ignore[attr-defined]
 
@@ -161,15 +161,55 @@ def add_domain(features: list[dict], manifests: list, search: object,
         if cache is not None:
             np.save(cache, vectors)
     classes, oof = out_of_fold_proba(vectors, labels)
+    fold = out_of_fold_assignment(vectors, labels)
     full = fit_domain_model(vectors, labels)
     assert tuple(full.classes) == classes
     index = {r.text: i for i, r in enumerate(rows)}
-    proba = full.predict_proba(embed_all([f["text"][:2000] for f in features]))
+    queries = embed_all([f["text"][:2000] for f in features])
+    proba = full.predict_proba(queries)
+    packs = [c for c in classes if c != NONE]
     for n, feature in enumerate(features):
         i = index.get(feature["text"])
         trained = i is not None and feature["source"].startswith("clinc-train")
         values = oof[i] if trained else proba[n]
         feature["domain"] = {c: round(float(v), 5) for c, v in zip(classes, values, strict=True)}
+        # Support from the exemplars a model that never saw the row would have: its own
+        # fold's rows left out (a training row is its own nearest neighbour otherwise).
+        support = (
+            fold_support(queries[n], vectors, labels, fold, fold[i], packs)
+            if trained else full.support(queries[n], packs)
+        )
+        feature["domain_support"] = {p: round(v, 5) for p, v in support.items()}
+
+
+def out_of_fold_assignment(vectors, labels):  # type: ignore[no-untyped-def]
+    """Each training row's fold in :func:`core.intents.domain.out_of_fold_proba`'s split."""
+    import numpy as np
+    from sklearn.model_selection import StratifiedKFold
+
+    from core.intents.domain import CV_FOLDS
+
+    fold = np.zeros(len(labels), dtype=int)
+    splitter = StratifiedKFold(n_splits=CV_FOLDS, shuffle=True, random_state=0)
+    for number, (_, test) in enumerate(splitter.split(vectors, labels)):
+        fold[test] = number
+    return fold
+
+
+def fold_support(query, vectors, labels, fold, own_fold, packs):  # type: ignore[no-untyped-def]
+    """:meth:`DomainModel.support` over the exemplars outside ``own_fold``."""
+    import numpy as np
+
+    from core.intents.domain import SUPPORT_NEIGHBOURS
+
+    labels_array = np.asarray(labels)
+    result = {}
+    for pack_id in packs:
+        rows = vectors[(labels_array == pack_id) & (fold != own_fold)]
+        if len(rows):
+            scores = np.sort(rows @ query)[-SUPPORT_NEIGHBOURS:]
+            result[pack_id] = float(scores.mean())
+    return result
 
 
 if __name__ == "__main__":

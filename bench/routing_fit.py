@@ -45,7 +45,8 @@ def outcome(row: dict[str, Any], policy: RoutingPolicy, active: set[str]) -> str
                                  top_k=[tuple(x) for x in row["top_k"]])
     route = route_question(prediction, row["pack_scores"], generic_pack_ids=GENERIC,
                            active_pack_ids=active, policy=policy,
-                           domain=row.get("domain") if USE_DOMAIN else None)
+                           domain=row.get("domain") if USE_DOMAIN else None,
+                           domain_support=row.get("domain_support") if USE_DOMAIN else None)
     if route.pack_id is None:
         return route.by
     return ("answer:" if route.pack_id in active else "offer:") + route.pack_id
@@ -76,10 +77,10 @@ def candidates(*, domain: bool) -> list[RoutingPolicy]:
     if domain:
         return [RoutingPolicy(min_domain_probability=p, max_generic_mass_against=g,
                               min_generic_probability_against=a, offer_margin=o,
-                              min_domain_retrieval_score=r)
-                for p, g, a, o, r in itertools.product(
-                    [0.4, 0.45, 0.5, 0.55, 0.6, 0.7, 0.8], [0.3, 0.5, 0.7, 1.01],
-                    [0.0, 0.1, 0.2], [0.1, 0.2], [0.0, 0.25, 0.3, 0.35])]
+                              min_domain_retrieval_score=r, min_domain_support=n)
+                for p, g, a, o, r, n in itertools.product(
+                    [0.3, 0.35, 0.4, 0.45, 0.55], [0.5, 1.01], [0.1], [0.2],
+                    [0.15, 0.2, 0.25, 0.3], [0.0, 0.52, 0.55, 0.58, 0.6])]
     return [RoutingPolicy(min_intent_mass=mass, min_retrieval_score=retrieval,
                           generic_margin=gmargin, offer_margin=omargin, min_generic_mass=gmass)
             for mass, retrieval, gmargin, omargin, gmass in itertools.product(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -50,6 +50,8 @@ class DomainHead(Protocol):
     """The domain head (core/intents/domain.py): class probabilities for a query vector."""
 
     def probabilities(self, vector: Any) -> dict[str, float]: ...
+
+    def support(self, vector: Any, pack_ids: Iterable[str]) -> dict[str, float]: ...
 
 
 class Searcher(Protocol):
@@ -201,13 +203,15 @@ class Assistant:
         )
         # Read per question: an approval adds packs while the server runs.
         generic = generic_pack_ids(self._packs.values())
+        domain = self._domain(vector)
         route = route_question(
             prediction,
             pack_scores,
             generic_pack_ids=generic,
             active_pack_ids=active,
             policy=self._config.routing,
-            domain=self._domain(vector),
+            domain=domain,
+            domain_support=self._domain_support(vector, domain),
         )
         if route.pack_id is not None and route.pack_id not in active:
             return await self._offer(account_id, route, intent)
@@ -237,6 +241,17 @@ class Assistant:
             return None
         probabilities = self._domain_model.probabilities(vector)
         return {c: p for c, p in probabilities.items() if c in self._packs or c == NO_DOMAIN}
+
+    def _domain_support(
+        self, vector: Any, domain: dict[str, float] | None
+    ) -> dict[str, float] | None:
+        """The head's support for the packs whose probability could claim the question (the
+        others cannot claim it whatever their support)."""
+        if self._domain_model is None or domain is None:
+            return None
+        floor = self._config.routing.min_domain_probability
+        candidates = [c for c, p in domain.items() if c != NO_DOMAIN and p >= floor]
+        return self._domain_model.support(vector, candidates) if candidates else {}
 
     def _generic_template(self, prediction: Any | None, generic_active: set[str]) -> str | None:
         """The reply template of the best-ranked intent of a generic pack the caller reads."""

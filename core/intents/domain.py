@@ -14,7 +14,12 @@ It is built by ``packdesk prepare`` (:func:`ensure_domain_model`, skipped when t
 unchanged) into ``<models_dir>/domain/``: ``weights.npz`` (coefficients and intercepts, no
 pickle) and ``domain.json`` (classes, data hash, hyper-parameters, cross-validated metrics).
 Serving is a matrix product and a softmax: no scikit-learn at request time.
-Routing uses the probabilities (core/assistant/routing.py, docs/routing.md).
+
+A linear head extrapolates: a question far from every training row ("are androids expensive")
+can still get a confident finance probability. So the head also keeps each pack's training
+vectors (its *exemplars*, float16 on disk) and reports a pack's **support** for a question: the
+mean cosine of its ``SUPPORT_NEIGHBOURS`` nearest exemplars. Routing uses both
+(core/assistant/routing.py, docs/routing.md).
 """
 
 from __future__ import annotations
@@ -48,9 +53,10 @@ DATA_DIR = Path(__file__).with_name("data")
 CLINC_FILE = DATA_DIR / "clinc150_train_domains.jsonl.gz"
 MODEL_FILE = "domain.json"
 WEIGHTS_FILE = "weights.npz"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: exemplars for support
 DEFAULT_C = 4.0
 CV_FOLDS = 5
+SUPPORT_NEIGHBOURS = 3
 
 Embed = Callable[[list[str]], np.ndarray]
 """``texts -> float32 (n, dim)`` unit rows: the query embedder."""
@@ -114,6 +120,25 @@ class DomainModel:
     coef: np.ndarray  # (n_classes, dim)
     intercept: np.ndarray  # (n_classes,)
     info: dict[str, Any] = field(default_factory=dict)
+    # The packs' own training vectors (unit rows) and the index of each row's class.
+    exemplar_vectors: np.ndarray = field(
+        default_factory=lambda: np.zeros((0, 0), dtype=np.float32)
+    )
+    exemplar_classes: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
+    _exemplars: dict[str, np.ndarray] = field(init=False, repr=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # One contiguous block per class, views into one array: support() reads a slice
+        # instead of masking (and copying) every exemplar per question.
+        order = np.argsort(self.exemplar_classes, kind="stable")
+        self.exemplar_vectors = np.ascontiguousarray(self.exemplar_vectors[order])
+        self.exemplar_classes = self.exemplar_classes[order]
+        bounds = np.searchsorted(self.exemplar_classes, np.arange(len(self.classes) + 1))
+        self._exemplars = {
+            label: self.exemplar_vectors[bounds[i]:bounds[i + 1]]
+            for i, label in enumerate(self.classes)
+            if bounds[i + 1] > bounds[i]
+        }
 
     def predict_proba(self, vectors: Any) -> np.ndarray:
         """``(n, n_classes)`` probabilities for ``(n, dim)`` (or one ``(dim,)``) vectors."""
@@ -130,13 +155,37 @@ class DomainModel:
         row = self.predict_proba(vector)[0]
         return {label: float(p) for label, p in zip(self.classes, row, strict=True)}
 
+    def support(self, vector: Any, pack_ids: Iterable[str]) -> dict[str, float]:
+        """``{pack: mean cosine of its nearest exemplars}`` for one unit query vector.
+
+        Only for ``pack_ids`` the head has exemplars of (routing asks only for the packs whose
+        probability already passed, so this costs one small matrix product per claiming pack).
+        """
+        query = np.asarray(vector, dtype=np.float32).reshape(-1)
+        result: dict[str, float] = {}
+        for pack_id in pack_ids:
+            rows = self._exemplars.get(pack_id)
+            if rows is None or pack_id == NONE:
+                continue
+            scores = rows @ query
+            k = min(SUPPORT_NEIGHBOURS, len(scores))
+            result[pack_id] = float(np.partition(scores, len(scores) - k)[-k:].mean())
+        return result
+
     def save(self, out_dir: Path) -> Path:
         """Write ``domain.json`` and ``weights.npz`` atomically (a sibling renamed into place)."""
         out_dir = Path(out_dir)
         out_dir.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
         try:
-            np.savez(staging / WEIGHTS_FILE, coef=self.coef, intercept=self.intercept)
+            np.savez(
+                staging / WEIGHTS_FILE,
+                coef=self.coef,
+                intercept=self.intercept,
+                # float16 halves the file; cosines move by about 1e-3, far below any threshold.
+                exemplar_vectors=self.exemplar_vectors.astype(np.float16),
+                exemplar_classes=self.exemplar_classes.astype(np.int32),
+            )
             record = {**self.info, "format": FORMAT_VERSION, "classes": list(self.classes)}
             (staging / MODEL_FILE).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
             staging.chmod(0o755)
@@ -159,18 +208,24 @@ class DomainModel:
             with np.load(model_dir / WEIGHTS_FILE, allow_pickle=False) as weights:
                 coef = np.asarray(weights["coef"], dtype=np.float32)
                 intercept = np.asarray(weights["intercept"], dtype=np.float32)
+                exemplar_vectors = np.asarray(weights["exemplar_vectors"], dtype=np.float32)
+                exemplar_classes = np.asarray(weights["exemplar_classes"], dtype=np.int32)
         except (OSError, ValueError, KeyError) as exc:
             raise IntentModelError(f"no usable domain model in {model_dir}: {exc}") from exc
         classes = tuple(info.get("classes", ()))
-        if info.get("format") != FORMAT_VERSION or coef.shape[0] != len(classes) or (
-            intercept.shape != (len(classes),)
+        if (
+            info.get("format") != FORMAT_VERSION
+            or coef.shape[0] != len(classes)
+            or intercept.shape != (len(classes),)
+            or exemplar_vectors.shape != (len(exemplar_classes), coef.shape[1])
+            or not all(0 <= i < len(classes) for i in np.unique(exemplar_classes))
         ):
             raise IntentModelError(
                 f"domain model in {model_dir} is inconsistent: {len(classes)} classes, "
                 f"weights {coef.shape}, format {info.get('format')!r} (expected "
                 f"{FORMAT_VERSION}); run `packdesk prepare` to rebuild it"
             )
-        return cls(classes, coef, intercept, info)
+        return cls(classes, coef, intercept, info, exemplar_vectors, exemplar_classes)
 
 
 def fit_domain_model(
@@ -179,13 +234,19 @@ def fit_domain_model(
     """A multinomial logistic regression on unit query vectors (scikit-learn, lbfgs)."""
     from sklearn.linear_model import LogisticRegression
 
+    matrix = np.asarray(vectors, dtype=np.float32)
     model = LogisticRegression(C=c, max_iter=2000, random_state=seed)
-    model.fit(np.asarray(vectors, dtype=np.float32), list(labels))
+    model.fit(matrix, list(labels))
     classes = tuple(str(label) for label in model.classes_)
+    keep = np.array([label != NONE for label in labels], dtype=bool)
     return DomainModel(
         classes,
         np.asarray(model.coef_, dtype=np.float32),
         np.asarray(model.intercept_, dtype=np.float32),
+        exemplar_vectors=matrix[keep],
+        exemplar_classes=np.array(
+            [classes.index(label) for label in labels if label != NONE], dtype=np.int32
+        ),
     )
 
 
@@ -246,6 +307,8 @@ def train_domain_model(
         "embedder": embedder_id,
         "C": c,
         "rows": dict(sorted(_count(labels).items())),
+        "exemplars": int(len(model.exemplar_classes)),
+        "support_neighbours": SUPPORT_NEIGHBOURS,
         "embed_s": round(embedded - started, 1),
     }
     folds = min(CV_FOLDS, *_count(labels).values())

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -108,7 +109,7 @@ def test_without_an_intent_generic_passages_still_answer() -> None:
 
 
 # --- with a domain head (its probabilities per pack and "none") -------------------------------
-def route_d(prediction, domain, active=ALL, scores=None, policy=POLICY):  # type: ignore[no-untyped-def]
+def route_d(prediction, domain, active=ALL, scores=None, policy=POLICY, support=None):  # type: ignore[no-untyped-def]
     return route_question(
         prediction,
         scores or {},
@@ -116,6 +117,7 @@ def route_d(prediction, domain, active=ALL, scores=None, policy=POLICY):  # type
         active_pack_ids=active,
         policy=policy,
         domain=domain,
+        domain_support=support,
     )
 
 
@@ -135,8 +137,25 @@ def test_the_domain_head_routes_banking_phrasing_the_intent_model_never_saw() ->
 def test_a_domain_claim_needs_a_close_enough_passage() -> None:
     # Trivia the head takes for banking: finance has nothing close to it.
     domain = {"finance": 0.9, "support-basics": 0.05, "none": 0.05}
-    result = route_d(WEAK, domain, scores={"finance": 0.2, "support-basics": 0.1})
+    result = route_d(WEAK, domain, scores={"finance": 0.15, "support-basics": 0.1})
     assert (result.pack_id, result.by) == (None, "none")
+
+
+def test_a_domain_claim_needs_support_near_the_packs_own_questions() -> None:
+    # "are androids expensive": 0.99 finance from the linear head, a passage at 0.31, but far
+    # from every finance training question.
+    domain = {"finance": 0.99, "support-basics": 0.005, "none": 0.005}
+    scores = {"finance": 0.31, "support-basics": 0.1}
+    far = route_d(WEAK, domain, scores=scores, support={"finance": 0.5})
+    assert (far.pack_id, far.by) == (None, "none")
+    # ... so the free customer gets no offer for it either.
+    assert route_d(WEAK, domain, active=FREE, scores=scores, support={"finance": 0.5}).pack_id \
+        is None
+    near = route_d(WEAK, domain, scores=scores, support={"finance": 0.7})
+    assert (near.pack_id, near.by) == ("finance", "domain")
+    # A pack the support map leaves out has no support; no map at all skips the condition.
+    assert route_d(WEAK, domain, scores=scores, support={}).by == "none"
+    assert route_d(WEAK, domain, scores=scores, support=None).pack_id == "finance"
 
 
 def test_none_winning_is_out_of_scope_even_with_high_retrieval_scores() -> None:
@@ -178,15 +197,22 @@ def test_the_offer_margin_compares_head_probabilities() -> None:
 
 # --- through Assistant.ask: the head's probabilities reach routing ---------------------------
 class _StubHead:
-    """A domain head that answers the same probabilities for every vector."""
+    """A domain head that answers the same probabilities (and support) for every vector."""
 
-    def __init__(self, probabilities: dict[str, float]) -> None:
+    def __init__(self, probabilities: dict[str, float], support: float = 0.9) -> None:
         self.probabilities_ = probabilities
+        self.support_ = support
         self.vectors: list[object] = []
+        self.support_asked: list[list[str]] = []
 
     def probabilities(self, vector: object) -> dict[str, float]:
         self.vectors.append(vector)
         return dict(self.probabilities_)
+
+    def support(self, vector: object, pack_ids: Iterable[str]) -> dict[str, float]:
+        asked = sorted(pack_ids)
+        self.support_asked.append(asked)
+        return {p: self.support_ for p in asked}
 
 
 def _ask(head: _StubHead | None, active: set[str], question: str = "is my transfer done"):  # type: ignore[no-untyped-def]
@@ -219,6 +245,15 @@ def test_assistant_offers_the_pack_its_domain_head_names() -> None:
     answer = _ask(head, {"support-basics"})
     assert answer.offer is not None and answer.offer.pack_id == "finance"
     assert len(head.vectors) == 1  # the query vector routing already computed
+    # Support is computed only for the packs whose probability could claim the question.
+    assert head.support_asked == [["finance"]]
+
+
+def test_assistant_declines_what_its_head_claims_without_support() -> None:
+    head = _StubHead({"finance": 0.9, "support-basics": 0.05, "none": 0.05}, support=0.3)
+    for active in ({"support-basics"}, {"support-basics", "finance"}):
+        answer = _ask(head, active)
+        assert answer.out_of_scope and answer.offer is None
 
 
 def test_assistant_declines_when_none_wins_and_routes_by_rules_without_a_head() -> None:

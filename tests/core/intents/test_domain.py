@@ -12,6 +12,7 @@ import pytest
 from core.errors import IntentModelError
 from core.intents.domain import (
     NONE,
+    SUPPORT_NEIGHBOURS,
     DomainModel,
     default_domain_dir,
     domain_rows,
@@ -98,6 +99,28 @@ def test_fit_save_load_round_trip(tmp_path: Path) -> None:
         fake_embed(texts)), atol=1e-6)
 
 
+def test_support_is_the_mean_cosine_of_a_packs_nearest_exemplars(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(12, 8)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    labels = ["finance"] * 5 + ["support-basics"] * 4 + [NONE] * 3
+    model = fit_domain_model(vectors, labels)
+    model.save(tmp_path / "domain")
+    loaded = DomainModel.load(tmp_path / "domain")
+    query = vectors[0] + 0.1 * vectors[1]
+    query /= np.linalg.norm(query)
+    expected = np.sort(vectors[:5] @ query)[-SUPPORT_NEIGHBOURS:].mean()
+    support = loaded.support(query, ["finance", "support-basics", NONE, "unknown"])
+    # float16 on disk: cosines within 1e-3; "none" and unknown packs have no exemplars.
+    assert set(support) == {"finance", "support-basics"}
+    assert support["finance"] == pytest.approx(expected, abs=2e-3)
+    assert support["support-basics"] == pytest.approx(
+        np.sort(vectors[5:9] @ query)[-SUPPORT_NEIGHBOURS:].mean(), abs=2e-3)
+    # A question far from every finance row has low support whatever its probability.
+    assert loaded.support(-vectors[0], ["finance"])["finance"] < support["finance"]
+    assert len(loaded.exemplar_classes) == 9  # the "none" rows are no exemplars
+
+
 def test_a_broken_model_directory_is_refused_and_serving_falls_back(tmp_path: Path) -> None:
     with pytest.raises(IntentModelError):
         DomainModel.load(tmp_path / "missing")
@@ -106,6 +129,11 @@ def test_a_broken_model_directory_is_refused_and_serving_falls_back(tmp_path: Pa
     model.save(tmp_path / "domain")
     record = json.loads((tmp_path / "domain" / "domain.json").read_text())
     record["classes"] = ["finance", NONE, "legal"]
+    (tmp_path / "domain" / "domain.json").write_text(json.dumps(record))
+    with pytest.raises(IntentModelError, match="inconsistent"):
+        DomainModel.load(tmp_path / "domain")
+    # A head of the first format (no exemplars) is refused too: prepare rebuilds it.
+    record["classes"], record["format"] = ["finance", NONE], 1
     (tmp_path / "domain" / "domain.json").write_text(json.dumps(record))
     with pytest.raises(IntentModelError, match="inconsistent"):
         DomainModel.load(tmp_path / "domain")
