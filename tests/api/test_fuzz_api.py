@@ -392,10 +392,16 @@ def _known_ids(
     assert asked.status_code == 200, asked.text
     checkout = client.post("/v1/checkout", json={"pack_id": "finance"}, headers=customer)
     assert checkout.status_code == 201, checkout.text
+    handed_off = client.post(
+        "/v1/ask", json={"question": "I want to talk to a human"}, headers=customer
+    )
+    assert handed_off.status_code == 200 and handed_off.json()["handoff"]["handoff"]
     return {
         "pack_id": [pack["id"] for pack in packs] + [pending[0]],
         "version": [pack["version"] for pack in packs] + [pending[1]],
         "conversation_id": [asked.json()["conversation_id"]],
+        "turn_id": [str(asked.json()["turn_id"])],  # feedback (issue 18)
+        "handoff_id": [str(handed_off.json()["turn_id"])],  # resolve (issue 18)
         "session_id": [checkout.json()["session_id"]],
         "key_id": [key_id],  # the publisher key of the pending upload (revoked once, then 409)
         "widget_key": [_widget_key(client, keys["customer"])],
