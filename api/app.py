@@ -12,6 +12,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 
+from api import web
 from api.auth import PUBLIC, SECURITY_COMPONENTS
 from api.controllers.admin import AdminController
 from api.controllers.ask import AskController
@@ -37,7 +38,6 @@ from api.controllers.publisher import PublisherController
 from api.dependencies import DEPENDENCIES
 from api.errors import EXCEPTION_HANDLERS
 from api.logging import RequestLogMiddleware
-from api import web
 from api.openapi_errors import document_error_responses
 from api.rate_limit import (
     RATE_LIMIT_STORE,
