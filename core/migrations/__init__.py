@@ -17,6 +17,29 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent
 MIGRATION_LOCK_KEY = 0x7061636B6465736B  # "packdesk"
 
 
+# Every module that declares tables on the one declarative Base: the schema the migrations
+# build is exactly theirs (tests/core/ledger/test_migrations.py compares the two).
+MODEL_MODULES = (
+    "core.ledger.models",
+    "core.ledger.shared_files",
+    "core.conversations.models",
+    "core.browser_sessions.models",
+    "core.learning.models",
+    "core.visitors.models",
+)
+
+
+def schema_metadata() -> Any:
+    """The ``MetaData`` of every table of :data:`MODEL_MODULES` (imports them)."""
+    import importlib
+
+    for name in MODEL_MODULES:
+        importlib.import_module(name)
+    from core.ledger.models import Base
+
+    return Base.metadata
+
+
 async def migrate(db: Database) -> None:
     """Bring the schema to the newest Alembic revision (``upgrade head``).
 

@@ -68,7 +68,8 @@ class ScriptedClassifier:
     def __init__(self, inner: Any) -> None:
         self._inner = inner
 
-    def predict(self, texts: list[str]) -> list[Prediction]:
+    def predict(self, texts: list[str], top_k: int = 3) -> list[Prediction]:
+        # The serving holder (core.intents.hot_swap) passes top_k, as to the real classifier.
         out = []
         for text in texts:
             if text in SCRIPT:
@@ -77,7 +78,7 @@ class ScriptedClassifier:
                 pack_id = None if pack in ("platform", "out_of_scope") else pack
                 out.append(Prediction(label, pack_id, confidence, [(label, confidence)]))
             else:
-                out.extend(self._inner.predict([text]))
+                out.extend(self._inner.predict([text], top_k=top_k))
         return out
 
 
