@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from api.auth import client_identity
 from api.dependencies import services_of
-from api.rate_limit import RATE_LIMIT_STORE
+from api.rate_limit import RATE_LIMIT_STORE, RedisRateLimitStore
 from api.schemas import AnswerPiece, CitationOut
 from api.web.services import WebServices
 from api.web.sessions import page_opt
@@ -96,6 +96,12 @@ async def _within_limit(request: Request, name: str, limit: int) -> bool:
     """A fixed one-minute window per ``name`` in the app's rate-limit store (shared by every
     process when that store is)."""
     store = request.app.stores.get(RATE_LIMIT_STORE)
+    if isinstance(store, RedisRateLimitStore):
+        # Shared by every process: count in one atomic step (a get then a set would let
+        # concurrent questions from several workers read the same count).
+        count, _ = await store.hit(f"widget:{name}", 60)
+        return count <= limit
+    # The in-memory store never suspends between this get and set: atomic on the event loop.
     key = f"widget:{name}:{int(time.time() // 60)}"
     count = int((await store.get(key)) or 0) + 1
     await store.set(key, str(count).encode(), expires_in=120)
