@@ -77,10 +77,11 @@ def candidates(*, domain: bool) -> list[RoutingPolicy]:
     if domain:
         return [RoutingPolicy(min_domain_probability=p, max_generic_mass_against=g,
                               min_generic_probability_against=a, offer_margin=o,
-                              min_domain_retrieval_score=r, min_domain_support=n)
-                for p, g, a, o, r, n in itertools.product(
+                              min_domain_retrieval_score=r, min_domain_support=n,
+                              min_domain_passage_without_support=w)
+                for p, g, a, o, r, n, w in itertools.product(
                     [0.3, 0.35, 0.4, 0.45, 0.55], [0.5, 1.01], [0.1], [0.2],
-                    [0.15, 0.2, 0.25, 0.3], [0.0, 0.52, 0.55, 0.58, 0.6])]
+                    [0.15, 0.2, 0.25, 0.3], [0.0, 0.52, 0.55, 0.58, 0.6], [0.5, 0.55, 1.01])]
     return [RoutingPolicy(min_intent_mass=mass, min_retrieval_score=retrieval,
                           generic_margin=gmargin, offer_margin=omargin, min_generic_mass=gmass)
             for mass, retrieval, gmargin, omargin, gmass in itertools.product(

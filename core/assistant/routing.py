@@ -92,6 +92,9 @@ class RoutingPolicy:
     # support: mean cosine of the 3 nearest): a linear head is confident far from its data
     # too ("are androids expensive" at 0.99 finance; CLINC150 out of scope).
     min_domain_support: float = 0.55
+    # ... unless one of its passages is this close: a definition or a named condition is the
+    # pack's business even when no intent example is phrased like it (glossary questions).
+    min_domain_passage_without_support: float = 0.55
 
 
 def intent_mass(prediction: PredictionLike | None) -> dict[str, float]:
@@ -165,6 +168,7 @@ def route_question(
             and (
                 domain_support is None
                 or domain_support.get(pack_id, 0.0) >= policy.min_domain_support
+                or pack_scores.get(pack_id, 0.0) >= policy.min_domain_passage_without_support
             )
             and not contradicted
         ):

@@ -153,6 +153,10 @@ def test_a_domain_claim_needs_support_near_the_packs_own_questions() -> None:
         is None
     near = route_d(WEAK, domain, scores=scores, support={"finance": 0.7})
     assert (near.pack_id, near.by) == ("finance", "domain")
+    # A passage this close stands in for support: "what does habeas corpus mean" is far from
+    # the legal pack's few intent examples but its glossary entry answers it.
+    close = route_d(WEAK, domain, scores={"finance": 0.6}, support={"finance": 0.3})
+    assert (close.pack_id, close.by) == ("finance", "domain")
     # A pack the support map leaves out has no support; no map at all skips the condition.
     assert route_d(WEAK, domain, scores=scores, support={}).by == "none"
     assert route_d(WEAK, domain, scores=scores, support=None).pack_id == "finance"
