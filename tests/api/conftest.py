@@ -225,32 +225,10 @@ def pet_pack(tmp_path_factory: pytest.TempPathFactory, shared_embedder: Any) -> 
 def postgres_url() -> Iterator[str]:
     """A fresh, empty PostgreSQL database for one test (dropped afterwards); skips the test when
     no PostgreSQL answers at PACKDESK_TEST_PG_HOST:PORT."""
-    import asyncio
-    import uuid
+    from tests.core.ledger.conftest import throwaway_postgres_database
 
-    import asyncpg
-
-    from tests.core.ledger.conftest import PG_DATABASE, PG_HOST, PG_PORT, postgres_user
-
-    user = asyncio.run(postgres_user())
-    if user is None:
-        pytest.skip(f"PostgreSQL not reachable at {PG_HOST}:{PG_PORT}")
-    name = f"packdesk_api_{uuid.uuid4().hex[:12]}"
-
-    async def admin(statement: str) -> None:
-        connection = await asyncpg.connect(
-            host=PG_HOST, port=PG_PORT, user=user, database=PG_DATABASE
-        )
-        try:
-            await connection.execute(statement)
-        finally:
-            await connection.close()
-
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    try:
-        yield f"postgresql+asyncpg://{user}@{PG_HOST}:{PG_PORT}/{name}"
-    finally:
-        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with throwaway_postgres_database("packdesk_api") as url:
+        yield url
 
 
 def enable_payouts(client: TestClient, publisher_key: str) -> dict[str, Any]:

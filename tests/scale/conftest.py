@@ -198,32 +198,11 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
 @pytest.fixture(scope="module")
 def shared_postgres() -> Iterator[str]:
     """A fresh PostgreSQL database for the module's cluster (dropped afterwards)."""
-    import asyncio
-    import uuid
+    from tests.core.ledger.conftest import throwaway_postgres_database
 
-    import asyncpg
-
-    from tests.core.ledger.conftest import PG_DATABASE, PG_HOST, PG_PORT, postgres_user
-
-    user = asyncio.run(postgres_user())
-    if user is None:
-        pytest.skip(f"PostgreSQL not reachable at {PG_HOST}:{PG_PORT}: the scale-out tests need it")
-    name = f"packdesk_scale_{uuid.uuid4().hex[:12]}"
-
-    async def admin(statement: str) -> None:
-        connection = await asyncpg.connect(
-            host=PG_HOST, port=PG_PORT, user=user, database=PG_DATABASE
-        )
-        try:
-            await connection.execute(statement)
-        finally:
-            await connection.close()
-
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    try:
-        yield f"postgresql+asyncpg://{user}@{PG_HOST}:{PG_PORT}/{name}"
-    finally:
-        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    reason = ": the scale-out tests need it"
+    with throwaway_postgres_database("packdesk_scale", skip_reason=reason) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

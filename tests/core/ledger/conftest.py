@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 
 import pytest
 
@@ -47,6 +47,35 @@ async def postgres_user() -> str | None:
     if _pg_user is None and _pg_probe_error is None:
         _pg_user = await _probe_postgres()
     return _pg_user
+
+
+@contextmanager
+def throwaway_postgres_database(prefix: str, *, skip_reason: str = "") -> Iterator[str]:
+    """A fresh, empty PostgreSQL database (its SQLAlchemy URL), dropped afterwards; skips the
+    calling test or fixture when no PostgreSQL answers at PACKDESK_TEST_PG_HOST:PORT."""
+    import asyncio
+
+    import asyncpg
+
+    user = asyncio.run(postgres_user())
+    if user is None:
+        pytest.skip(f"PostgreSQL not reachable at {PG_HOST}:{PG_PORT}{skip_reason}")
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+
+    async def admin(statement: str) -> None:
+        connection = await asyncpg.connect(
+            host=PG_HOST, port=PG_PORT, user=user, database=PG_DATABASE
+        )
+        try:
+            await connection.execute(statement)
+        finally:
+            await connection.close()
+
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    try:
+        yield f"postgresql+asyncpg://{user}@{PG_HOST}:{PG_PORT}/{name}"
+    finally:
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture
