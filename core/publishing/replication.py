@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import json
 import logging
 import shutil
 import tempfile
@@ -290,11 +291,8 @@ class PackReplication:
             shutil.rmtree(work, ignore_errors=True)
 
     async def _publish_domain_model(self) -> None:
-        if not self._domain_dir.is_dir() or await self._shared.list(DOMAIN_MODEL_PREFIX):
-            return
-        for path in sorted(self._domain_dir.iterdir()):
-            if path.is_file() and not path.name.startswith("."):
-                await self._shared.put(check_name(DOMAIN_MODEL_PREFIX + path.name), path)
+        if await publish_domain_model(self._shared, self._domain_dir):
+            logger.info("published this node's domain model to the shared store")
 
     async def _fetch_domain_model(self) -> None:
         if self._domain_dir.is_dir():
@@ -312,3 +310,29 @@ class PackReplication:
             logger.info("fetched the domain model from the shared store")
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+
+
+async def publish_domain_model(shared: SharedFiles, domain_dir: Path) -> bool:
+    """Publish the domain model in ``domain_dir`` when the shared store has none, or has one of
+    an older format (which a node of this version refuses to load: a cluster upgraded in place
+    would otherwise keep serving new nodes a head they cannot use). Returns whether it did.
+
+    The model file (``domain.json``) is written last: a node that reads the new one also finds
+    the new weights.
+    """
+    local_record = domain_dir / "domain.json"
+    if not local_record.is_file():
+        return False
+    if await shared.list(DOMAIN_MODEL_PREFIX):
+        try:
+            theirs = json.loads(await shared.read_bytes(DOMAIN_MODEL_PREFIX + "domain.json"))
+            mine = json.loads(local_record.read_text(encoding="utf-8"))
+            older = int(theirs.get("format", 0)) < int(mine.get("format", 0))
+        except (PackDeskError, ValueError, TypeError, OSError):
+            older = True  # an unreadable shared record is replaced by a readable one
+        if not older:
+            return False
+    files = [p for p in domain_dir.iterdir() if p.is_file() and not p.name.startswith(".")]
+    for path in sorted(files, key=lambda p: (p == local_record, p.name)):
+        await shared.put(check_name(DOMAIN_MODEL_PREFIX + path.name), path, replace=True)
+    return True
