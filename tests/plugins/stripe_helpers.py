@@ -5,8 +5,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import random
 import secrets
 import time
+from collections.abc import Callable
 from typing import Any
 
 WEBHOOK_SECRET = "whsec_test_packdesk"
@@ -119,3 +121,29 @@ def subscription(
             ],
         },
     }
+
+
+def emit_checkout_events(
+    emit: Callable[[str, dict[str, Any]], None],
+    rng: random.Random,
+    session: dict[str, Any],
+    *,
+    mismatched: float,
+    asynchronous: float,
+    failed: float,
+) -> bool:
+    """The events a checkout session produces, drawn with these probabilities: sometimes a
+    session unlike its order first (never grants), then either a completed session or an
+    asynchronous payment method (an unpaid completion, then success, or failure with
+    probability ``failed``). Returns whether the payment succeeded."""
+    if rng.random() < mismatched:  # a session unlike its order: never grants
+        emit("checkout.session.completed", {**session, "amount_total": 1})
+    if rng.random() < asynchronous:
+        emit("checkout.session.completed", {**session, "payment_status": "unpaid"})
+        if rng.random() < failed:
+            emit("checkout.session.async_payment_failed", {**session, "payment_status": "unpaid"})
+            return False
+        emit("checkout.session.async_payment_succeeded", session)
+    else:
+        emit("checkout.session.completed", session)
+    return True

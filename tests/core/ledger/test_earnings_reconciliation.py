@@ -49,6 +49,7 @@ from tests.plugins.stripe_helpers import (
     WEBHOOK_SECRET,
     charge,
     checkout_session,
+    emit_checkout_events,
     event,
     sign,
     subscription,
@@ -108,17 +109,9 @@ class Story:
         self.transfers[f"tr_{payment}"] = shop.price  # the destination charge's transfer
         session = checkout_session(buyer, shop.pack_id, session_id=session_id,
                                    payment_intent=payment, amount_total=shop.price)
-        if self.rng.random() < 0.1:  # a session unlike its order: never grants, never earns
-            self.emit("checkout.session.completed", {**session, "amount_total": 1})
-        if self.rng.random() < 0.25:  # an asynchronous payment method
-            self.emit("checkout.session.completed", {**session, "payment_status": "unpaid"})
-            if self.rng.random() < 0.25:
-                self.emit("checkout.session.async_payment_failed",
-                          {**session, "payment_status": "unpaid"})
-                return
-            self.emit("checkout.session.async_payment_succeeded", session)
-        else:
-            self.emit("checkout.session.completed", session)
+        if not emit_checkout_events(self.emit, self.rng, session,
+                                    mismatched=0.1, asynchronous=0.25, failed=0.25):
+            return
         refunded = 0
         for _ in range(self.rng.choice((0, 0, 1, 2))):  # partial refunds (cumulative)
             refunded = min(shop.price, refunded + self.rng.randint(1, shop.price // 2))

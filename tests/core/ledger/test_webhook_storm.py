@@ -34,6 +34,7 @@ from tests.plugins.stripe_helpers import (
     WEBHOOK_SECRET,
     charge,
     checkout_session,
+    emit_checkout_events,
     event,
     sign,
     subscription,
@@ -162,17 +163,9 @@ class History:
                 account_id, pack_id, session_id=session_id, payment_intent=intent,
                 customer=customer, amount_total=PRICES[pack_id],
             )
-            if self.rng.random() < 0.15:  # a session unlike its order: never grants
-                self.emit("checkout.session.completed", {**session, "amount_total": 1})
-            if self.rng.random() < 0.3:  # an asynchronous payment method
-                self.emit("checkout.session.completed", {**session, "payment_status": "unpaid"})
-                if self.rng.random() < 0.3:
-                    self.emit("checkout.session.async_payment_failed",
-                              {**session, "payment_status": "unpaid"})
-                    return
-                self.emit("checkout.session.async_payment_succeeded", session)
-            else:
-                self.emit("checkout.session.completed", session)
+            if not emit_checkout_events(self.emit, self.rng, session,
+                                        mismatched=0.15, asynchronous=0.3, failed=0.3):
+                return
             paid = PRICES[pack_id]
             if self.rng.random() < 0.3:
                 self.emit("charge.refunded", charge(intent, charge_id=f"ch_{session_id}",
