@@ -165,15 +165,38 @@ class SentenceTransformerEmbedder:
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
     def _embed_onnx(self, texts: list[str], batch_size: int) -> np.ndarray:
+        """Embed in batches of similar token length, returned in input order.
+
+        Each batch is padded to its longest text, and on a CPU the padding costs as much as
+        real tokens; sentence-transformers sorts by length for the same reason. One call with
+        a single batch (a query) skips the extra tokenisation.
+        """
         from core.onnx_backend.runner import mean_pool
 
-        chunks = []
-        for start in range(0, len(texts), batch_size):
-            hidden, mask = self._runner.run(texts[start : start + batch_size])
+        rows = self._length_order(texts) if len(texts) > batch_size else list(range(len(texts)))
+        vectors = np.empty((len(texts), self.dimension), dtype=np.float32)
+        for start in range(0, len(rows), batch_size):
+            batch = rows[start : start + batch_size]
+            hidden, mask = self._runner.run([texts[i] for i in batch])
             pooled = mean_pool(hidden, mask)
             norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-            chunks.append(pooled / np.clip(norms, 1e-12, None))
-        return np.ascontiguousarray(np.concatenate(chunks), dtype=np.float32)
+            vectors[batch] = pooled / np.clip(norms, 1e-12, None)
+        return vectors
+
+    def _length_order(self, texts: list[str]) -> list[int]:
+        """Indices of ``texts``, longest in model tokens (after truncation) first."""
+        # The runner's own lock: its fast tokenizer is not safe to share across threads.
+        with self._runner._lock:
+            encoded = self._runner.tokenizer(
+                texts,
+                add_special_tokens=True,
+                truncation=True,
+                max_length=self._runner.max_length,
+                verbose=False,
+            )
+        lengths = [len(ids) for ids in encoded["input_ids"]]
+        # Stable: texts of equal length keep their order, so results are reproducible.
+        return sorted(range(len(texts)), key=lambda i: -lengths[i])
 
     def count_tokens(self, text: str) -> int:
         """Number of model tokens in ``text`` (no special tokens)."""
