@@ -3,8 +3,11 @@
 The source directory holds ``manifest.json`` (its ``files`` table is ignored and recomputed),
 ``documents.jsonl`` and any other data files (LICENSE, ...). An ``index/`` directory or a
 signature in the source is ignored: the index is rebuilt by the optional
-:class:`PackIndexBuilder` and the pack is signed afresh. The index-builder role is declared here,
-with the pack builder that needs it; the retrieval engine's ``PackIndexer`` fills it.
+:class:`PackIndexBuilder` and the pack is signed afresh. A :data:`SHIPPED_VECTORS_FILE` in the
+source is an input of the index builder (chunk vectors computed once, see
+``core.retrieval.shipped_vectors``), never a file of the pack: the index holds the vectors.
+The index-builder role is declared here, with the pack builder that needs it; the retrieval
+engine's ``PackIndexer`` fills it.
 """
 
 from __future__ import annotations
@@ -48,7 +51,14 @@ from core.settings import ArchiveLimits
 class PackIndexBuilder(Protocol):
     """Builds a pack's search index at pack build time (used by ``packdesk pack build``)."""
 
-    def build(self, manifest: Manifest, documents: list[Document], index_dir: Path) -> None:
+    def build(
+        self,
+        manifest: Manifest,
+        documents: list[Document],
+        index_dir: Path,
+        *,
+        shipped_vectors: Path | None = None,
+    ) -> None:
         """Write the index files of ``documents`` into ``index_dir`` (which exists, empty).
 
         Args:
@@ -56,14 +66,19 @@ class PackIndexBuilder(Protocol):
             documents: the pack's documents, in file order.
             index_dir: where to write; every file written is hashed into the manifest and so
                 covered by the signature.
+            shipped_vectors: the source's :data:`SHIPPED_VECTORS_FILE`, passed only when the
+                source has one (so builders without the argument still build other sources).
         Raises:
             IndexMismatch: the manifest's ``embedding_model`` differs from this builder's model.
         """
         ...
 
 
-# Never copied from the source: rebuilt (index, signature) or recomputed (manifest files).
-_REBUILT_TOP_LEVEL = {MANIFEST_FILE, SIGNATURE_FILE, INDEX_DIR}
+# A build input of the index builder, not pack content (core.retrieval.shipped_vectors).
+SHIPPED_VECTORS_FILE = "vectors.shipped"
+# Never copied from the source: rebuilt (index, signature), recomputed (manifest files) or
+# consumed by the index builder (shipped vectors).
+_REBUILT_TOP_LEVEL = {MANIFEST_FILE, SIGNATURE_FILE, INDEX_DIR, SHIPPED_VECTORS_FILE}
 
 
 def build_pack(
@@ -108,7 +123,11 @@ def build_pack(
         if index_builder is not None:
             index_dir = staging / INDEX_DIR
             index_dir.mkdir()
-            index_builder.build(manifest, documents, index_dir)
+            shipped = source_dir / SHIPPED_VECTORS_FILE
+            if shipped.is_file():
+                index_builder.build(manifest, documents, index_dir, shipped_vectors=shipped)
+            else:
+                index_builder.build(manifest, documents, index_dir)
         table = {relative: _sha256(staging / relative) for relative in _staged_files(staging)}
         limits = ArchiveLimits()
         for relative in table:
