@@ -15,7 +15,8 @@ from api.schemas import (
     SearchRequest,
     to_json_dict,
 )
-from core.errors import PackNotFound, ValidationError
+from api.services import AppServices
+from core.errors import PackNotFound
 from core.ledger.accounts import Principal
 from core.ledger.entitlements import EntitlementService
 from core.ledger.fulfilment import BillingService
@@ -72,21 +73,30 @@ class CustomerController(CustomerRoutes):
         entitlements: EntitlementService,
         packs: dict[str, Manifest],
         search: SearchService,
+        services: AppServices,
         data: SearchRequest,
     ) -> list[SearchHitOut]:
         """Search the caller's active packs only."""
-        # Before any work, whatever the caller owns: the one limit (PACKDESK_MAX_QUERY_CHARS).
-        if len(data.query) > search.max_query_chars:
-            raise ValidationError(
-                f"the query is {len(data.query)} characters long; the limit is "
-                f"{search.max_query_chars}"
-            )
+        # Before any work, whatever the caller owns: the one limit (PACKDESK_MAX_QUERY_CHARS),
+        # and no empty query, which must never reach the micro-batcher shared with /v1/ask.
+        search.check_query(data.query)
         active = await entitlements.readable_pack_ids(principal.account_id, active_only=True)
         searchable = sorted(p for p in active if p in packs)
         if not searchable:
             return []
+        # The query is embedded in one forward pass with the concurrent searches and questions
+        # (the `embed` micro-batcher of /v1/ask); FAISS, BM25 and fusion run in a worker
+        # thread, so the event loop only parses, checks entitlements and serialises.
+        vector = None
+        if data.mode != "bm25":
+            vector = await services.batchers.embed.submit(data.query)
         hits = await asyncio.to_thread(
-            search.search, data.query, pack_ids=searchable, k=data.top_k, mode=data.mode
+            search.search,
+            data.query,
+            pack_ids=searchable,
+            k=data.top_k,
+            mode=data.mode,
+            query_vector=vector,
         )
         return [
             SearchHitOut(

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+import re
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +17,8 @@ LEXICAL_DIR = "bm25"
 # Stemming folds "mortgages"/"mortgage" and "treatments"/"treatment": +BM25 recall on every pack.
 STEMMER_LANGUAGE = "english"
 STOPWORDS = "en"
+# bm25s.tokenize's default split (scikit-learn's CountVectorizer pattern): words of 2+ characters.
+TOKEN_PATTERN = re.compile(r"(?u)\b\w\w+\b")
 
 
 def _stemmer() -> Any:
@@ -23,7 +28,7 @@ def _stemmer() -> Any:
 
 
 def analyze(texts: list[str], stemmer: Any) -> list[list[str]]:
-    """Lower-case, split into words, drop English stop words, stem."""
+    """Lower-case, split into words, drop English stop words, stem (how chunks are indexed)."""
     import bm25s
 
     return bm25s.tokenize(  # type: ignore[no-any-return]
@@ -31,12 +36,36 @@ def analyze(texts: list[str], stemmer: Any) -> list[list[str]]:
     )
 
 
+@functools.cache
+def _stopword_set() -> frozenset[str]:
+    from bm25s.tokenization import _infer_stopwords
+
+    return frozenset(_infer_stopwords(STOPWORDS))
+
+
+_local = threading.local()  # a PyStemmer stemmer must not be shared between threads
+
+
+def query_terms(query: str) -> list[str]:
+    """:func:`analyze` of one query, in about a tenth of its time.
+
+    ``bm25s.tokenize`` builds a vocabulary and three progress bars per call (~0.3 ms), and a
+    search ran it once per pack; this is the same analysis (same pattern, stop words and
+    stemmer, terms in query order) for one text, computed once per search.
+    """
+    stemmer = getattr(_local, "stemmer", None)
+    if stemmer is None:
+        stemmer = _local.stemmer = _stemmer()
+    stop = _stopword_set()
+    words = [word for word in TOKEN_PATTERN.findall(query.lower()) if word not in stop]
+    return stemmer.stemWords(words) if words else []  # type: ignore[no-any-return]
+
+
 class Bm25Index:
     """A BM25 index over a pack's chunks (row ``i`` is chunk id ``i``)."""
 
     def __init__(self, retriever: Any, n_chunks: int) -> None:
         self._retriever = retriever
-        self._stemmer = _stemmer()
         self.n_chunks = n_chunks
 
     @classmethod
@@ -80,7 +109,11 @@ class Bm25Index:
         Returns:
             ``(scores, chunk_ids)``, best first; empty when no query term is in the vocabulary.
         """
-        tokens = analyze([query], self._stemmer)[0]
+        return self.search_terms(query_terms(query), k)
+
+    def search_terms(self, tokens: list[str], k: int) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`search` for a query already analysed with :func:`query_terms` (a search
+        over several packs analyses its query once)."""
         if not tokens:
             return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64)
         scores = np.asarray(self._retriever.get_scores(tokens), dtype=np.float32)

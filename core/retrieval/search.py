@@ -18,6 +18,7 @@ import numpy as np
 from core.errors import PackNotFound, ValidationError
 from core.retrieval.citation import Citation, rounded_score
 from core.retrieval.fusion import DENSE_WEIGHT, RRF_K, convex_fusion, reciprocal_rank_fusion
+from core.retrieval.lexical import query_terms
 from core.retrieval.protocols import Embedder, VectorIndexBackend
 
 if TYPE_CHECKING:
@@ -285,6 +286,15 @@ class SearchService:
             )
         return np.ascontiguousarray(matrix)
 
+    def check_query(self, query: str) -> None:
+        """Refuse a query :meth:`search` would refuse, before any work is done for it.
+
+        Raises:
+            ValidationError: the query is empty (or only spaces) or longer than
+                ``max_query_chars``.
+        """
+        self._check_query(query)
+
     def _check_query(self, query: str) -> None:
         if not isinstance(query, str) or not query.strip():
             raise ValidationError("the query is empty; ask a question with some words in it")
@@ -318,31 +328,25 @@ class SearchService:
     ) -> list[list[tuple[_Key, float]]]:
         if vectors is None:
             vectors = self.embedder.embed(list(queries), batch_size=min(64, len(queries)))
-        rows: list[list[tuple[_Key, float]]] = [[] for _ in queries]
-        for pack_id, searcher in packs.items():
-            scores, ids = searcher.dense(vectors, depth)
-            for row in range(len(queries)):
-                rows[row].extend(
-                    ((pack_id, int(chunk)), float(score))
-                    for score, chunk in zip(scores[row], ids[row], strict=True)
-                    if chunk >= 0
-                )
-        # Cosine scores are on one scale across packs, so a plain sort merges the packs.
-        return [sorted(row, key=lambda pair: -pair[1])[:depth] for row in rows]
+        per_pack = [
+            (pack_id, *searcher.dense(vectors, depth)) for pack_id, searcher in packs.items()
+        ]
+        # Cosine scores are on one scale across packs, so one sort merges the packs.
+        return [
+            _merged([(pack_id, scores[row], ids[row]) for pack_id, scores, ids in per_pack], depth)
+            for row in range(len(queries))
+        ]
 
     def _lexical(
         self, queries: Sequence[str], packs: dict[str, PackSearcher], depth: int
     ) -> list[list[tuple[_Key, float]]]:
         rows = []
         for query in queries:
-            row: list[tuple[_Key, float]] = []
-            for pack_id, searcher in packs.items():
-                scores, ids = searcher.bm25(query, depth)
-                row.extend(
-                    ((pack_id, int(chunk)), float(score))
-                    for score, chunk in zip(scores, ids, strict=True)
-                )
-            rows.append(sorted(row, key=lambda pair: -pair[1])[:depth])
+            terms = query_terms(query)  # once per query, not once per pack
+            per_pack = [
+                (pack_id, *searcher.bm25_terms(terms, depth)) for pack_id, searcher in packs.items()
+            ]
+            rows.append(_merged(per_pack, depth))
         return rows
 
     def _hits(
@@ -386,3 +390,32 @@ class SearchService:
                 )
             )
         return hits
+
+
+def _merged(
+    per_pack: Sequence[tuple[str, np.ndarray, np.ndarray]], depth: int
+) -> list[tuple[_Key, float]]:
+    """The ``depth`` best ``((pack_id, chunk_id), score)`` of several packs' ranked lists.
+
+    Ties keep pack order, then rank (a stable sort over the lists concatenated in that order):
+    the same order as sorting the Python pairs, for a tenth of the cost, since only the
+    ``depth`` survivors become Python objects.
+    """
+    pieces = [(pack_id, scores, ids) for pack_id, scores, ids in per_pack if len(ids)]
+    if not pieces:
+        return []
+    scores = np.concatenate([scores for _, scores, _ in pieces])
+    ids = np.concatenate([ids for _, _, ids in pieces]).astype(np.int64, copy=False)
+    owners = np.concatenate(
+        [np.full(len(piece_ids), index) for index, (_, _, piece_ids) in enumerate(pieces)]
+    )
+    valid = ids >= 0  # FAISS pads a short result with -1
+    scores, ids, owners = scores[valid], ids[valid], owners[valid]
+    order = np.argsort(-scores, kind="stable")[:depth]
+    names = [pack_id for pack_id, _, _ in pieces]
+    return [
+        ((names[owner], chunk), score)
+        for owner, chunk, score in zip(
+            owners[order].tolist(), ids[order].tolist(), scores[order].tolist(), strict=True
+        )
+    ]

@@ -191,5 +191,9 @@ class PackSearcher:
         """Top-``k`` ``(BM25 scores, chunk ids)`` with a positive score."""
         return self.lexical.search(query, k)
 
+    def bm25_terms(self, terms: list[str], k: int) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`bm25` for a query analysed by :func:`~core.retrieval.lexical.query_terms`."""
+        return self.lexical.search_terms(terms, k)
+
     def __len__(self) -> int:
         return len(self.chunks)
