@@ -120,6 +120,36 @@ def test_the_store_drops_expired_entries_and_keeps_at_most_max_entries() -> None
     asyncio.run(scenario())
 
 
+def test_the_memory_store_counts_hits_in_a_fixed_window_in_one_small_entry() -> None:
+    now = [1000.0]
+    store = BoundedMemoryStore(max_entries=2, clock=lambda: now[0])
+
+    async def scenario() -> None:
+        assert [await store.hit("a", 60) for _ in range(3)] == [(1, 60), (2, 60), (3, 60)]
+        now[0] += 20.5
+        assert await store.hit("a", 60) == (4, 40)  # the window started with the first hit
+        assert await store.get("a") == b"4"  # a count, not one timestamp per request
+        await store.hit("b", 60)
+        await store.hit("a", 60)  # counted in place: "a" is still the oldest window
+        await store.hit("c", 60)
+        assert len(store) == 2 and await store.get("a") is None
+        now[0] += 60
+        assert await store.hit("b", 60) == (1, 60)  # a new window
+
+    asyncio.run(scenario())
+
+
+def test_a_high_limit_costs_no_more_per_request(limited_client) -> None:
+    """Litestar's history list grew by one timestamp per request within the window."""
+    api_key = _key(limited_client)
+    store = limited_client.app.stores.get(RATE_LIMIT_STORE)
+    for _ in range(LIMIT):
+        assert limited_client.get("/v1/entitlements", headers=bearer(api_key)).status_code == 200
+
+    assert isinstance(store, BoundedMemoryStore)  # registered, not replaced while empty
+    assert [value for _, value in store._entries.values()] == [str(LIMIT).encode()]
+
+
 @pytest.mark.parametrize(
     ("host", "identity"),
     [
