@@ -60,10 +60,17 @@ class ConversationRepository:
     def add_conversation(self, conversation: Conversation) -> None:
         self.session.add(conversation)
 
-    async def add_turn(self, turn: Turn) -> Turn:
-        self.session.add(turn)
+    async def add_turns(
+        self, turns: list[Turn], *, conversations: Collection[Conversation] = ()
+    ) -> None:
+        """Insert new conversations and turns in one flush; each turn gets its ``turn_id``.
+
+        Every turn's ``conversation_id`` must already be set (a new conversation's too).
+        """
+        # One flush: the unit of work inserts the conversations before the turns that refer to
+        # them (it orders tables by their foreign keys).
+        self.session.add_all([*conversations, *turns])
         await self.session.flush()
-        return turn
 
     async def touch_owned(self, account_id: str, conversation_id: str, moment: datetime) -> bool:
         """Record that the account's conversation got a turn at ``moment``.

@@ -296,20 +296,47 @@ async def test_concurrent_turns_share_commits_and_each_gets_its_own(
     assert [t.question for t in history.turns] == ["q0", "follow-up"]
 
 
+async def test_a_group_commit_inserts_its_turns_together(
+    service: ConversationService, db: Database, account_a: str
+) -> None:
+    from sqlalchemy import event
+
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        if statement.lstrip().upper().startswith("INSERT INTO CONVERSATIONS "):
+            statements.append(statement)
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", record)
+    try:
+        results = await asyncio.gather(
+            *(service.record_turn(account_a, None, turn(f"q{i}")) for i in range(20))
+        )
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", record)
+
+    # The new conversations of a transaction in one statement (one flush for the whole batch),
+    # not one per turn. (Turns need their ids back: SQLite inserts them row by row.)
+    assert len(statements) < 20, statements
+    turn_ids = [r.turn_id for r in results]
+    assert turn_ids == sorted(turn_ids) and len(set(turn_ids)) == 20  # in the order asked
+    assert len(await raw_turns(db)) == 20
+
+
 async def test_a_failing_turn_fails_only_its_caller(
     service: ConversationService, db: Database, account_a: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from core.conversations.repository import ConversationRepository
 
-    original_add = ConversationRepository.add_turn
+    original_add = ConversationRepository.add_turns
 
-    async def add_turn(self, row):  # type: ignore[no-untyped-def]
-        if row.intent_label == "poison":
+    async def add_turns(self, rows, **kwargs):  # type: ignore[no-untyped-def]
+        if any(row.intent_label == "poison" for row in rows):
             raise RuntimeError("the database refused this row")
-        return await original_add(self, row)
+        return await original_add(self, rows, **kwargs)
 
-    monkeypatch.setattr(ConversationRepository, "add_turn", add_turn)
+    monkeypatch.setattr(ConversationRepository, "add_turns", add_turns)
     calls = [service.record_turn(account_a, None, turn(f"q{i}")) for i in range(5)]
     calls.insert(2, service.record_turn(account_a, None, turn("bad", label="poison")))
     results = await asyncio.gather(*calls, return_exceptions=True)
