@@ -282,7 +282,7 @@ async def start_services(
     version_id = None
     if classifier is None and load_classifier:
         classifier, version_id = await _serving_classifier(
-            settings, packs, models, builtin_pack_ids
+            settings, packs, models, builtin_pack_ids, search
         )
     holder = SwappableClassifier(classifier, version_id) if classifier is not None else None
     # The domain head next to the intent model; without one routing uses today's rules (logged).
@@ -355,7 +355,7 @@ async def start_services(
             db, conversations.cipher, redactor, conversations, _label_space(packs, holder)
         ),
         models=models,
-        model_watcher=_model_watcher(settings, models, holder, packs, builtin_pack_ids),
+        model_watcher=_model_watcher(settings, models, holder, packs, builtin_pack_ids, search),
         listener=listener,
         replication=replication,
     )
@@ -410,7 +410,7 @@ def _warm_up_requests(search: SearchService, classifier: SwappableClassifier | N
 
 
 def _load_default_classifier(
-    settings: Settings, packs: dict[str, Manifest]
+    settings: Settings, packs: dict[str, Manifest], search: SearchService
 ) -> IntentClassifier | None:
     from core.intents.default import default_model_dir
 
@@ -424,6 +424,7 @@ def _load_default_classifier(
         expected_labels=labels,
         backend=settings.inference_backend,
         onnx_cache=settings.onnx_cache_dir,
+        **_query_embedder(search),
     )
     classifier.warm_up()
     return classifier
@@ -455,6 +456,7 @@ async def _serving_classifier(
     packs: dict[str, Manifest],
     models: ModelRegistry,
     builtin_pack_ids: set[str],
+    search: SearchService,
 ) -> tuple[IntentClassifier | None, str | None]:
     """The registry's current version when it fits the served packs (fetched from the database
     into this node's models directory: a node with an empty data directory gets the model here,
@@ -472,17 +474,26 @@ async def _serving_classifier(
                 target = await models.materialise(
                     current.version_id, version_dir(settings.models_dir, current.version_id)
                 )
-                return await asyncio.to_thread(_warm_classifier, settings, target), \
+                return await asyncio.to_thread(_warm_classifier, settings, target, search), \
                     current.version_id
             except PackDeskError:
                 logger.exception("intent model version %s not loaded", current.version_id)
-    return await asyncio.to_thread(_load_default_classifier, settings, packs), None
+    return await asyncio.to_thread(_load_default_classifier, settings, packs, search), None
 
 
-def _warm_classifier(settings: Settings, model_dir: Any) -> IntentClassifier:
+def _query_embedder(search: SearchService) -> dict[str, Any]:
+    """What an intent head needs: the query embedder whose vectors it classifies (the pipeline
+    hands it each question's vector; ``predict`` on text embeds through it)."""
+    return {"embed": search.embed_queries, "embedder_id": search.embedder.model_id}
+
+
+def _warm_classifier(
+    settings: Settings, model_dir: Any, search: SearchService
+) -> IntentClassifier:
     """A registered version, loaded and warmed (its labels are checked by the caller)."""
     classifier = IntentClassifier(
-        model_dir, backend=settings.inference_backend, onnx_cache=settings.onnx_cache_dir
+        model_dir, backend=settings.inference_backend, onnx_cache=settings.onnx_cache_dir,
+        **_query_embedder(search),
     )
     classifier.warm_up()
     classifier.predict(["How do I reset my password?"])  # the first request pays nothing
@@ -509,6 +520,7 @@ def _model_watcher(
     holder: SwappableClassifier | None,
     packs: dict[str, Manifest],
     builtin_pack_ids: set[str],
+    search: SearchService,
 ) -> ModelWatcher | None:
     if holder is None:  # no intent model at start: routing by retrieval until a restart
         return None
@@ -516,7 +528,7 @@ def _model_watcher(
         models,
         holder,
         models_dir=settings.models_dir,
-        load=lambda model_dir: _warm_classifier(settings, model_dir),
+        load=lambda model_dir: _warm_classifier(settings, model_dir, search),
         label_problem=lambda version: _version_label_problem(
             version.labels, packs, builtin_pack_ids
         ),

@@ -141,11 +141,13 @@ def evaluate(rows: Sequence[Row], decisions: Sequence[Handoff]) -> dict[str, Any
 
 def classifier_intents(texts: Sequence[str], model_dir: Path) -> list[Intent] | None:
     """The serving intent model's top label and confidence for each text, or None without one."""
-    if not (model_dir / "model.safetensors").is_file():
+    if not (model_dir / "label_map.json").is_file():
         return None
     from core.intents.classifier import IntentClassifier
+    from plugins.st_embedder import SentenceTransformerEmbedder
 
-    classifier = IntentClassifier(model_dir)
+    embedder = SentenceTransformerEmbedder(device="cpu")  # an intent head classifies its vectors
+    classifier = IntentClassifier(model_dir, embed=embedder.embed, embedder_id=embedder.model_id)
     predictions = classifier.predict(list(texts))
     return [(p.label, p.confidence) for p in predictions]
 

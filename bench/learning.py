@@ -1,8 +1,9 @@
 """Benchmark the learning loop on BANKING77: new intents learned from conversations.
 
 1. Hold 10 of the 77 intents out (the same 10 as bench/intents.py) and train the first model on
-   the other 67 (each capped at ``--max-per-label`` training messages); register and promote it
-   as the current version.
+   the other 67 (``--recipe head``, the default model kind: an intent head over the query
+   embedder's vectors, on every training message; ``--recipe fine-tune``: the fine-tuned MiniLM,
+   each intent capped at ``--max-per-label``); register and promote it as the current version.
 2. Replay the held-out intents' training messages as customer questions: each is classified by
    the current model and stored as a turn (redacted, encrypted), as ``/v1/ask`` does.
 3. For 20 messages per held-out intent, people say what the message was: half by feedback on
@@ -40,6 +41,7 @@ sys.path.insert(0, str(REPO))
 from bench.benchmarks_md import replace_section  # noqa: E402
 from bench.intents import read_split  # noqa: E402
 from core.intents.dataset import Example, cap_per_label  # noqa: E402
+from core.intents.default import CachedEmbed  # noqa: E402
 
 RESULTS = REPO / "bench" / "learning.json"
 ACCOUNTS = 4
@@ -55,6 +57,7 @@ def top1(classifier, examples: list[Example]) -> float:  # type: ignore[no-untyp
 async def run(args: argparse.Namespace, scratch: Path) -> dict:
     from core.conversations.service import ConversationService, NewTurn
     from core.intents.classifier import IntentClassifier
+    from core.intents.head import train_intent_head
     from core.intents.training import train_intent_model
     from core.learning.dataset import DatasetPolicy
     from core.learning.feedback import FeedbackService
@@ -66,6 +69,7 @@ async def run(args: argparse.Namespace, scratch: Path) -> dict:
     from core.migrations import migrate
     from core.privacy import Redactor, TextCipher, generate_key
     from core.settings import Settings
+    from plugins.st_embedder import SentenceTransformerEmbedder
 
     train, test = read_split("train"), read_split("test")
     intents = sorted({e.label for e in train})
@@ -76,9 +80,22 @@ async def run(args: argparse.Namespace, scratch: Path) -> dict:
     results: dict = {"held_out_intents": sorted(held), "args": vars(args),
                      "cpu_count": os.cpu_count(), "load_average_at_start": os.getloadavg()}
 
+    embedder = SentenceTransformerEmbedder(device="cpu")
+    embed = CachedEmbed(embedder)  # the same texts are embedded by the first model and retrain
+
+    def classifier(model_dir: Path):  # type: ignore[no-untyped-def]
+        loaded = IntentClassifier(model_dir, embed=embed, embedder_id=embedder.model_id)
+        loaded.warm_up()
+        return loaded
+
     # 1. the first model, without the 10 intents (or the one an earlier run trained and kept)
     started = time.perf_counter()
-    if args.first_model:
+    if args.recipe == "head":
+        first_dir = train_intent_head(base, out_dir=scratch / "first", embed=embed,
+                                      embedder_id=embedder.model_id,
+                                      test_examples=base_test).model_dir
+        results["first_training_seconds"] = round(time.perf_counter() - started, 1)
+    elif args.first_model:
         first_dir = Path(args.first_model)
         config = json.loads((first_dir / "training_config.json").read_text())
         results["first_training_seconds"] = json.loads(
@@ -104,8 +121,7 @@ async def run(args: argparse.Namespace, scratch: Path) -> dict:
     registry = ModelRegistry(db)
     first_version = await registry.register(first_dir)
     await registry.promote(first_version.version_id, actor="bench")
-    before = IntentClassifier(first_dir)
-    before.warm_up()
+    before = classifier(first_dir)
     results["before"] = {"held_out_intents": 0.0 if not set(before.labels) & held
                          else top1(before, held_test),
                          "other_67": top1(before, base_test)}
@@ -147,9 +163,10 @@ async def run(args: argparse.Namespace, scratch: Path) -> dict:
 
     # 4. the gated retrain
     retrainer = Retrainer(registry, feedback, models_dir=settings.models_dir,
-                          policy=DatasetPolicy())
+                          policy=DatasetPolicy(), embed=embed, embedder_id=embedder.model_id)
     options = RetrainOptions(epochs=args.retrain_epochs, learning_rate=args.retrain_lr,
-                             max_per_label=args.max_per_label, warm_start=args.warm_start,
+                             max_per_label=args.max_per_label if args.recipe != "head" else None,
+                             warm_start=args.warm_start,
                              freeze_layers=args.freeze_layers)
     report = await retrainer.retrain(base=base, labels=labels, options=options,
                                      base_test=base_test)
@@ -159,16 +176,14 @@ async def run(args: argparse.Namespace, scratch: Path) -> dict:
     after_dir = await registry.materialise(
         await registry.current_version_id() or "", scratch / "after"
     )
-    after = IntentClassifier(after_dir)
-    after.warm_up()
+    after = classifier(after_dir)
     results["after"] = {"held_out_intents": top1(after, held_test),
                         "other_67": top1(after, base_test)}
     results["held_out_test_rows"], results["other_test_rows"] = len(held_test), len(base_test)
     if report.version is not None and report.status != "promoted":
         # What the gate refused, measured the same way.
-        refused = IntentClassifier(await registry.materialise(
+        refused = classifier(await registry.materialise(
             report.version.version_id, scratch / "refused"))
-        refused.warm_up()
         results["refused_candidate"] = {"held_out_intents": top1(refused, held_test),
                                         "other_67": top1(refused, base_test)}
     await db.dispose()
@@ -209,7 +224,8 @@ def _pct(value: float | None) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--max-per-label", type=int, default=40)
+    parser.add_argument("--recipe", choices=["head", "fine-tune"], default="head")
+    parser.add_argument("--max-per-label", type=int, default=40, help="fine-tune only")
     parser.add_argument("--first-epochs", type=int, default=4)
     parser.add_argument("--retrain-epochs", type=int, default=3)
     parser.add_argument("--retrain-lr", type=float, default=5e-5)

@@ -9,7 +9,13 @@ For each inference backend (torch, onnx, onnx-int8) on the prepared installation
 - intents: accuracy of the default intent model on the BANKING77 official test split (3,080
   messages, the finance pack's ``finance:*`` labels; top trained label, no threshold);
 - speed: milliseconds per call of the query embedder and of the classifier for 1 text and for
-  a batch of 32 (median of repeated calls, after warm-up).
+  a batch of 32 (median of repeated calls, after warm-up). For an intent head the classifier's
+  time is what it adds on the server: the head over vectors the embedder already computed.
+
+``--before DIR`` adds a reference row first: another prepared data directory (its pack
+indexes, its intent model, ``--before-model`` to name another) with the torch backend, so a
+change of the defaults (issue 16: the intent head, int8 document vectors) is measured against
+what it replaces in the same run; every other row is compared with the first.
 
 Prints a table, writes ``bench/onnx_backend.json`` and the "ONNX Runtime" section of
 BENCHMARKS.md. Run: ``.venv/bin/python bench/onnx_backend.py [--data-dir var]``.
@@ -95,7 +101,7 @@ def intent_accuracy(classifier) -> float:
     return round(hits / len(rows), 4)
 
 
-def measure(backend: str, settings, model_dir: Path) -> dict:
+def measure(backend: str, settings, model_dir: Path, name: str | None = None) -> dict:
     from core.intents.classifier import IntentClassifier
     from plugins.st_embedder import SentenceTransformerEmbedder
 
@@ -104,17 +110,27 @@ def measure(backend: str, settings, model_dir: Path) -> dict:
                                            onnx_cache=settings.onnx_cache_dir)
     embedder.warm_up()
     classifier = IntentClassifier(model_dir, device="cpu", backend=backend,
-                                  onnx_cache=settings.onnx_cache_dir)
+                                  onnx_cache=settings.onnx_cache_dir, embed=embedder.embed,
+                                  embedder_id=embedder.model_id)
     classifier.warm_up()
     load_s = time.perf_counter() - started
     batch = (SPEED_TEXTS * 4)[:32]
+    if classifier.reads_query_vector:  # the server hands the head the query's vector
+        one, many = embedder.embed(SPEED_TEXTS[:1]), embedder.embed(batch)
+        classify_1 = timed_ms(lambda: classifier.predict_vectors(one), 100)
+        classify_32 = timed_ms(lambda: classifier.predict_vectors(many), 20)
+    else:
+        classify_1 = timed_ms(lambda: classifier.predict(SPEED_TEXTS[:1]), 100)
+        classify_32 = timed_ms(lambda: classifier.predict(batch), 20)
     result = {
-        "backend": backend,
+        "backend": name or f"{backend}, {classifier.kind}",
+        "data_dir": str(settings.data_dir),
+        "intent_model": str(model_dir),
         "load_s": round(load_s, 1),
         "embed_1_ms": timed_ms(lambda: embedder.embed(SPEED_TEXTS[:1]), 100),
         "embed_32_ms": timed_ms(lambda: embedder.embed(batch), 20),
-        "classify_1_ms": timed_ms(lambda: classifier.predict(SPEED_TEXTS[:1]), 100),
-        "classify_32_ms": timed_ms(lambda: classifier.predict(batch), 20),
+        "classify_1_ms": classify_1,
+        "classify_32_ms": classify_32,
         "intent_accuracy": intent_accuracy(classifier),
         "ndcg@10": retrieval_quality(settings, embedder),
     }
@@ -123,13 +139,15 @@ def measure(backend: str, settings, model_dir: Path) -> dict:
 
 
 def verdicts(rows: list[dict]) -> dict[str, dict]:
-    """Per ONNX backend: the largest quality drop against torch, and whether it is within 0.5."""
+    """Per row after the first: the largest quality drop against the first row (the reference:
+    torch, or ``--before``), and whether it is within 0.5 points."""
     reference = rows[0]
     out = {}
     for row in rows[1:]:
         drops = {"intent_accuracy": reference["intent_accuracy"] - row["intent_accuracy"]}
         for pack, score in row["ndcg@10"].items():
-            drops[f"ndcg@10 {pack}"] = reference["ndcg@10"][pack] - score
+            if pack in reference["ndcg@10"]:
+                drops[f"ndcg@10 {pack}"] = reference["ndcg@10"][pack] - score
         worst = max(drops.values())
         out[row["backend"]] = {"worst_drop_points": round(100 * worst, 2),
                                "within_half_point": worst <= QUALITY_TOLERANCE}
@@ -139,7 +157,7 @@ def verdicts(rows: list[dict]) -> dict[str, dict]:
 def markdown(report: dict) -> str:
     rows = report["rows"]
     packs = sorted(rows[0]["ndcg@10"])
-    head = ["backend", "embed 1 / 32 (ms)", "classify 1 / 32 (ms)", "intent acc.",
+    head = ["configuration", "embed 1 / 32 (ms)", "classify 1 / 32 (ms)", "intent acc.",
             *[f"nDCG@10 {p}" for p in packs]]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in rows:
@@ -148,7 +166,7 @@ def markdown(report: dict) -> str:
             f"{row['embed_1_ms']} / {row['embed_32_ms']}",
             f"{row['classify_1_ms']} / {row['classify_32_ms']}",
             f"{row['intent_accuracy']:.2%}",
-            *[f"{row['ndcg@10'][p]:.4f}" for p in packs],
+            *[f"{row['ndcg@10'][p]:.4f}" if p in row["ndcg@10"] else "n/a" for p in packs],
         ]) + " |")
     return "\n".join(lines)
 
@@ -162,8 +180,10 @@ def write_benchmarks_md(report: dict) -> None:
     section = (
         "## ONNX Runtime\n\n"
         f"Machine: {report['machine']}, date: {report['date']}, command: `{report['command']}`. "
-        "Queries embedded and intents classified by each backend; pack indexes as built by "
-        "torch; intent accuracy of the default model on BANKING77's official test split.\n\n"
+        "Queries embedded and intents classified by each configuration; pack indexes as its "
+        "data directory built them; intent accuracy of its intent model on BANKING77's "
+        "official test split. A head's classify time is what it adds to the query embedding "
+        "(the server hands it the vector).\n\n"
         f"{markdown(report)}\n\n{verdict}.\n"
     )
     replace_section("ONNX Runtime", section)
@@ -177,19 +197,36 @@ def main() -> int:
     parser.add_argument("--data-dir", type=Path, default=REPO / "var")
     parser.add_argument("--backends", default=",".join(BACKENDS))
     parser.add_argument("--out", type=Path, default=HERE / "onnx_backend.json")
+    parser.add_argument("--before", type=Path, default=None,
+                        help="a reference data directory measured first with torch")
+    parser.add_argument("--before-model", type=Path, default=None,
+                        help="the reference's intent model (default: its default model)")
+    parser.add_argument("--markdown-only", action="store_true",
+                        help="rewrite the BENCHMARKS.md section from --out, measure nothing")
     args = parser.parse_args()
+    if args.markdown_only:
+        write_benchmarks_md(json.loads(args.out.read_text()))
+        return 0
     settings = Settings(_env_prefix="PACKDESK_BENCH_UNUSED_", data_dir=args.data_dir)
     model_dir = default_model_dir(settings)
     if not model_dir.exists():
         print(f"no intent model in {args.data_dir}: run `packdesk prepare` first", file=sys.stderr)
         return 2
-    rows = [measure(backend, settings, model_dir) for backend in args.backends.split(",")]
+    rows = []
+    if args.before is not None:
+        before = Settings(_env_prefix="PACKDESK_BENCH_UNUSED_", data_dir=args.before)
+        before_model = args.before_model or default_model_dir(before)
+        rows.append(measure("torch", before, before_model, name="before: torch, "
+                            + json.loads((before_model / "training_config.json").read_text())
+                            .get("kind", "fine-tuned")))
+    rows += [measure(backend, settings, model_dir) for backend in args.backends.split(",")]
     report = {
         "date": date.today().isoformat(),
         "machine": f"{os.cpu_count()}-core CPU ({platform.machine()})",
         "command": " ".join(["python bench/onnx_backend.py", *sys.argv[1:]]),
         "rows": rows,
-        "verdicts": verdicts(rows) if rows and rows[0]["backend"] == "torch" else {},
+        "verdicts": verdicts(rows) if rows and rows[0]["backend"].startswith(("torch", "before"))
+        else {},
     }
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     table = Table(title="ONNX Runtime vs torch")

@@ -98,7 +98,8 @@ def main() -> int:
         add_domain(features, [p.manifest for p in store.installed()], search, args.cache)
         args.out.write_text("".join(json.dumps(f) + "\n" for f in features))
         return 0
-    classifier = IntentClassifier(args.data_dir.resolve() / "models" / "intents" / "current")
+    classifier = IntentClassifier(args.data_dir.resolve() / "models" / "intents" / "current",
+                                  embed=embedder.embed, embedder_id=embedder.model_id)
     classifier.warm_up()
 
     rows: list[tuple[str, str, str, str]] = []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,3 +22,30 @@ SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 def settings(tmp_path: Path) -> Settings:
     """Settings built explicitly (never from the environment) with a fresh data directory."""
     return Settings(_env_prefix="PACKDESK_TEST_UNUSED_", data_dir=tmp_path / "data")
+
+
+@pytest.fixture(scope="session")
+def shared_embedder() -> Any:
+    """The bundled query embedder (all-MiniLM-L6-v2), loaded once per test session."""
+    from plugins.st_embedder import SentenceTransformerEmbedder
+
+    embedder = SentenceTransformerEmbedder()
+    embedder.warm_up()
+    return embedder
+
+
+def train_platform_model(out_dir: Path, *, embedder: Any = None) -> Path:
+    """A real intent model of the five built-in platform intents, with out-of-scope
+    calibration: an intent head over ``embedder``'s vectors (what ``packdesk prepare`` makes),
+    or without an embedder the fine-tuned classifier (12 epochs; both take seconds)."""
+    from core.intents.dataset import examples_from_manifests
+
+    examples = examples_from_manifests([])
+    if embedder is not None:
+        from core.intents.head import train_intent_head
+
+        return train_intent_head(examples, out_dir=out_dir, embed=embedder.embed,
+                                 embedder_id=embedder.model_id).model_dir
+    from core.intents.training import train_intent_model
+
+    return train_intent_model(examples, out_dir=out_dir, epochs=12, show_progress=False).model_dir

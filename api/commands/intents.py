@@ -34,6 +34,12 @@ def intents_group() -> None:
 @intents_group.command("train")
 @click.option("--data", "data_path", type=click.Path(path_type=Path),
               help="Training data, .csv (text,label) or .jsonl. Default: installed packs' intents.")
+@click.option("--recipe", type=click.Choice(["head", "fine-tune"]), default="head",
+              show_default=True,
+              help="head: a logistic regression over the query embedder's vectors (no model "
+                   "pass of its own per question; seconds to train). fine-tune: fine-tune the "
+                   "bundled MiniLM (a second model pass per question; minutes to train). The "
+                   "options below apply to fine-tune only.")
 @click.option("--epochs", type=click.IntRange(min=1), default=10, show_default=True)
 @click.option("--max-per-label", type=click.IntRange(min=2), default=None,
               help="Cap the examples of each label.")
@@ -52,12 +58,13 @@ def intents_group() -> None:
 @click.option("--out", "out_dir", type=click.Path(path_type=Path),
               help="Model directory. Default: the configured intent model directory.")
 @click.pass_obj
-def train(obj: CliContext, data_path: Path | None, epochs: int, max_per_label: int | None,
-          freeze_layers: int, lora: bool, probe_init: bool, pooling: str,
-          label_smoothing: float, learning_rate: float, seed: int,
+def train(obj: CliContext, data_path: Path | None, recipe: str, epochs: int,
+          max_per_label: int | None, freeze_layers: int, lora: bool, probe_init: bool,
+          pooling: str, label_smoothing: float, learning_rate: float, seed: int,
           out_dir: Path | None) -> None:
-    """Fine-tune the bundled MiniLM on intent data and write a calibrated model directory."""
+    """Train an intent model on intent data and write a calibrated model directory."""
     from core.intents import default_model_dir, examples_from_manifests, load_examples
+    from core.intents.head import train_intent_head
     from core.intents.training import train_intent_model
 
     if data_path is not None:
@@ -67,12 +74,20 @@ def train(obj: CliContext, data_path: Path | None, epochs: int, max_per_label: i
 
         manifests = [item.manifest for item in PackStore(obj.settings).installed()]
         examples = examples_from_manifests(manifests)
-    result = train_intent_model(
-        examples, out_dir=out_dir or default_model_dir(obj.settings), epochs=epochs,
-        learning_rate=learning_rate, max_per_label=max_per_label,
-        freeze_layers=freeze_layers, lora=lora, probe_init=probe_init, pooling=pooling,
-        label_smoothing=label_smoothing, seed=seed,
-    )
+    out_dir = out_dir or default_model_dir(obj.settings)
+    if recipe == "head":
+        embedder = _query_embedder(obj)
+        result = train_intent_head(
+            examples, out_dir=out_dir, embed=embedder.embed, embedder_id=embedder.model_id,
+            seed=seed,
+        )
+    else:
+        result = train_intent_model(
+            examples, out_dir=out_dir, epochs=epochs,
+            learning_rate=learning_rate, max_per_label=max_per_label,
+            freeze_layers=freeze_layers, lora=lora, probe_init=probe_init, pooling=pooling,
+            label_smoothing=label_smoothing, seed=seed,
+        )
     test = result.metrics["test"]
     at = test.get("at_threshold", {})
     click.echo(f"model: {result.model_dir}")
@@ -88,14 +103,16 @@ def train(obj: CliContext, data_path: Path | None, epochs: int, max_per_label: i
 @intents_group.command("eval")
 @click.option("--model", "model_dir", type=click.Path(path_type=Path), required=True)
 @click.option("--data", "data_path", type=click.Path(path_type=Path), required=True)
-def evaluate(model_dir: Path, data_path: Path) -> None:
+@click.pass_obj
+def evaluate(obj: CliContext, model_dir: Path, data_path: Path) -> None:
     """Print a classification report of a model on labelled data (out_of_scope included)."""
     from sklearn.metrics import classification_report
 
     from core.intents import IntentClassifier, load_examples
 
     examples = load_examples(data_path)
-    classifier = IntentClassifier(model_dir)
+    embedder = _query_embedder(obj)
+    classifier = IntentClassifier(model_dir, embed=embedder.embed, embedder_id=embedder.model_id)
     predictions = classifier.predict([e.text for e in examples])
     gold = [e.label for e in examples]
     predicted = [p.label for p in predictions]
@@ -104,6 +121,13 @@ def evaluate(model_dir: Path, data_path: Path) -> None:
     accuracy = sum(g == p for g, p in zip(gold, predicted, strict=True)) / len(gold)
     table.add_row(f"{classifier.threshold:.3f}", str(len(gold)), f"{accuracy:.2%}")
     Console().print(table)
+
+
+def _query_embedder(obj: CliContext) -> Any:
+    """The query embedder the server uses (an intent head classifies its vectors)."""
+    from api import wiring
+
+    return wiring.embedder(obj.settings, obj.plugin_manager())
 
 
 # --- learning from conversations (docs/intents.md, "Learning") ---------------------------------
@@ -147,8 +171,8 @@ async def _dataset(settings: Settings) -> Any:
 @intents_group.command("retrain")
 @click.option("--epochs", type=click.IntRange(min=1), default=3, show_default=True)
 @click.option("--learning-rate", type=float, default=5e-5, show_default=True)
-@click.option("--max-per-label", type=click.IntRange(min=2), default=24, show_default=True,
-              help="Cap of the base data per label (as `packdesk prepare` trains).")
+@click.option("--max-per-label", type=click.IntRange(min=2), default=None,
+              help="Cap of the base data per label (default: as the current model was trained).")
 @click.option("--warm-start/--from-base", default=True, show_default=True,
               help="Start from the current model's encoder, or from the bundled base model.")
 @click.option("--tolerance", type=click.FloatRange(0.0, 1.0, max_open=True), default=None,
@@ -160,7 +184,7 @@ async def _dataset(settings: Settings) -> Any:
               help="Repeat forever at this interval (e.g. 24h, 90m, 3600s): a schedule.")
 @click.option("--json", "as_json", is_flag=True, help="Print each report as one JSON line.")
 @click.pass_obj
-def retrain(obj: CliContext, epochs: int, learning_rate: float, max_per_label: int,
+def retrain(obj: CliContext, epochs: int, learning_rate: float, max_per_label: int | None,
             warm_start: bool, tolerance: float | None, no_promote: bool, every: str | None,
             as_json: bool) -> None:
     """Train a candidate on the base data plus the learned examples; promote it only through
@@ -175,7 +199,7 @@ def retrain(obj: CliContext, epochs: int, learning_rate: float, max_per_label: i
     )
     interval = parse_interval(every) if every else None
     while True:
-        report = asyncio.run(_retrain(settings, options))
+        report = asyncio.run(_retrain(settings, options, _query_embedder(obj)))
         if as_json:
             click.echo(json.dumps(report.to_dict()))
         else:
@@ -187,10 +211,10 @@ def retrain(obj: CliContext, epochs: int, learning_rate: float, max_per_label: i
         time.sleep(interval)
 
 
-async def _retrain(settings: Settings, options: Any) -> Any:
+async def _retrain(settings: Settings, options: Any, embedder: Any) -> Any:
     from core.intents.default import default_model_dir
 
-    async with learning_runtime(settings) as runtime:
+    async with learning_runtime(settings, embedder) as runtime:
         if not runtime.base:
             raise click.ClickException("no installed packs: nothing to train on "
                                        "(run `packdesk prepare`)")
@@ -277,8 +301,12 @@ class LearningRuntime:
 
 
 @asynccontextmanager
-async def learning_runtime(settings: Settings) -> AsyncIterator[LearningRuntime]:
-    """Open (and migrate) the database and build the learning services; closed on exit."""
+async def learning_runtime(
+    settings: Settings, embedder: Any = None
+) -> AsyncIterator[LearningRuntime]:
+    """Open (and migrate) the database and build the learning services; closed on exit.
+
+    ``embedder``: the query embedder (a retrain of an intent head needs it)."""
     from core.conversations.service import ConversationService
     from core.intents.dataset import examples_from_manifests
     from core.intents.labels import builtin_platform_labels, intent_labels
@@ -311,7 +339,11 @@ async def learning_runtime(settings: Settings) -> AsyncIterator[LearningRuntime]
             max_per_account=settings.learning_max_per_account,
             holdout_fraction=settings.learning_holdout_fraction,
         )
-        retrainer = Retrainer(registry, feedback, models_dir=settings.models_dir, policy=policy)
+        retrainer = Retrainer(
+            registry, feedback, models_dir=settings.models_dir, policy=policy,
+            embed=embedder.embed if embedder is not None else None,
+            embedder_id=embedder.model_id if embedder is not None else None,
+        )
         base = examples_from_manifests(manifests) if manifests else []
         yield LearningRuntime(registry, retrainer, base, labels)
     finally:

@@ -45,6 +45,10 @@ GENERATOR_PASSAGES = 4
 class Classifier(Protocol):
     def predict(self, texts: list[str]) -> list[Any]: ...
 
+    def predict_vector(self, vector: Any) -> Any | None:
+        """The prediction from the question's query vector (an intent head), or None when the
+        model classifies text."""
+
 
 class DomainHead(Protocol):
     """The domain head (core/intents/domain.py): class probabilities for a query vector."""
@@ -189,9 +193,7 @@ class Assistant:
         return answer
 
     async def _answer(self, account_id: str, question: str, detail: Detail) -> Answer:
-        # Both models only need the question: run them side by side; the query is embedded
-        # once and its vector serves routing (pack_scores) and retrieval (search).
-        prediction, vector = await asyncio.gather(self._classify(question), self._embed(question))
+        prediction, vector = await self._classify_and_embed(question)
         intent = IntentInfo(
             label=prediction.label if prediction else OUT_OF_SCOPE,
             confidence=round(float(prediction.confidence), 4) if prediction else 0.0,
@@ -275,6 +277,22 @@ class Assistant:
             return await self._embed_query(question)
         vectors = await asyncio.to_thread(self._search.embed_queries, [question])
         return vectors[0]
+
+    async def _classify_and_embed(self, question: str) -> tuple[Any | None, Any]:
+        """The question's intent and its query vector, which also serves routing (pack_scores,
+        the domain head) and retrieval (search).
+
+        An intent head classifies that very vector (one model pass per question); a fine-tuned
+        classifier runs its own pass, side by side with the embedder.
+        """
+        if getattr(self._classifier, "reads_query_vector", False):
+            vector = await self._embed(question)
+            prediction = self._classifier.predict_vector(vector)  # type: ignore[union-attr]
+            if prediction is not None:
+                return prediction, vector
+            return await self._classify(question), vector  # swapped to a text model meanwhile
+        prediction, vector = await asyncio.gather(self._classify(question), self._embed(question))
+        return prediction, vector
 
     async def _classify(self, question: str) -> Any | None:
         if self._classify_one is not None:

@@ -1,4 +1,10 @@
-"""Serving: load a trained intent model directory and classify customer messages."""
+"""Serving: load a trained intent model directory and classify customer messages.
+
+Two kinds of model directory serve the same way: the fine-tuned MiniLM classifier
+(core.intents.training; runs its own transformer pass) and the intent head over the query
+embedder's vectors (core.intents.head, the default since it costs no pass of its own: the
+pipeline hands it the vector it already computed for retrieval, :meth:`predict_vectors`).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +17,7 @@ from typing import Any
 
 from core.errors import IntentModelError, ValidationError
 from core.intents.calibration import Calibration
+from core.intents.head import HEAD_KIND, Embed, IntentHead
 from core.intents.labels import OUT_OF_SCOPE, builtin_platform_labels, pack_id_of
 from core.intents.training import LABEL_MAP_FILE, TRAINING_CONFIG_FILE
 
@@ -32,10 +39,11 @@ class Prediction:
 
 
 class IntentClassifier:
-    """A fine-tuned intent model. ``__init__`` is cheap; ``warm_up()`` loads it (once).
+    """A trained intent model. ``__init__`` is cheap; ``warm_up()`` loads it (once).
 
     Thread-safe: one lock serialises tokenisation and the forward pass (the fast tokenizer
     is not safe to call concurrently, and torch already uses every core for one batch).
+    A head needs no lock: it is a matrix product over vectors its caller computed.
     """
 
     def __init__(
@@ -46,12 +54,19 @@ class IntentClassifier:
         device: str | None = None,
         backend: str = "torch",
         onnx_cache: Path | None = None,
+        embed: Embed | None = None,
+        embedder_id: str | None = None,
     ) -> None:
         """Args:
         expected_labels: the installed packs' labels; a model trained for others is refused.
         device: torch device (torch backend).
         backend: ``torch``, ``onnx`` or ``onnx-int8`` (core.onnx_backend; the ONNX graph is
             exported from this model's weights on first load and cached in ``onnx_cache``).
+            A head has no transformer of its own: the embedder's backend applies.
+        embed: the query embedder (texts -> unit vectors); a head classifies its vectors, so
+            :meth:`predict` on a head needs it (:meth:`predict_vectors` does not).
+        embedder_id: the query embedder's model id; a head trained on another embedder's
+            vectors is refused.
         """
         from core.onnx_backend.export import backend_problem
 
@@ -64,7 +79,10 @@ class IntentClassifier:
         self.expected_labels = set(expected_labels) if expected_labels is not None else None
         self.device = device
         self._lock = threading.Lock()
-        self._model: Any = None
+        self._embed = embed
+        self._embedder_id = embedder_id
+        self._kind: str | None = None
+        self._model: Any = None  # a transformer, an OnnxRunner or an IntentHead
         self._tokenizer: Any = None
         self._labels: list[str] = []
         self._threshold = 0.0
@@ -79,6 +97,19 @@ class IntentClassifier:
     def threshold(self) -> float:
         self.warm_up()
         return self._threshold
+
+    @property
+    def reads_query_vector(self) -> bool:
+        """True for a head: classify the question's query vector (:meth:`predict_vectors`)
+        instead of its text, so no model pass of its own runs."""
+        return self.kind == HEAD_KIND
+
+    @property
+    def kind(self) -> str:
+        """``embedding-head`` or ``fine-tuned`` (training_config.json, read once, no weights)."""
+        if self._kind is None:
+            self._kind = str(self._read_config().get("kind", "fine-tuned"))
+        return self._kind
 
     def warm_up(self) -> None:
         """Load weights, tokenizer, label map and threshold; later calls do nothing.
@@ -95,7 +126,10 @@ class IntentClassifier:
             labels = self._check_label_map()
             threshold = Calibration.load(self.model_dir).threshold
             max_length = self._read_max_length()
-            model, tokenizer = self._load_weights()
+            if self.reads_query_vector:
+                model, tokenizer = self._load_head(labels), None
+            else:
+                model, tokenizer = self._load_weights()
             self._labels, self._threshold, self._max_length = labels, threshold, max_length
             self._tokenizer = tokenizer
             self._model = model  # last: its presence marks the classifier as warm
@@ -119,7 +153,36 @@ class IntentClassifier:
         self.warm_up()
         if not texts:
             return []
-        probs = self._probabilities(list(texts))
+        if isinstance(self._model, IntentHead):
+            if self._embed is None:
+                raise IntentModelError(f"the intent head in {self.model_dir} classifies query "
+                                       "vectors: it needs the query embedder to classify text")
+            return self._ranked(self._model.probabilities(self._embed(list(texts))), top_k)
+        return self._ranked(self._probabilities(list(texts)), top_k)
+
+    def predict_vectors(self, vectors: Any, top_k: int = 3) -> list[Prediction]:
+        """Classify ``(n, dim)`` query vectors (a head only; microseconds, no lock).
+
+        Raises:
+            IntentModelError: this model classifies text, not vectors.
+            ValidationError: vectors of another dimension, or top_k < 1.
+        """
+        if top_k < 1:
+            raise ValidationError(f"top_k must be >= 1, got {top_k}")
+        self.warm_up()
+        if not isinstance(self._model, IntentHead):
+            raise IntentModelError(f"the intent model in {self.model_dir} is a fine-tuned "
+                                   "classifier: it classifies text, not query vectors")
+        return self._ranked(self._model.probabilities(vectors), top_k)
+
+    def predict_vector(self, vector: Any, top_k: int = 3) -> Prediction | None:
+        """One question's prediction from its query vector, or None when this model classifies
+        text (the caller then classifies the text: :meth:`predict`)."""
+        if not self.reads_query_vector:
+            return None
+        return self.predict_vectors([vector], top_k)[0]
+
+    def _ranked(self, probs: Any, top_k: int) -> list[Prediction]:
         k = min(top_k, len(self._labels))
         predictions = []
         for row in probs:
@@ -176,12 +239,28 @@ class IntentClassifier:
             raise IntentModelError(f"{path}: labels must be a list of strings; {RETRAIN_HINT}")
         return labels
 
-    def _read_max_length(self) -> int:
+    def _read_config(self) -> dict[str, Any]:
         try:
             config = json.loads((self.model_dir / TRAINING_CONFIG_FILE).read_text())
-            return int(config.get("max_length", 64))
         except (OSError, ValueError):
+            return {}
+        return config if isinstance(config, dict) else {}
+
+    def _read_max_length(self) -> int:
+        try:
+            return int(self._read_config().get("max_length", 64))
+        except (TypeError, ValueError):
             return 64
+
+    def _load_head(self, labels: list[str]) -> IntentHead:
+        trained_on = self._read_config().get("embedder")
+        if self._embedder_id is not None and trained_on != self._embedder_id:
+            raise IntentModelError(
+                f"the intent head in {self.model_dir} classifies vectors of embedder "
+                f"{trained_on!r}, but queries are embedded with {self._embedder_id!r}; "
+                f"{RETRAIN_HINT}"
+            )
+        return IntentHead.load(self.model_dir, labels)
 
     def _load_weights(self) -> tuple[Any, Any]:
         from transformers import AutoModelForSequenceClassification, AutoTokenizer

@@ -19,6 +19,8 @@ class ServingClassifier(Protocol):
 
     def predict(self, texts: Sequence[str], top_k: int = 3) -> list[Any]: ...
 
+    def predict_vector(self, vector: Any, top_k: int = 3) -> Any | None: ...
+
 
 @dataclass(frozen=True)
 class ServingModel:
@@ -60,6 +62,18 @@ class SwappableClassifier:
         """Classify with the model serving now; a swap during the call does not affect it."""
         serving = self._serving  # read once: this call stays on this model
         return serving.classifier.predict(texts, top_k=top_k)
+
+    def predict_vector(self, vector: Any, top_k: int = 3) -> Any | None:
+        """One question's prediction from its query vector when the model serving now is an
+        intent head, else None (the caller classifies the text); one read of the reference, so
+        a swap to a text model in between cannot make a head call fail."""
+        serving = self._serving
+        return serving.classifier.predict_vector(vector, top_k=top_k)
+
+    @property
+    def reads_query_vector(self) -> bool:
+        """Whether the model serving now classifies query vectors (a head)."""
+        return bool(getattr(self._serving.classifier, "reads_query_vector", False))
 
     def swap(self, classifier: ServingClassifier, version_id: str | None) -> ServingModel:
         """Serve ``classifier`` (already warm) from the next call on; returns the old model."""

@@ -151,13 +151,13 @@ def train_intent_model(
     staging = out_dir.parent / f".{out_dir.name}.tmp-{uuid.uuid4().hex[:8]}"
     try:
         metrics = _train_into(staging, config, labels, train, val, test, show_progress)
-        _write_json(staging / TRAINING_CONFIG_FILE, {
+        write_json(staging / TRAINING_CONFIG_FILE, {
             **asdict(config),
             "version": f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{data_hash(data)[:8]}",
             "data_sha256": data_hash(data),
             "examples": {"train": len(train), "validation": len(val), "test": len(test)},
         })
-        _replace_dir(staging, out_dir)
+        replace_model_dir(staging, out_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return TrainingResult(model_dir=out_dir, labels=labels, metrics=metrics)
@@ -261,10 +261,10 @@ def _train_into(
     shutil.rmtree(staging / "checkpoints", ignore_errors=True)
     model.save_pretrained(staging)
     tokenizer.save_pretrained(staging)
-    _write_json(staging / LABEL_MAP_FILE, {"labels": labels})
+    write_json(staging / LABEL_MAP_FILE, {"labels": labels})
 
     val_probs = predict_proba(model, tokenizer, [e.text for e in val], max_length=config.max_length)
-    conf, correct, oos = _outcomes(val_probs, val, label2id)
+    conf, correct, oos = prediction_outcomes(val_probs, val, label2id)
     calibration = calibrate(conf, correct, oos, target_precision=config.target_precision)
     calibration.save(staging)
     metrics: dict[str, Any] = {
@@ -278,7 +278,7 @@ def _train_into(
             model, tokenizer, [e.text for e in split], max_length=config.max_length
         )
         metrics[name] = split_metrics(probs, split, labels, calibration.threshold)
-    _write_json(staging / METRICS_FILE, metrics)
+    write_json(staging / METRICS_FILE, metrics)
     return metrics
 
 
@@ -378,7 +378,7 @@ def _compute_metrics(prediction: Any) -> dict[str, float]:
     }
 
 
-def _outcomes(
+def prediction_outcomes(
     probs: np.ndarray, split: Sequence[Example], label2id: dict[str, int]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     oos = np.array([e.label == OUT_OF_SCOPE for e in split], dtype=bool)
@@ -397,7 +397,7 @@ def split_metrics(
     if not split:
         return {"rows": 0}
     label2id = {label: index for index, label in enumerate(labels)}
-    conf, correct, oos = _outcomes(probs, split, label2id)
+    conf, correct, oos = prediction_outcomes(probs, split, label2id)
     gold = [label2id[e.label] for e in split if e.label != OUT_OF_SCOPE]
     predicted = probs[~oos].argmax(axis=1).tolist()
     report = classification_report(
@@ -418,11 +418,11 @@ def split_metrics(
     }
 
 
-def _write_json(path: Path, value: Any) -> None:
+def write_json(path: Path, value: Any) -> None:
     path.write_text(json.dumps(value, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
-def _replace_dir(staging: Path, target: Path) -> None:
+def replace_model_dir(staging: Path, target: Path) -> None:
     """Rename ``staging`` onto ``target``; an old model is moved aside first, then removed."""
     old = None
     if target.exists():

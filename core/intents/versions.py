@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import secrets
 import shutil
 import uuid
@@ -23,7 +22,12 @@ from typing import Any
 
 from core.errors import IntentModelError
 from core.intents.labels import OUT_OF_SCOPE, builtin_platform_labels, pack_id_of
-from core.intents.training import LABEL_MAP_FILE, METRICS_FILE, TRAINING_CONFIG_FILE
+from core.intents.training import (
+    LABEL_MAP_FILE,
+    METRICS_FILE,
+    TRAINING_CONFIG_FILE,
+    replace_model_dir,
+)
 from core.packs.manifest import PLATFORM_PREFIX
 
 CHUNK_BYTES = 4 * 1024 * 1024  # one database value; a 90 MB model is ~23 of them
@@ -199,7 +203,7 @@ def write_version_dir(
                     f"{item.sha256[:12]}..."
                 )
         (staging / VERSION_MARKER).write_text(version_id + "\n", encoding="utf-8")
-        _replace_dir(staging, target)
+        replace_model_dir(staging, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target
@@ -229,13 +233,3 @@ def label_problem(
     if foreign:
         return f"it has labels of packs that are not served: {foreign[:10]}"
     return None
-
-
-def _replace_dir(staging: Path, target: Path) -> None:
-    old = None
-    if target.exists():
-        old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
-        os.replace(target, old)
-    os.replace(staging, target)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)

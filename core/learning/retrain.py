@@ -1,10 +1,15 @@
 """Re-train through the gate: base data plus learned examples -> candidate -> compare -> promote.
 
-The base split is the one the default model was trained with (the packs' examples capped at
-``max_per_label`` per label, the same seed and fractions), so its test part is unseen by both the
-current model and the candidate. By default the candidate starts from the current model's
-encoder (warm start), so a retrain needs few epochs and the intents it already knew stay where
-they were; ``warm_start=False`` trains from the bundled base model instead.
+The base split is the one the current model was trained with (the packs' examples, capped at
+the ``max_per_label`` its training config records, the same seed and fractions), so its test
+part is unseen by both the current model and the candidate.
+
+The candidate is of the current model's kind. An intent head (the default, core.intents.head)
+is refitted on the query embedder's vectors of base + learned examples: seconds, and the known
+intents' weights are fitted on the same data as before. A fine-tuned model is fine-tuned again;
+by default it starts from the current model's encoder (warm start), so a retrain needs few
+epochs and the intents it already knew stay where they were; ``warm_start=False`` trains from
+the bundled base model instead.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from typing import Any, Literal
 
 from core.errors import ConfigError, ValidationError
 from core.intents.dataset import Example, cap_per_label, stratified_split
-from core.intents.default import DEFAULT_MAX_PER_LABEL
+from core.intents.head import HEAD_KIND, Embed
 from core.intents.versions import ModelVersion
 from core.learning.dataset import DatasetPolicy, DatasetReport, build_dataset
 from core.learning.feedback import FeedbackService
@@ -33,11 +38,13 @@ Status = Literal["nothing-to-learn", "promoted", "rejected", "candidate"]
 
 @dataclass(frozen=True)
 class RetrainOptions:
-    """The candidate's training run and the gate's tolerance."""
+    """The candidate's training run and the gate's tolerance. ``epochs``, ``learning_rate``,
+    ``freeze_layers`` and ``warm_start`` apply to a fine-tuned model only."""
 
     epochs: int = 3
     learning_rate: float = 5e-5
-    max_per_label: int | None = DEFAULT_MAX_PER_LABEL  # of the base data, as `prepare` trains
+    # Of the base data; None: the cap the current model was trained with (its config).
+    max_per_label: int | None = None
     freeze_layers: int = 0
     seed: int = 42
     warm_start: bool = True
@@ -122,7 +129,13 @@ class Retrainer:
         *,
         models_dir: Path,
         policy: DatasetPolicy | None = None,
+        embed: Embed | None = None,
+        embedder_id: str | None = None,
     ) -> None:
+        """``embed`` / ``embedder_id``: the query embedder, which an intent head classifies
+        (needed when the current model is a head)."""
+        self.embed = embed
+        self.embedder_id = embedder_id
         self.registry = registry
         self.feedback = feedback
         self.models_dir = Path(models_dir)
@@ -172,20 +185,28 @@ class Retrainer:
             raise ConfigError("no current intent model to compare a candidate with: run "
                               "`packdesk prepare` (it registers the default model) first")
         report.previous_version_id = current.version_id if current else None
+        config = _training_config(current_dir)
+        head = config.get("kind") == HEAD_KIND
+        if head and (self.embed is None or self.embedder_id is None):
+            raise ConfigError("the current intent model is a head over query vectors: the "
+                              "retrain needs the query embedder")
+        cap = options.max_per_label if options.max_per_label is not None \
+            else config.get("max_per_label")
         if base_test is None:
-            pool, test = base_split(base, max_per_label=options.max_per_label, seed=options.seed)
+            pool, test = base_split(base, max_per_label=cap, seed=options.seed)
         else:
-            pool, test = cap_per_label(base, options.max_per_label, options.seed), list(base_test)
+            pool, test = cap_per_label(base, cap, options.seed), list(base_test)
 
         work = Path(tempfile.mkdtemp(prefix="packdesk-retrain-", dir=self._work_root()))
         try:
+            train_candidate = self._train_head if head else _train_candidate
             result, training_seconds = await asyncio.to_thread(
-                _train_candidate, pool + learned_train, test + learned_test, current_dir,
+                train_candidate, pool + learned_train, test + learned_test, current_dir,
                 work, options,
             )
             report.training_seconds = training_seconds
             current_scores, candidate_scores = await asyncio.to_thread(
-                _score_both, current_dir, result, test, learned_test
+                self._score_both, current_dir, result, test, learned_test
             )
             report.decision = decide(current_scores, candidate_scores,
                                      tolerance=options.tolerance)
@@ -214,6 +235,32 @@ class Retrainer:
             shutil.rmtree(work, ignore_errors=True)
         report.seconds = time.perf_counter() - started
         return report
+
+    def _train_head(
+        self, train: list[Example], test: list[Example], current_dir: Path, work: Path,
+        options: RetrainOptions,
+    ) -> tuple[Path, float]:
+        from core.intents.head import train_intent_head
+
+        assert self.embed is not None and self.embedder_id is not None  # checked by retrain
+        started = time.perf_counter()
+        result = train_intent_head(
+            train, out_dir=work / "candidate", embed=self.embed, embedder_id=self.embedder_id,
+            c=float(_training_config(current_dir).get("c", 10.0)), seed=options.seed,
+            test_examples=test,
+        )
+        return result.model_dir, time.perf_counter() - started
+
+    def _score_both(self, current_dir: Path, candidate_dir: Path, base_test: list[Example],
+                    feedback_test: list[Example]) -> tuple[Any, Any]:
+        from core.intents.classifier import IntentClassifier
+
+        scores = []
+        for model_dir in (current_dir, candidate_dir):
+            classifier = IntentClassifier(model_dir, embed=self.embed)
+            classifier.warm_up()
+            scores.append(score(classifier, base_test, feedback_test))
+        return scores[0], scores[1]
 
     def _work_root(self) -> Path:
         root = self.models_dir / "intents" / "work"
@@ -259,25 +306,23 @@ def export_encoder(model_dir: Path, out: Path) -> Path:
 
 
 def _mean_pooled(model_dir: Path) -> bool:
+    return _read_json(model_dir / "config.json").get("model_type") == "packdesk-bert-mean"
+
+
+def _training_config(model_dir: Path) -> dict[str, Any]:
+    from core.intents.training import TRAINING_CONFIG_FILE
+
+    return _read_json(model_dir / TRAINING_CONFIG_FILE)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
     import json
 
     try:
-        config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+        value = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return False
-    return config.get("model_type") == "packdesk-bert-mean"
-
-
-def _score_both(current_dir: Path, candidate_dir: Path, base_test: list[Example],
-                feedback_test: list[Example]) -> tuple[Any, Any]:
-    from core.intents.classifier import IntentClassifier
-
-    scores = []
-    for model_dir in (current_dir, candidate_dir):
-        classifier = IntentClassifier(model_dir)
-        classifier.warm_up()
-        scores.append(score(classifier, base_test, feedback_test))
-    return scores[0], scores[1]
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def _pct(value: float | None) -> str:

@@ -19,6 +19,7 @@ import pytest
 from litestar.testing import TestClient
 
 from core.settings import Settings
+from tests.conftest import train_platform_model
 
 DOCS_PER_PACK = {"finance": 40, "legal": 40, "support-basics": 27}
 INTENTS_PER_PACK = {"finance": 4, "legal": 3, "support-basics": 4}
@@ -48,15 +49,6 @@ def _shrink(source: Path, pack_id: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def shared_embedder() -> Any:
-    from plugins.st_embedder import SentenceTransformerEmbedder
-
-    embedder = SentenceTransformerEmbedder()
-    embedder.warm_up()
-    return embedder
-
-
-@pytest.fixture(scope="session")
 def built_packs(tmp_path_factory: pytest.TempPathFactory, shared_embedder: Any) -> BuiltPacks:
     from core.packs.builder import build_pack
     from core.packs.signing import generate_keypair
@@ -83,17 +75,17 @@ def built_packs(tmp_path_factory: pytest.TempPathFactory, shared_embedder: Any) 
 
 
 @pytest.fixture(scope="session")
-def small_classifier(tmp_path_factory: pytest.TempPathFactory) -> Any:
+def small_classifier(tmp_path_factory: pytest.TempPathFactory, shared_embedder: Any) -> Any:
     """The platform intents (greeting, thanks, goodbye, human_agent, complaint) with a calibrated
-    out-of-scope threshold: trained in seconds. Domain questions come out below the threshold,
-    so the HTTP tests exercise routing by retrieval scores as well as intents."""
+    out-of-scope threshold: an intent head over the shared embedder's vectors, as the server
+    runs it (trained in seconds). Domain questions come out below the threshold, so the HTTP
+    tests exercise routing by retrieval scores as well as intents."""
     from core.intents.classifier import IntentClassifier
-    from core.intents.default import ensure_default_model
 
-    settings = Settings(
-        _env_prefix="PACKDESK_TEST_UNUSED_", data_dir=tmp_path_factory.mktemp("api-intents")
-    )
-    classifier = IntentClassifier(ensure_default_model(settings, [], max_per_label=None, epochs=12))
+    model_dir = train_platform_model(tmp_path_factory.mktemp("api-intents") / "model",
+                                     embedder=shared_embedder)
+    classifier = IntentClassifier(model_dir, embed=shared_embedder.embed,
+                                  embedder_id=shared_embedder.model_id)
     classifier.warm_up()
     return classifier
 

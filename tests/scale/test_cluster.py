@@ -118,7 +118,7 @@ def until(check: Any, timeout_s: float, step_s: float = 0.02) -> float:
 
 
 def register_intent_model(database_url: str, root: Path, built_packs: BuiltPacks) -> str:
-    """Train a small intent model on the built packs' intents and register it as the current
+    """Train the intent head on the built packs' intents and register it as the current
     version, as ``packdesk prepare`` does (``register_default_model``); returns its id."""
     from api.commands.intents import register_default_model
     from core.intents.default import ensure_default_model
@@ -129,7 +129,9 @@ def register_intent_model(database_url: str, root: Path, built_packs: BuiltPacks
     )
     install_built_packs(settings, built_packs, list(DOCS_PER_PACK))
     manifests = [item.manifest for item in PackStore(settings).installed()]
-    model_dir = ensure_default_model(settings, manifests, max_per_label=None, epochs=8)
+    from plugins.st_embedder import SentenceTransformerEmbedder
+
+    model_dir = ensure_default_model(settings, manifests, embedder=SentenceTransformerEmbedder())
     version_id, promoted = run(register_default_model(settings, model_dir, manifests))
     assert promoted
     return str(version_id)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from core.intents import IntentClassifier, ensure_default_model
+from core.intents import IntentClassifier
 from core.settings import Settings
+from tests.conftest import train_platform_model
 
 # Paraphrases never seen in training: held-out accuracy must be well above chance (1/5).
 HELD_OUT = [
@@ -32,8 +34,15 @@ def tiny_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 @pytest.fixture(scope="session")
 def tiny_model(tiny_settings: Settings) -> Path:
-    """The default model for no installed packs: 5 platform intents + out-of-scope calibration."""
-    return ensure_default_model(tiny_settings, [], max_per_label=None, epochs=12)
+    """A fine-tuned model of the 5 platform intents with out-of-scope calibration."""
+    return train_platform_model(tiny_settings.models_dir / "fine-tuned" / "model")
+
+
+@pytest.fixture(scope="session")
+def tiny_head(tiny_settings: Settings, shared_embedder: Any) -> Path:
+    """The same data as an intent head over the bundled embedder's vectors."""
+    return train_platform_model(tiny_settings.models_dir / "head" / "model",
+                                embedder=shared_embedder)
 
 
 @pytest.fixture(scope="session")

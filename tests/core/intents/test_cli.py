@@ -33,17 +33,34 @@ def test_train_with_data_then_eval(tmp_path: Path, settings: Settings) -> None:
     data = _data(tmp_path / "train.jsonl")
     out = tmp_path / "models" / "v1"
     result = CliRunner().invoke(
-        _cli(), ["intents", "train", "--data", str(data), "--epochs", "1", "--freeze-layers",
-                 "5", "--out", str(out)],
+        _cli(), ["intents", "train", "--data", str(data), "--recipe", "fine-tune", "--epochs",
+                 "1", "--freeze-layers", "5", "--out", str(out)],
         obj=CliContext(settings_override=settings),
     )
     assert result.exit_code == 0, result.output
     assert "out-of-scope threshold" in result.output and "test accuracy" in result.output
     assert json.loads((out / "training_config.json").read_text())["freeze_layers"] == 5
     report = CliRunner().invoke(_cli(), ["intents", "eval", "--model", str(out),
-                                         "--data", str(data)])
+                                         "--data", str(data)],
+                                obj=CliContext(settings_override=settings))
     assert report.exit_code == 0, report.output
     assert "bank:card_lost" in report.output and "macro avg" in report.output
+
+
+def test_train_a_head_by_default_then_eval(tmp_path: Path, settings: Settings) -> None:
+    data = _data(tmp_path / "train.jsonl")
+    out = tmp_path / "models" / "head"
+    context = CliContext(settings_override=settings)
+    result = CliRunner().invoke(
+        _cli(), ["intents", "train", "--data", str(data), "--out", str(out)], obj=context
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "training_config.json").read_text())["kind"] == "embedding-head"
+    assert not (out / "model.safetensors").exists()
+    report = CliRunner().invoke(_cli(), ["intents", "eval", "--model", str(out),
+                                         "--data", str(data)], obj=context)
+    assert report.exit_code == 0, report.output
+    assert "bank:open_account" in report.output and "macro avg" in report.output
 
 
 def test_train_bad_data_writes_nothing(tmp_path: Path, settings: Settings) -> None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -12,6 +14,7 @@ from core.intents import OUT_OF_SCOPE, IntentClassifier, ensure_default_model, i
 from core.intents.dataset import Example
 from core.intents.inference import base_model_path
 from core.intents.training import freeze_lower_layers, train_intent_model
+from core.settings import Settings
 from tests.core.intents.conftest import HELD_OUT
 
 
@@ -52,11 +55,21 @@ def test_unrelated_text_is_out_of_scope(tiny_classifier: IntentClassifier) -> No
     assert predictions[0].pack_id is None
 
 
-def test_default_model_is_reused_when_labels_match(tiny_settings, tiny_model: Path) -> None:
-    version = json.loads((tiny_model / "training_config.json").read_text())["version"]
-    assert ensure_default_model(tiny_settings, []) == tiny_model
-    assert json.loads((tiny_model / "training_config.json").read_text())["version"] == version
-    assert set(IntentClassifier(tiny_model).labels) == intent_labels([])
+def test_default_model_is_a_head_trained_once_and_reused(
+    tmp_path: Path, shared_embedder: Any, tiny_model: Path
+) -> None:
+    settings = Settings(_env_prefix="PACKDESK_TEST_UNUSED_", data_dir=tmp_path / "data")
+    model_dir = ensure_default_model(settings, [], embedder=shared_embedder)
+    config = json.loads((model_dir / "training_config.json").read_text())
+    assert config["kind"] == "embedding-head" and config["embedder"] == shared_embedder.model_id
+    assert ensure_default_model(settings, [], embedder=shared_embedder) == model_dir
+    assert json.loads((model_dir / "training_config.json").read_text()) == config  # not retrained
+    assert set(IntentClassifier(model_dir).labels) == intent_labels([])
+    # A fitting model of another kind (an operator's fine-tune) is kept, not replaced.
+    shutil.rmtree(model_dir)
+    shutil.copytree(tiny_model, model_dir)
+    assert ensure_default_model(settings, [], embedder=shared_embedder) == model_dir
+    assert IntentClassifier(model_dir).kind == "fine-tuned"
 
 
 def test_freeze_layers_freezes_lower_layers() -> None:

@@ -14,7 +14,7 @@ from core.learning.labels import LabelSpace
 from core.ledger.accounts import AccountService
 from core.ledger.db import Database
 from core.privacy import Redactor, TextCipher, generate_key
-from core.settings import Settings
+from tests.conftest import train_platform_model
 from tests.core.ledger.conftest import db  # noqa: F401  (re-exported fixture)
 
 LABELS = LabelSpace.of(
@@ -78,9 +78,12 @@ async def store_turn(
 
 @pytest.fixture(scope="session")
 def platform_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A real model of the five platform intents (trained in seconds)."""
-    from core.intents.default import ensure_default_model
+    """A real fine-tuned model of the five platform intents (trained in seconds)."""
+    return train_platform_model(tmp_path_factory.mktemp("learning-model") / "model")
 
-    settings = Settings(_env_prefix="PACKDESK_TEST_UNUSED_",
-                        data_dir=tmp_path_factory.mktemp("learning-model"))
-    return ensure_default_model(settings, [], max_per_label=None, epochs=12)
+
+@pytest.fixture(scope="session")
+def platform_head(tmp_path_factory: pytest.TempPathFactory, shared_embedder: Any) -> Path:
+    """The same intents as an intent head over the bundled embedder (what `prepare` makes)."""
+    return train_platform_model(tmp_path_factory.mktemp("learning-head") / "model",
+                                embedder=shared_embedder)

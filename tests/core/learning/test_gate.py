@@ -5,6 +5,9 @@ version and the current model stays current."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from core.conversations.service import ConversationService
 from core.intents.dataset import examples_from_manifests
@@ -40,14 +43,18 @@ def test_a_candidate_not_better_on_feedback_is_refused() -> None:
     assert "no held-out feedback" in decide(scores(0.9, None), scores(0.9, None)).reasons[0]
 
 
+@pytest.mark.parametrize("kind", ["head", "fine-tuned"])
 async def test_retrain_refuses_a_candidate_that_learned_nothing_new(
     feedback: FeedbackService, conversations: ConversationService, redactor: Redactor,
-    new_account, platform_model: Path, tmp_path: Path,  # type: ignore[no-untyped-def]
+    new_account, request: pytest.FixtureRequest, shared_embedder: Any,  # type: ignore[no-untyped-def]
+    tmp_path: Path, kind: str,
 ) -> None:
     """The customers only confirm greetings the current model already gets right: a real
-    candidate is trained, cannot be better on the feedback split, and is refused."""
+    candidate (of the current model's kind) is trained, cannot be better on the feedback
+    split, and is refused."""
+    model_dir = request.getfixturevalue("platform_head" if kind == "head" else "platform_model")
     registry = ModelRegistry(feedback.db)
-    current = await registry.register(platform_model)
+    current = await registry.register(model_dir)
     await registry.promote(current.version_id, actor="test")
     greetings = ["hello friends", "hi there, anyone?", "good morning team", "hey hello",
                  "hello hello", "hi, good evening"]
@@ -58,7 +65,8 @@ async def test_retrain_refuses_a_candidate_that_learned_nothing_new(
         await feedback.give_feedback(account, turn.conversation_id, turn.turn_id, helpful=True)
 
     retrainer = Retrainer(registry, feedback, models_dir=tmp_path / "models",
-                          policy=DatasetPolicy(min_per_label=3, holdout_fraction=0.5))
+                          policy=DatasetPolicy(min_per_label=3, holdout_fraction=0.5),
+                          embed=shared_embedder.embed, embedder_id=shared_embedder.model_id)
     report = await retrainer.retrain(
         base=examples_from_manifests([]), labels=LABELS,
         options=RetrainOptions(epochs=1, max_per_label=None),
@@ -69,5 +77,8 @@ async def test_retrain_refuses_a_candidate_that_learned_nothing_new(
     assert report.version is not None and report.version.status == "rejected"
     assert report.version.gate is not None and report.version.gate["promote"] is False
     assert report.version.training_config["retrain"]["learned_train"] >= 1
+    assert report.version.training_config.get("kind", "fine-tuned") == (
+        "embedding-head" if kind == "head" else "fine-tuned"
+    )
     assert await registry.current_version_id() == current.version_id
     assert not list((tmp_path / "models" / "intents" / "work").iterdir())  # no leftovers
