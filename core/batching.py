@@ -9,7 +9,10 @@ the shape ``batch_fn(items: list[T]) -> Sequence[R]`` (one result per item, same
   from a thread) and get their own result back;
 * one worker thread (never the event loop) takes the first waiting item, then gathers more for
   at most ``max_wait_ms`` or until ``max_batch_size`` items, and makes one call. Items that
-  arrived while the previous batch was running are taken at once, without waiting;
+  arrived while the previous batch was running are taken at once, without waiting; and after a
+  batch of one item (a lone caller: nobody came during its wait) the next item does not wait
+  for company either, so one client at a time pays nothing for batching, while the first
+  concurrent items bring the wait back;
 * when a batch raises, it is retried item by item, so a bad input fails only its own caller and
   an error of the function itself fails only the callers of that batch; the worker goes on;
 * ``enabled=False`` makes :meth:`submit` a direct ``batch_fn([item])`` in a worker thread, the
@@ -171,12 +174,13 @@ class MicroBatcher(Generic[T, R]):
 
     def _run(self) -> None:
         stop = False
+        last_was_lone = False
         while not stop:
             first = self._queue.get()
             if first is _STOP:
                 return
             batch: list[_Pending[T, R]] = [first]  # type: ignore[list-item]
-            deadline = time.monotonic() + self.max_wait_s
+            deadline = time.monotonic() + (0.0 if last_was_lone else self.max_wait_s)
             while len(batch) < self.max_batch_size:
                 remaining = deadline - time.monotonic()
                 try:
@@ -189,6 +193,7 @@ class MicroBatcher(Generic[T, R]):
                     stop = True
                     break
                 batch.append(nxt)  # type: ignore[arg-type]
+            last_was_lone = len(batch) == 1
             self._process(batch)
 
     def _process(self, batch: list[_Pending[T, R]]) -> None:

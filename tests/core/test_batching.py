@@ -114,6 +114,27 @@ def test_a_lone_request_waits_at_most_max_wait() -> None:
     assert 0.025 <= elapsed < 1.0
 
 
+def test_after_a_lone_batch_the_next_lone_request_does_not_wait() -> None:
+    fn = Recorder()
+    batcher = MicroBatcher(fn, max_batch_size=32, max_wait_ms=300)
+
+    async def sequential() -> list[float]:
+        times = []
+        for item in range(3):
+            start = time.perf_counter()
+            assert await batcher.submit(item) == f"r{item}"
+            times.append(time.perf_counter() - start)
+        return times
+
+    try:
+        first, second, third = asyncio.run(sequential())
+    finally:
+        batcher.close()
+    assert fn.sizes == [1, 1, 1]
+    assert first >= 0.28  # nothing known yet: it waited for company
+    assert second < 0.2 and third < 0.2  # one client at a time pays no batching wait
+
+
 def test_items_arriving_within_the_wait_share_one_batch() -> None:
     fn = Recorder()
     batcher = MicroBatcher(fn, max_batch_size=32, max_wait_ms=200)
