@@ -1,9 +1,15 @@
-"""medical: MedQuAD answers as documents; intents from ``qtype`` with paraphrased questions.
+"""medical: every MedQuAD answer as a document; intents from ``qtype`` with paraphrased questions.
 
 MedQuAD's questions are templated ("What is (are) X ?", "What are the treatments for X ?"), so
 a classifier trained on them learns the template. Each qtype therefore gets several paraphrase
 templates, filled with the focus topics of that qtype's documents, and the original template
 is only one of them.
+
+Rows that would make the same document (same focus, question type and answer: MedQuAD lists
+some CDC pages once per question asked of them) become one document that keeps every row's
+question for evaluation. Answers shared by different topics ("This condition is inherited in an
+autosomal recessive pattern ...", 348 GHR conditions) stay separate documents: the title says
+which condition the answer is about.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 from core.packs.documents import Document
 from core.packs.manifest import Intent
@@ -151,6 +158,7 @@ PARAPHRASES: dict[str, list[str]] = {
         "Where can families of people with {x} get help?",
     ],
 }
+DATA_FILE = "medquad_answered.jsonl.gz"
 # A qtype with few documents borrows other focus topics so its examples still vary.
 MIN_SUBJECTS = 20
 _TITLE_PREFIX = "what i need to know about "
@@ -164,8 +172,8 @@ _QUESTION_SENTENCE = re.compile(
 
 def convert(pack_dir: Path) -> PackContent:
     """Build documents and intents from ``pack_dir/data``."""
-    rows = read_jsonl_gz(pack_dir / "data" / "medquad_subset.jsonl.gz")
-    documents = [_document(row) for row in rows]
+    rows = read_jsonl_gz(pack_dir / "data" / DATA_FILE)
+    documents = [_document(group) for group in same_document_groups(rows)]
     focuses: dict[str, set[str]] = defaultdict(set)
     for row in rows:
         subject = question_subject(row["focus"])
@@ -219,9 +227,31 @@ def strip_question_sentences(answer: str) -> str:
     return re.sub(r"[ \t]{2,}", " ", stripped).strip()
 
 
-def _document(row: dict) -> Document:
-    title = f"{row['focus'].strip()} ({row['qtype']})"
+def same_document_groups(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """Rows grouped by the document they make (focus, qtype, answer), in first-row order."""
+    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault((row["focus"].strip(), row["qtype"], row["answer"]), []).append(row)
+    return list(groups.values())
+
+
+def document_title(row: dict[str, Any]) -> str:
+    """``"<focus> (<qtype>)"``; the site's name stands in for a missing focus (a few CDC rows)."""
+    return f"{row['focus'].strip() or row['source']} ({row['qtype']})"
+
+
+def _eval_question(row: dict[str, Any]) -> str | None:
+    # An empty focus filled into MedQuAD's template leaves "What is (are) ?": no question.
+    if not row["focus"].strip() and row["question"].endswith(" ?"):
+        return None
+    return str(row["question"])
+
+
+def _document(rows: list[dict[str, Any]]) -> Document:
+    row = rows[0]
+    title = document_title(row)
     text = strip_question_sentences(row["answer"]) or row["answer"]
+    questions = list(dict.fromkeys(q for q in map(_eval_question, rows) if q is not None))
     return Document(
         id=row["id"],
         title=title,
@@ -232,6 +262,6 @@ def _document(row: dict) -> Document:
             "qtype": row["qtype"],
             "collection": row["collection"],
             "source": row["source"],
-            "eval_questions": unleaked_questions(title, text, [row["question"]]),
+            "eval_questions": unleaked_questions(title, text, questions),
         },
     )

@@ -12,8 +12,10 @@ from pathlib import Path
 import pytest
 
 from core.errors import PackNotFound
+from core.packs.builder import SHIPPED_VECTORS_FILE
 from core.packs.documents import Document
 from core.packs.manifest import MANIFEST_FILE, Manifest, generic_pack_ids, load_manifest
+from core.retrieval.shipped_vectors import ShippedVectors
 from knowledge_packs.convert.common import PACKS_ROOT, normalized, read_csv_gz, slug
 from knowledge_packs.convert.finance import banking77_rows
 from knowledge_packs.prepare import BUILTIN_PACKS, prepare_pack, prepare_pack_result
@@ -165,13 +167,41 @@ def test_medical_intents_are_qtypes_with_varied_wording(prepared: dict[str, Path
         assert len(openings) >= 4, (intent.name, openings)
 
 
-def test_medical_subset_is_balanced_and_sized(prepared: dict[str, Path]) -> None:
+def test_medical_holds_every_medquad_answer(prepared: dict[str, Path]) -> None:
     documents = _documents(prepared, "medical")
-    assert len(documents) == 3000
-    collections = {doc.metadata["collection"] for doc in documents}
-    assert len(collections) == 9
+    # 16,339 rows; 6 CDC rows repeat one page's answer under one focus and qtype (one row per
+    # question asked of it): 2 documents that keep all 6 questions.
+    assert len(documents) == 16_339 - 4
+    assert len({doc.id for doc in documents}) == len(documents)
+    assert len({doc.metadata["collection"] for doc in documents}) == 9
+    assert len({doc.metadata["qtype"] for doc in documents}) == 16
     for doc in documents:
-        assert doc.title == f"{doc.metadata['focus']} ({doc.metadata['qtype']})"
+        focus = doc.metadata["focus"].strip() or doc.metadata["source"]
+        assert doc.title == f"{focus} ({doc.metadata['qtype']})"
+    ids = {doc.id for doc in documents}
+    assert "9_0000424-1" in ids and not {"9_0000424-2", "9_0000424-3"} & ids
+    merged = next(doc for doc in documents if doc.id == "9_0000424-1")
+    # The third row's question, kept on the first row's document (the first row's own
+    # "What is (are) ?" names no topic, and the second's is quoted by the answer itself).
+    assert merged.metadata["eval_questions"] == [
+        "what types of infections does vancomycin-resistant enterococci cause?"
+    ]
+
+
+def test_answers_shared_by_different_topics_stay_separate_documents(
+    prepared: dict[str, Path],
+) -> None:
+    documents = _documents(prepared, "medical")
+    recessive = [
+        doc
+        for doc in documents
+        if doc.text.startswith(
+            "This condition is inherited in an autosomal recessive pattern, which means both copies"
+        )
+    ]
+    # The title names the condition, which the shared answer does not.
+    assert len(recessive) > 300
+    assert len({doc.title for doc in recessive}) == len(recessive)
 
 
 def test_legal_intents_use_varied_question_templates(prepared: dict[str, Path]) -> None:
@@ -203,14 +233,25 @@ def test_indexed_text_never_contains_its_eval_question(
     assert with_questions >= 0.99 * len(documents)
 
 
-def test_total_chunk_budget_stays_small(prepared: dict[str, Path]) -> None:
-    # ~4 characters a token, 200-token chunks with 40 overlap: the first `make run` embeds this.
+def test_chunks_embedded_at_first_run_stay_few(prepared: dict[str, Path]) -> None:
+    # ~4 characters a token, 200-token chunks with 40 overlap: the first `make run` embeds the
+    # packs that ship no vectors (knowledge_packs/<folder>/vectors.shipped).
     estimate = 0
     for pack_id in PACK_IDS:
+        if (BUILTIN_PACKS[pack_id].root / SHIPPED_VECTORS_FILE).is_file():
+            continue
         for doc in _documents(prepared, pack_id):
             tokens = len(doc.title + doc.text) / 4
             estimate += 1 + max(0, int((tokens - 200) // 160) + 1) if tokens > 200 else 1
     assert estimate <= 15_000
+
+
+def test_medical_ships_vectors_of_the_bundled_model() -> None:
+    shipped = ShippedVectors.read(BUILTIN_PACKS["medical"].root / SHIPPED_VECTORS_FILE)
+    assert shipped.model_id == "sentence-transformers/all-MiniLM-L6-v2"
+    assert shipped.dimension == 384
+    assert shipped.backend in ("torch", "onnx", "onnx-int8")
+    assert len(shipped.vectors) >= 30_000  # about one per chunk of every MedQuAD answer
 
 
 def test_output_is_deterministic(prepared: dict[str, Path], tmp_path: Path) -> None:
@@ -253,16 +294,14 @@ def test_committed_data_is_compressed_and_small() -> None:
 
 
 @pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="shared public data not present")
-def test_medquad_subset_is_reproducible_from_upstream() -> None:
-    from knowledge_packs.vendor import medquad_subset
-
-    with (SHARED_DATA / "medquad" / "medquad_answered.jsonl").open(encoding="utf-8") as fh:
-        upstream = [json.loads(line) for line in fh if line.strip()]
-    with gzip.open(
-        PACKS_ROOT / "medical/data/medquad_subset.jsonl.gz", "rt", encoding="utf-8"
-    ) as fh:
-        committed = [json.loads(line) for line in fh]
-    assert medquad_subset(upstream) == committed
+def test_medquad_copy_is_the_upstream_file_unchanged() -> None:
+    upstream = (SHARED_DATA / "medquad" / "medquad_answered.jsonl").read_bytes()
+    committed = PACKS_ROOT / "medical" / "data" / "medquad_answered.jsonl.gz"
+    with gzip.open(committed) as fh:
+        assert fh.read() == upstream
+    provenance = json.loads((committed.parent / "PROVENANCE.json").read_text())
+    digest = hashlib.sha256(upstream).hexdigest()
+    assert provenance["upstream_sha256"] == {"medquad_answered.jsonl": digest}
 
 
 FULL_PROFILE = {
