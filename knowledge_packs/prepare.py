@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.errors import PackNotFound
+from core.packs.builder import SHIPPED_VECTORS_FILE
 from core.packs.files import replace_directory
 from core.packs.manifest import DOCUMENTS_FILE, MANIFEST_FILE, Manifest
 from knowledge_packs.convert import finance, legal, medical, support_basics
@@ -100,6 +101,8 @@ def prepare_pack_result(pack_id: str, out_dir: Path) -> PrepareResult:
 def render(pack: BuiltinPack, content: PackContent) -> dict[str, bytes]:
     """Every file of the source directory, by relative path: license files, documents, manifest."""
     files = {path.name: path.read_bytes() for path in content.license_files}
+    if content.shipped_vectors is not None:
+        files[SHIPPED_VECTORS_FILE] = content.shipped_vectors.read_bytes()
     files[DOCUMENTS_FILE] = b"".join(
         json.dumps(doc.model_dump(mode="json"), ensure_ascii=False, sort_keys=True).encode("utf-8")
         + b"\n"

@@ -2,9 +2,9 @@
 
 Run once by a maintainer (``python -m knowledge_packs.vendor /path/to/shared/data``); the copies
 it writes are committed, so preparing packs never needs the shared data. Output is
-deterministic: gzip without timestamps, rows in a fixed order, the MedQuAD subset chosen by a
-hash of each row's id. ``PROVENANCE.json`` in each ``data/`` folder records the upstream files'
-SHA-256 and the subset rule, so a reviewer can re-run this and compare bytes.
+deterministic: gzip without timestamps, rows in a fixed order. ``PROVENANCE.json`` in each
+``data/`` folder records the upstream files' SHA-256 and the copy rule, so a reviewer can re-run
+this and compare bytes.
 """
 
 from __future__ import annotations
@@ -15,16 +15,10 @@ import io
 import json
 import shutil
 import sys
-from collections import defaultdict
 from pathlib import Path
-from typing import Any
 
-from knowledge_packs.convert.common import PACKS_ROOT, stable_hash, write_gzip
+from knowledge_packs.convert.common import PACKS_ROOT, write_gzip
 
-# MedQuAD subset rule (docs/builtin-packs.md): answers up to this many characters, a non-empty
-# focus, then round-robin over the (qtype, collection) strata in hash order until this many rows.
-MEDQUAD_SUBSET_SIZE = 3000
-MEDQUAD_MAX_ANSWER_CHARS = 8000
 BITEXT_COLUMNS = ["instruction", "intent", "category", "response"]
 
 
@@ -34,29 +28,6 @@ def vendor_all(shared: Path) -> None:
     _vendor_finance(shared, PACKS_ROOT / "finance")
     _vendor_medical(shared / "medquad", PACKS_ROOT / "medical")
     _vendor_legal(shared / "legal", PACKS_ROOT / "legal")
-
-
-def medquad_subset(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The documented, deterministic MedQuAD subset, balanced across qtype and collection."""
-    strata: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
-    for row in rows:
-        if row["focus"].strip() and len(row["answer"]) <= MEDQUAD_MAX_ANSWER_CHARS:
-            strata[(row["qtype"], row["collection"])].append(row)
-    for members in strata.values():
-        members.sort(key=lambda row: stable_hash(row["id"]))
-    chosen: list[dict[str, Any]] = []
-    depth = 0
-    # Round-robin keeps small strata (stages, complications, CDC) whole and thins big ones.
-    while len(chosen) < MEDQUAD_SUBSET_SIZE:
-        added = False
-        for key in sorted(strata):
-            if depth < len(strata[key]) and len(chosen) < MEDQUAD_SUBSET_SIZE:
-                chosen.append(strata[key][depth])
-                added = True
-        if not added:
-            break
-        depth += 1
-    return sorted(chosen, key=lambda row: row["id"])
 
 
 def _vendor_support_basics(src: Path, pack: Path) -> None:
@@ -99,20 +70,18 @@ def _vendor_finance(shared: Path, pack: Path) -> None:
 
 
 def _vendor_medical(src: Path, pack: Path) -> None:
-    with (src / "medquad_answered.jsonl").open(encoding="utf-8") as fh:
-        rows = [json.loads(line) for line in fh if line.strip()]
-    subset = medquad_subset(rows)
-    body = "".join(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n" for row in subset)
+    upstream = (src / "medquad_answered.jsonl").read_bytes()
+    rows = sum(1 for line in upstream.splitlines() if line.strip())
     data = _fresh(pack / "data")
-    write_gzip(data / "medquad_subset.jsonl.gz", body.encode("utf-8"))
+    write_gzip(data / "medquad_answered.jsonl.gz", upstream)
     _copy(src / "LICENSE.txt", data / "LICENSE.txt")
     _copy(src / "README_upstream.txt", data / "README_upstream.txt")
     _provenance(
         data,
         {"medquad_answered.jsonl": src},
-        f"{len(subset)} of {len(rows)} rows: non-empty focus, answer <= "
-        f"{MEDQUAD_MAX_ANSWER_CHARS} chars, round-robin over (qtype, collection) strata in "
-        "sha256(id) order (knowledge_packs.vendor.medquad_subset)",
+        f"all {rows} rows, unchanged (gzip-compressed); rows that make the same document (same "
+        "focus, qtype and answer: 6 CDC rows make 2 documents) are merged by the converter "
+        "(knowledge_packs.convert.medical)",
     )
 
 

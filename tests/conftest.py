@@ -11,6 +11,12 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# The suite runs the torch backend: the default int8 ONNX backend exports the model once per
+# data directory (about 20 s), and most tests make their own. The ONNX paths have their own
+# tests (tests/core/onnx_backend, tests/core/intents/test_classifier_onnx.py). Both prefixes:
+# servers the tests start read PACKDESK_*, settings the tests build read the unused prefix.
+os.environ.setdefault("PACKDESK_INFERENCE_BACKEND", "torch")
+os.environ.setdefault("PACKDESK_TEST_UNUSED_INFERENCE_BACKEND", "torch")
 
 from core.settings import Settings  # noqa: E402
 

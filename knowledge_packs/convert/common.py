@@ -23,11 +23,16 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class PackContent:
-    """What a converter produces: indexed documents, intents and the license files to ship."""
+    """What a converter produces: indexed documents, intents and the license files to ship.
+
+    ``shipped_vectors``: a ``vectors.shipped`` file of chunk vectors computed once
+    (``python -m knowledge_packs.shipped_vectors``), copied into the source for the index builder.
+    """
 
     documents: list[Document]
     intents: list[Intent]
     license_files: list[Path] = field(default_factory=list)
+    shipped_vectors: Path | None = None
 
 
 def stable_hash(text: str) -> str:

@@ -19,6 +19,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from core.packs.builder import SHIPPED_VECTORS_FILE
 from core.packs.documents import Document
 from core.packs.manifest import Intent
 from knowledge_packs.convert.common import (
@@ -198,7 +199,13 @@ def convert(pack_dir: Path) -> PackContent:
             )
         )
     license_files = [pack_dir / "data" / "LICENSE.txt", pack_dir / "data" / "README_upstream.txt"]
-    return PackContent(documents=documents, intents=intents, license_files=license_files)
+    shipped = pack_dir / SHIPPED_VECTORS_FILE
+    return PackContent(
+        documents=documents,
+        intents=intents,
+        license_files=license_files,
+        shipped_vectors=shipped if shipped.is_file() else None,
+    )
 
 
 def question_subject(focus: str) -> str | None:
