@@ -9,6 +9,7 @@ file that a later start would load.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import shutil
@@ -29,6 +30,7 @@ INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 FP32_FILE = "model.onnx"
 INT8_FILE = "model.int8.onnx"
 _HASHED_FILES = ("config.json", "model.safetensors", "pytorch_model.bin")
+MEMO_FILE = "file-hashes.json"
 
 
 def backend_problem(backend: str, onnx_cache: Path | None) -> str | None:
@@ -73,7 +75,7 @@ def onnx_model(
     """
     require_onnxruntime()
     source_dir = Path(source_dir)
-    key = _fingerprint(source_dir, output)
+    key = _fingerprint(source_dir, output, cache_root)
     folder = Path(cache_root) / f"{source_dir.name}-{output}-{key[:16]}"
     fp32 = folder / FP32_FILE
     if not fp32.is_file():
@@ -88,22 +90,61 @@ def onnx_model(
     return int8
 
 
-def _fingerprint(source_dir: Path, output: str) -> str:
-    import torch
-
-    digest = hashlib.sha256(f"{EXPORT_RECIPE}|{torch.__version__}|{output}".encode())
+def _fingerprint(source_dir: Path, output: str, cache_root: Path) -> str:
+    # torch's version from its metadata: importing torch costs a second at every server start,
+    # and the ONNX path does not need it once the export is cached.
+    digest = hashlib.sha256(f"{EXPORT_RECIPE}|{_torch_version()}|{output}".encode())
     found = False
     for name in _HASHED_FILES:
         path = source_dir / name
         if path.is_file():
             found = True
             digest.update(name.encode())
-            with path.open("rb") as handle:
-                for block in iter(lambda: handle.read(1 << 20), b""):
-                    digest.update(block)
+            digest.update(_file_sha256(path, cache_root).encode())
     if not found:
         raise ConfigError(f"{source_dir} holds no transformers model (config.json, weights)")
     return digest.hexdigest()
+
+
+def _torch_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("torch")
+    except PackageNotFoundError:
+        return "none"
+
+
+def _file_sha256(path: Path, cache_root: Path) -> str:
+    """SHA-256 of a weights file, remembered in ``cache_root/file-hashes.json`` under its
+    resolved path, size and modification time: hashing 90 MB of weights took 1.7 s of every
+    server start; a changed file (new size or mtime) is hashed again."""
+    stat = path.stat()
+    key = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
+    memo_path = Path(cache_root) / MEMO_FILE
+    try:
+        memo = json.loads(memo_path.read_text(encoding="utf-8"))
+        if not isinstance(memo, dict):
+            memo = {}
+    except (OSError, ValueError):
+        memo = {}
+    known = memo.get(key)
+    if isinstance(known, str) and len(known) == 64:
+        return known
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    memo[key] = digest.hexdigest()
+    try:  # a memo that cannot be written costs time at the next start, never correctness
+        _atomic_write(memo_path, lambda tmp: _write_text(tmp, json.dumps(memo, indent=1)))
+    except OSError as exc:
+        logger.warning("cannot remember the hash of %s in %s: %s", path, memo_path, exc)
+    return memo[key]
+
+
+def _write_text(path: Path, text: str) -> None:
+    path.write_text(text, encoding="utf-8")
 
 
 def _atomic_write(target: Path, write: Callable[[Path], None]) -> None:
