@@ -718,7 +718,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=20.0, help="per concurrency level")
     parser.add_argument("--levels", default="1,8,32", help="concurrency levels, comma-separated")
     parser.add_argument("--modes", default="on,off", help="batching modes to run: on, off or both")
-    parser.add_argument("--backend", default="torch", choices=["torch", "onnx", "onnx-int8"],
+    parser.add_argument("--backend", default="onnx-int8", choices=["torch", "onnx", "onnx-int8"],
                         help="PACKDESK_INFERENCE_BACKEND of the server (ONNX exports are made "
                              "on its first start and cached in the data directory)")
     parser.add_argument("--ready-timeout", type=float, default=180.0)
