@@ -36,6 +36,9 @@ def gpu_available() -> bool:
     )
 
 
+SEARCH_THREADS = 1
+
+
 class FaissIndex:
     """A built FAISS index: the :class:`core.VectorIndex` role."""
 
@@ -134,6 +137,12 @@ class FaissBackend:
         except RuntimeError as exc:  # faiss reports every read failure as RuntimeError
             raise PackFormatError(f"vector index file {path} is unreadable: {exc}") from exc
         kind = "hnsw" if isinstance(index, faiss.IndexHNSW) else "flat"
+        # A loaded index serves requests: one or a few query vectors per call, from several
+        # request threads at once. FAISS's OpenMP team per call then spins and fights those
+        # threads and the embedder's pool for two cores; one thread per search lets concurrent
+        # searches use the cores instead (/v1/ask at 32 clients: 73 -> 105 req/s, one client
+        # p50 27 -> 22 ms, bench/load.py on the 2-core machine).
+        faiss.omp_set_num_threads(SEARCH_THREADS)
         return FaissIndex(index, kind=kind, gpu_resources=self._resources())
 
 
