@@ -34,7 +34,18 @@ def worker_app() -> Any:
 
     raw = os.environ.get(SETTINGS_ENV)
     settings = Settings.model_validate(json.loads(raw)) if raw else Settings()
+    limit_blas_threads()
     return create_app(settings)
+
+
+def limit_blas_threads() -> None:
+    """One BLAS thread in a server process. Its matrix products are small (the intent and
+    domain heads over one query vector, the domain head's exemplars) and run in many request
+    threads at once; OpenBLAS's own threads per product spin against them and the embedder on
+    two cores (one client's p50 28 -> 22 ms, bench/load.py). Training, in the CLI, keeps them."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1, user_api="blas")
 
 
 def _plain(value: Any) -> Any:

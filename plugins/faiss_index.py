@@ -39,6 +39,12 @@ def gpu_available() -> bool:
 SEARCH_THREADS = 1
 
 
+def _faiss() -> Any:
+    import faiss
+
+    return faiss
+
+
 class FaissIndex:
     """A built FAISS index: the :class:`core.VectorIndex` role."""
 
@@ -64,6 +70,12 @@ class FaissIndex:
             )
         if self.kind == "hnsw":
             self._cpu_index.hnsw.efSearch = max(HNSW_EF_SEARCH, k)
+        # A search serves one request: one or a few query vectors, from one of several request
+        # threads at once. FAISS's OpenMP team per call then spins against those threads and
+        # the embedder's pool on two cores; one thread per search lets concurrent searches use
+        # the cores instead (bench/load.py). OpenMP's thread count is per calling thread, so
+        # it is set here, in the thread that searches.
+        _faiss().omp_set_num_threads(SEARCH_THREADS)
         scores, ids = self._search_index.search(queries, k)
         return scores, ids
 
@@ -137,12 +149,6 @@ class FaissBackend:
         except RuntimeError as exc:  # faiss reports every read failure as RuntimeError
             raise PackFormatError(f"vector index file {path} is unreadable: {exc}") from exc
         kind = "hnsw" if isinstance(index, faiss.IndexHNSW) else "flat"
-        # A loaded index serves requests: one or a few query vectors per call, from several
-        # request threads at once. FAISS's OpenMP team per call then spins and fights those
-        # threads and the embedder's pool for two cores; one thread per search lets concurrent
-        # searches use the cores instead (/v1/ask at 32 clients: 73 -> 105 req/s, one client
-        # p50 27 -> 22 ms, bench/load.py on the 2-core machine).
-        faiss.omp_set_num_threads(SEARCH_THREADS)
         return FaissIndex(index, kind=kind, gpu_resources=self._resources())
 
 

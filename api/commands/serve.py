@@ -52,7 +52,9 @@ def serve(obj: CliContext, host: str | None, port: int | None, workers: int) -> 
     }
     if workers == 1:
         from api.app import create_app
+        from api.workers import limit_blas_threads
 
+        limit_blas_threads()
         uvicorn.run(create_app(settings), **options)
         return
     if not settings.resolved_database_url().startswith("postgresql"):
