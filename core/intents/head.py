@@ -31,10 +31,9 @@ from typing import Any
 
 import numpy as np
 
-from core.errors import IntentModelError, TrainingDataError, ValidationError
+from core.errors import IntentModelError, ValidationError
 from core.intents.calibration import DEFAULT_TARGET_PRECISION, calibrate
-from core.intents.dataset import Example, data_hash, stratified_split, validate_examples
-from core.intents.labels import OUT_OF_SCOPE
+from core.intents.dataset import Example, data_hash, validate_examples
 
 HEAD_KIND = "embedding-head"
 HEAD_FILE = "head.npz"
@@ -179,6 +178,7 @@ def train_intent_head(
         prediction_outcomes,
         replace_model_dir,
         split_metrics,
+        training_splits,
         write_json,
     )
 
@@ -187,15 +187,10 @@ def train_intent_head(
         raise ValidationError(f"c must be > 0, got {c}")
     config = HeadConfig(embedder=embedder_id, c=c, seed=seed, target_precision=target_precision,
                         test_fraction=0.0 if test_examples is not None else 0.1)
-    train, val, test = stratified_split(
-        examples, fractions=(config.validation_fraction, config.test_fraction), seed=seed
+    train, val, test, labels = training_splits(
+        examples, fractions=(config.validation_fraction, config.test_fraction), seed=seed,
+        test_examples=test_examples,
     )
-    if test_examples is not None:
-        test = list(test_examples)
-    labels = sorted({example.label for example in train})
-    unknown = sorted({e.label for e in [*val, *test]} - set(labels) - {OUT_OF_SCOPE})
-    if unknown:
-        raise TrainingDataError(f"test labels never seen in training: {unknown}")
 
     started = time.perf_counter()
     texts = sorted({e.text for e in [*train, *val, *test]})

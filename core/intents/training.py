@@ -136,15 +136,10 @@ def train_intent_model(
     )
     _check_options(config)
     data = cap_per_label(examples, max_per_label, seed)
-    train, val, test = stratified_split(
-        data, fractions=(config.validation_fraction, config.test_fraction), seed=seed
+    train, val, test, labels = training_splits(
+        data, fractions=(config.validation_fraction, config.test_fraction), seed=seed,
+        test_examples=test_examples,
     )
-    if test_examples is not None:
-        test = list(test_examples)
-    labels = sorted({example.label for example in train})
-    unknown = sorted({e.label for e in [*val, *test]} - set(labels) - {OUT_OF_SCOPE})
-    if unknown:
-        raise TrainingDataError(f"test labels never seen in training: {unknown}")
 
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -161,6 +156,26 @@ def train_intent_model(
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return TrainingResult(model_dir=out_dir, labels=labels, metrics=metrics)
+
+
+def training_splits(
+    examples: Sequence[Example], *, fractions: tuple[float, float], seed: int,
+    test_examples: Sequence[Example] | None,
+) -> tuple[list[Example], list[Example], list[Example], list[str]]:
+    """(train, validation, test, sorted trained labels): the stratified split of every intent
+    model, ``test_examples`` replacing the test part when given.
+
+    Raises:
+        TrainingDataError: a validation or test label that no training row has.
+    """
+    train, val, test = stratified_split(examples, fractions=fractions, seed=seed)
+    if test_examples is not None:
+        test = list(test_examples)
+    labels = sorted({example.label for example in train})
+    unknown = sorted({e.label for e in [*val, *test]} - set(labels) - {OUT_OF_SCOPE})
+    if unknown:
+        raise TrainingDataError(f"test labels never seen in training: {unknown}")
+    return train, val, test, labels
 
 
 def _check_options(config: TrainingConfig) -> None:
