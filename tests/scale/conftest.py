@@ -27,7 +27,7 @@ import httpx
 import pytest
 
 # The session's small signed packs and the shared embedder, built once (tests/api).
-from tests.api.conftest import PetPack, built_packs, shared_embedder  # noqa: F401
+from tests.api.conftest import PetPack, built_packs  # noqa: F401
 from tests.scale.proxy import TcpProxy
 
 REPO = Path(__file__).resolve().parents[2]
@@ -240,7 +240,7 @@ PET_INTENT_EXAMPLES = [
 @pytest.fixture(scope="module")
 def pet_pack(
     tmp_path_factory: pytest.TempPathFactory,
-    shared_embedder: Any,  # noqa: F811 (the session fixture imported above)
+    shared_embedder: Any,
 ) -> PetPack:
     """The publisher journey's pet-care pack (tests/api), with an intent of its own: approved
     after the cluster's intent model was trained, so no registered version knows its label."""

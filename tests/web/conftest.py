@@ -20,7 +20,6 @@ from tests.api.conftest import (  # noqa: F401  (fixtures)
     install_built_packs,
     pet_pack,
     postgres_url,
-    shared_embedder,
     small_classifier,
 )
 
@@ -42,7 +41,7 @@ def web_settings(tmp_path: Any) -> Settings:
 def web_client(
     web_settings: Settings,
     built_packs: Any,  # noqa: F811  (the fixtures imported above)
-    shared_embedder: Any,  # noqa: F811
+    shared_embedder: Any,
     small_classifier: Any,  # noqa: F811
 ) -> Iterator[TestClient]:
     from api.app import create_app
@@ -83,7 +82,7 @@ def web_client_pg(
     tmp_path: Any,
     postgres_url: str,  # noqa: F811
     built_packs: Any,  # noqa: F811
-    shared_embedder: Any,  # noqa: F811
+    shared_embedder: Any,
     small_classifier: Any,  # noqa: F811
 ) -> Iterator[TestClient]:
     """The web on a fresh PostgreSQL database (skipped without one)."""
