@@ -5,9 +5,12 @@
 Prepares the pack source, chunks it exactly as ``packdesk pack build`` does, and embeds every
 chunk with the embedder the installation would use (the ``packdesk_embedder`` hook) run by
 ``--backend``. Vectors of an existing file that still match a chunk's text are kept, so a small
-data change re-embeds only the chunks it changed. Writes ``knowledge_packs/<pack>/vectors.shipped``
-(see ``core.retrieval.shipped_vectors``). Run it again whenever the pack's documents, chunking or
-the default backend change: a stale file still works, it only saves less time.
+data change re-embeds only the chunks it changed (they are then quantised once more: use
+``--fresh`` now and then to start from exact vectors). Writes
+``knowledge_packs/<pack>/vectors.shipped`` product-quantised (format 2, FAISS's
+``ProductQuantizer``, 192 sub-vectors of one byte: see ``core.retrieval.shipped_vectors``).
+Run it again whenever the pack's documents, chunking or the default backend change: a stale file
+still works, it only saves less time.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 from core import Settings, get_plugin_manager, read_documents
 from core.packs.builder import SHIPPED_VECTORS_FILE
 from core.packs.manifest import load_manifest
@@ -26,8 +31,12 @@ from core.retrieval.pack_index import chunk_pack, embed_chunks, embedder_backend
 from core.retrieval.shipped_vectors import ShippedVectors
 from knowledge_packs.prepare import BUILTIN_PACKS, prepare_pack
 
+PQ_SUBVECTORS = 192
 
-def write_shipped_vectors(pack_id: str, *, backend: str, data_dir: Path) -> Path:
+
+def write_shipped_vectors(
+    pack_id: str, *, backend: str, data_dir: Path, fresh: bool = False
+) -> Path:
     """Embed every chunk of built-in pack ``pack_id`` and write its shipped-vectors file."""
     pack = BUILTIN_PACKS[pack_id]
     target = pack.root / SHIPPED_VECTORS_FILE
@@ -38,7 +47,7 @@ def write_shipped_vectors(pack_id: str, *, backend: str, data_dir: Path) -> Path
         manifest = load_manifest(source / "manifest.json")
         documents = read_documents(source / "documents.jsonl", source=f"{pack_id}/documents")
     chunks = chunk_pack(embedder, manifest, documents)
-    previous = ShippedVectors.read(target) if target.is_file() else None
+    previous = ShippedVectors.read(target) if target.is_file() and not fresh else None
     started = time.perf_counter()
     vectors = embed_chunks(embedder, chunks, previous)
     logging.info("embedded %d chunks in %.0fs", len(chunks), time.perf_counter() - started)
@@ -51,8 +60,30 @@ def write_shipped_vectors(pack_id: str, *, backend: str, data_dir: Path) -> Path
         model_id=embedder.model_id,
         backend=model_backend,
     )
-    shipped.write(target)
+    centroids, codes = product_quantise(shipped)
+    shipped.write_quantized(target, centroids, codes)
     return target
+
+
+def product_quantise(shipped: ShippedVectors) -> tuple[np.ndarray, np.ndarray]:
+    """Train a product quantiser on the vectors and code them, rows in sorted-key order (the
+    order :meth:`ShippedVectors.write_quantized` writes keys in)."""
+    import faiss
+
+    rows = np.stack([shipped.vectors[key] for key in sorted(shipped.vectors)]).astype(np.float32)
+    quantiser = faiss.ProductQuantizer(shipped.dimension, PQ_SUBVECTORS, 8)
+    quantiser.train(rows)
+    codes = quantiser.compute_codes(rows)
+    centroids = faiss.vector_to_array(quantiser.centroids).reshape(
+        PQ_SUBVECTORS, 256, shipped.dimension // PQ_SUBVECTORS
+    )
+    decoded = quantiser.decode(codes)
+    cosine = (decoded * rows).sum(axis=1) / (
+        np.linalg.norm(decoded, axis=1) * np.linalg.norm(rows, axis=1)
+    )
+    logging.info("product quantised %d vectors: mean cosine %.4f, min %.4f",
+                 len(rows), float(cosine.mean()), float(cosine.min()))
+    return centroids, codes
 
 
 def main() -> None:
@@ -62,11 +93,14 @@ def main() -> None:
     parser.add_argument(
         "--data-dir", type=Path, default=Path("var"), help="where the ONNX export is cached"
     )
+    parser.add_argument("--fresh", action="store_true",
+                        help="embed every chunk again instead of reusing the file's vectors")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    path = write_shipped_vectors(args.pack_id, backend=args.backend, data_dir=args.data_dir)
+    path = write_shipped_vectors(args.pack_id, backend=args.backend, data_dir=args.data_dir,
+                                 fresh=args.fresh)
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
 
 

@@ -158,3 +158,29 @@ def test_text_key_is_a_sha256_prefix() -> None:
     import hashlib
 
     assert text_key("é") == hashlib.sha256("é".encode()).digest()[:KEY_BYTES]
+
+
+def test_product_quantised_file_decodes_close_to_the_vectors(tmp_path: Path, embedder) -> None:
+    shipped = _shipped_for(embedder, MEDICAL_DOCS + FINANCE_DOCS)
+    if len(shipped.vectors) < 256:  # FAISS needs at least as many rows as centroids
+        rows = list(shipped.vectors.items())
+        noise = np.random.default_rng(0).normal(0, 0.05, (256, shipped.dimension))
+        extra = {bytes([i]) * KEY_BYTES: (rows[i % len(rows)][1] + noise[i]).astype(np.float16)
+                 for i in range(256)}
+        shipped = ShippedVectors(shipped.model_id, shipped.backend, {**shipped.vectors, **extra})
+    from knowledge_packs.shipped_vectors import product_quantise
+
+    centroids, codes = product_quantise(shipped)  # the maintainer tool's 192 x 1 byte
+    path = tmp_path / SHIPPED_VECTORS_FILE
+    shipped.write_quantized(path, centroids, codes)
+    assert path.stat().st_size < len(shipped.vectors) * (KEY_BYTES + 192) + 400_000
+    again = ShippedVectors.read(path)
+    assert again.vectors.keys() == shipped.vectors.keys()
+    assert (again.model_id, again.backend, again.dimension) == (shipped.model_id, "torch", 384)
+    for key, row in shipped.vectors.items():
+        exact, decoded = row.astype(np.float32), again.vectors[key].astype(np.float32)
+        cosine = exact @ decoded / (np.linalg.norm(exact) * np.linalg.norm(decoded))
+        assert cosine > 0.97
+    path.write_bytes(path.read_bytes()[:-1])  # one code short
+    with pytest.raises(PackFormatError, match="codes"):
+        ShippedVectors.read(path)
