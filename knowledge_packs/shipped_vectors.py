@@ -21,6 +21,7 @@ import os
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -71,7 +72,8 @@ def product_quantise(shipped: ShippedVectors) -> tuple[np.ndarray, np.ndarray]:
     import faiss
 
     rows = np.stack([shipped.vectors[key] for key in sorted(shipped.vectors)]).astype(np.float32)
-    quantiser = faiss.ProductQuantizer(shipped.dimension, PQ_SUBVECTORS, 8)
+    # Any: the SWIG stubs type the C++ signatures, not the numpy wrappers faiss adds.
+    quantiser: Any = faiss.ProductQuantizer(shipped.dimension, PQ_SUBVECTORS, 8)
     quantiser.train(rows)
     codes = quantiser.compute_codes(rows)
     centroids = faiss.vector_to_array(quantiser.centroids).reshape(
