@@ -106,6 +106,8 @@ class Node:
             PACKDESK_RATE_LIMIT_PER_MINUTE=str(RATE_LIMIT_PER_MINUTE),
             PACKDESK_ACCESS_CACHE_SECONDS=str(ACCESS_CACHE_SECONDS),
             PACKDESK_REPLICATION_INTERVAL_SECONDS="600",  # notifications only, no fallback tick
+            # The vectors the cluster's intent head was trained on (and no ONNX export per node).
+            PACKDESK_INFERENCE_BACKEND="torch",
             HF_HUB_OFFLINE="1",
             TRANSFORMERS_OFFLINE="1",
             TOKENIZERS_PARALLELISM="false",
