@@ -25,7 +25,6 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +32,7 @@ import numpy as np
 
 from core.errors import IntentModelError, ValidationError
 from core.intents.calibration import DEFAULT_TARGET_PRECISION, calibrate
-from core.intents.dataset import Example, data_hash, validate_examples
+from core.intents.dataset import Example, validate_examples
 
 HEAD_KIND = "embedding-head"
 HEAD_FILE = "head.npz"
@@ -178,6 +177,7 @@ def train_intent_head(
         prediction_outcomes,
         replace_model_dir,
         split_metrics,
+        training_record,
         training_splits,
         write_json,
     )
@@ -226,12 +226,8 @@ def train_intent_head(
         calibration.save(staging)
         write_json(staging / LABEL_MAP_FILE, {"labels": labels})
         write_json(staging / METRICS_FILE, metrics)
-        write_json(staging / TRAINING_CONFIG_FILE, {
-            **asdict(config),
-            "version": f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{data_hash(examples)[:8]}",
-            "data_sha256": data_hash(examples),
-            "examples": {"train": len(train), "validation": len(val), "test": len(test)},
-        })
+        write_json(staging / TRAINING_CONFIG_FILE,
+                   training_record(asdict(config), examples, train, val, test))
         replace_model_dir(staging, out_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -146,16 +146,27 @@ def train_intent_model(
     staging = out_dir.parent / f".{out_dir.name}.tmp-{uuid.uuid4().hex[:8]}"
     try:
         metrics = _train_into(staging, config, labels, train, val, test, show_progress)
-        write_json(staging / TRAINING_CONFIG_FILE, {
-            **asdict(config),
-            "version": f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{data_hash(data)[:8]}",
-            "data_sha256": data_hash(data),
-            "examples": {"train": len(train), "validation": len(val), "test": len(test)},
-        })
+        write_json(staging / TRAINING_CONFIG_FILE,
+                   training_record(asdict(config), data, train, val, test))
         replace_model_dir(staging, out_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return TrainingResult(model_dir=out_dir, labels=labels, metrics=metrics)
+
+
+def training_record(
+    config: dict[str, Any], data: Sequence[Example], train: Sequence[Example],
+    val: Sequence[Example], test: Sequence[Example],
+) -> dict[str, Any]:
+    """What training_config.json holds for every intent model: the run's knobs, a version
+    (time and data hash), the data's SHA-256 and the split sizes."""
+    digest = data_hash(data)
+    return {
+        **config,
+        "version": f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{digest[:8]}",
+        "data_sha256": digest,
+        "examples": {"train": len(train), "validation": len(val), "test": len(test)},
+    }
 
 
 def training_splits(
