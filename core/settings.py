@@ -63,6 +63,11 @@ class Settings(BaseSettings):
     # intent accuracy, document vectors included (BENCHMARKS.md "ONNX Runtime");
     # docs/performance.md.
     inference_backend: Literal["torch", "onnx", "onnx-int8"] = "onnx-int8"
+    # ONNX Runtime threads inside one forward pass (0: one per core). One: a server's passes are
+    # small batches of short questions, where a second thread mostly waits for the first
+    # (int8, 2 cores: 1.8 ms of CPU per question on one thread, 3.0 ms on two); bulk embedding
+    # (pack builds) runs several one-thread passes at once instead (docs/performance.md).
+    inference_threads: int = Field(default=1, ge=0, le=256)
     # How often a server checks the database for a newly promoted intent model version.
     model_check_seconds: float = Field(default=10.0, gt=0, le=3600)
     # Learning from conversations (docs/intents.md): how much evidence a label needs before a

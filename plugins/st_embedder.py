@@ -59,6 +59,7 @@ class SentenceTransformerEmbedder:
         *,
         backend: str = "torch",
         onnx_cache: Path | None = None,
+        threads: int = 1,
     ) -> None:
         """Args:
         model_path: a sentence-transformers model directory; ``None`` for the bundled model.
@@ -66,12 +67,15 @@ class SentenceTransformerEmbedder:
             (torch backend only: ONNX Runtime runs on the CPU).
         backend: ``torch``, ``onnx`` or ``onnx-int8`` (see ``core.onnx_backend``).
         onnx_cache: where ONNX exports are kept (required for the ONNX backends).
+        threads: ONNX Runtime threads per forward pass (``Settings.inference_threads``); a
+            call with several batches runs up to one batch per core at once.
         """
         problem = backend_problem(backend, onnx_cache)
         if problem:
             raise ConfigError(problem)
         self.backend = backend
         self._onnx_cache = onnx_cache
+        self._threads = threads
         self._runner: Any = None
         self._bundled = model_path is None
         self.model_path = Path(model_path) if model_path is not None else bundled_model_path()
@@ -137,12 +141,8 @@ class SentenceTransformerEmbedder:
             cache_root=self._onnx_cache,
             quantized=self.backend == "onnx-int8",
         )
-        return OnnxRunner(path, self.model_path, max_length=_max_seq_length(self.model_path))
-
-    @property
-    def _tokenizer(self) -> Any:
-        self.warm_up()
-        return self._runner.tokenizer if self._runner is not None else self._model.tokenizer
+        max_length = _max_seq_length(self.model_path)
+        return OnnxRunner(path, self.model_path, max_length=max_length, threads=self._threads)
 
     def embed(self, texts: list[str], *, batch_size: int = 64) -> np.ndarray:
         """Embed ``texts`` in batches.
@@ -171,30 +171,38 @@ class SentenceTransformerEmbedder:
         real tokens; sentence-transformers sorts by length for the same reason. One call with
         a single batch (a query) skips the extra tokenisation.
         """
-        from core.onnx_backend.runner import mean_pool
-
         rows = self._length_order(texts) if len(texts) > batch_size else list(range(len(texts)))
         vectors = np.empty((len(texts), self.dimension), dtype=np.float32)
-        for start in range(0, len(rows), batch_size):
-            batch = rows[start : start + batch_size]
-            hidden, mask = self._runner.run([texts[i] for i in batch])
-            pooled = mean_pool(hidden, mask)
-            norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-            vectors[batch] = pooled / np.clip(norms, 1e-12, None)
+        batches = [rows[start : start + batch_size] for start in range(0, len(rows), batch_size)]
+
+        def embed_batch(batch: list[int]) -> None:
+            vectors[batch] = self._pooled([texts[i] for i in batch])
+
+        if len(batches) == 1:
+            embed_batch(batches[0])
+            return vectors
+        # Several batches (a pack build): one pass per core at once, each on the session's own
+        # threads; InferenceSession.run is thread-safe and releases the GIL.
+        from concurrent.futures import ThreadPoolExecutor
+
+        cores = os.cpu_count() or 1
+        lanes = 1 if self._threads == 0 else max(1, cores // self._threads)
+        with ThreadPoolExecutor(max_workers=min(lanes, len(batches))) as pool:
+            list(pool.map(embed_batch, batches))
         return vectors
+
+    def _pooled(self, texts: list[str]) -> np.ndarray:
+        """Unit-length mean-pooled vectors of one batch."""
+        from core.onnx_backend.runner import mean_pool
+
+        hidden, mask = self._runner.run(texts)
+        pooled = mean_pool(hidden, mask)
+        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+        return np.asarray(pooled / np.clip(norms, 1e-12, None), dtype=np.float32)
 
     def _length_order(self, texts: list[str]) -> list[int]:
         """Indices of ``texts``, longest in model tokens (after truncation) first."""
-        # The runner's own lock: its fast tokenizer is not safe to share across threads.
-        with self._runner._lock:
-            encoded = self._runner.tokenizer(
-                texts,
-                add_special_tokens=True,
-                truncation=True,
-                max_length=self._runner.max_length,
-                verbose=False,
-            )
-        lengths = [len(ids) for ids in encoded["input_ids"]]
+        lengths = self._runner.token_lengths(texts)
         # Stable: texts of equal length keep their order, so results are reproducible.
         return sorted(range(len(texts)), key=lambda i: -lengths[i])
 
@@ -204,7 +212,11 @@ class SentenceTransformerEmbedder:
 
     def tokenize_spans(self, text: str) -> list[tuple[int, int]]:
         """Character ``(start, end)`` of each model token of ``text``, in order."""
-        encoded = self._tokenizer(
+        self.warm_up()
+        if self._runner is not None:
+            spans: list[tuple[int, int]] = self._runner.token_spans(text)
+            return spans
+        encoded = self._model.tokenizer(
             text,
             add_special_tokens=False,
             return_offsets_mapping=True,
@@ -277,4 +289,5 @@ def packdesk_embedder(settings: Settings) -> SentenceTransformerEmbedder:
         model_path=settings.embedder_model_path,
         backend=settings.inference_backend,
         onnx_cache=settings.onnx_cache_dir,
+        threads=settings.inference_threads,
     )

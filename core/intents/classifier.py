@@ -263,13 +263,13 @@ class IntentClassifier:
         return IntentHead.load(self.model_dir, labels)
 
     def _load_weights(self) -> tuple[Any, Any]:
+        if self.backend != "torch":
+            runner = self._load_onnx()
+            return runner, None  # the runner tokenises itself
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
         import core.intents.modeling  # noqa: F401  registers the mean-pooling model type
 
-        if self.backend != "torch":
-            runner = self._load_onnx()
-            return runner, runner.tokenizer
         try:
             tokenizer = AutoTokenizer.from_pretrained(self.model_dir)
             model = AutoModelForSequenceClassification.from_pretrained(self.model_dir)
@@ -286,18 +286,23 @@ class IntentClassifier:
 
     def _load_onnx(self) -> Any:
         """An ONNX Runtime runner of this model (exported on first use, then cached)."""
-        from transformers import AutoConfig, AutoModelForSequenceClassification
+        from transformers import AutoConfig
 
         from core.onnx_backend import OnnxRunner, onnx_model
+
+        def load() -> Any:  # only to export: a cached export needs no torch
+            from transformers import AutoModelForSequenceClassification
+
+            import core.intents.modeling  # noqa: F401  registers the mean-pooling model type
+
+            return AutoModelForSequenceClassification.from_pretrained(self.model_dir)
 
         try:
             classes = AutoConfig.from_pretrained(self.model_dir).num_labels
             path = onnx_model(
                 self.model_dir,
                 output="logits",
-                load_model=lambda: AutoModelForSequenceClassification.from_pretrained(
-                    self.model_dir
-                ),
+                load_model=load,
                 cache_root=self._onnx_cache,  # type: ignore[arg-type]  # checked in __init__
                 quantized=self.backend == "onnx-int8",
             )

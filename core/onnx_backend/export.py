@@ -184,7 +184,7 @@ def _export(model: Any, output: str, path: Path) -> None:
     batch, sequence = torch.export.Dim("batch"), torch.export.Dim("sequence")
     with torch.no_grad():
         program = torch.onnx.export(
-            _Graph(model),
+            _Graph(model).eval(),
             example,
             input_names=list(INPUT_NAMES),
             output_names=[output],
