@@ -13,6 +13,10 @@ the shape ``batch_fn(items: list[T]) -> Sequence[R]`` (one result per item, same
   batch of one item (a lone caller: nobody came during its wait) the next item does not wait
   for company either, so one client at a time pays nothing for batching, while the first
   concurrent items bring the wait back;
+* the results of a batch reach each event loop in one hand-off (one ``call_soon_threadsafe``
+  per loop and batch, not one per item): every wake-up of the loop from the worker makes the
+  worker wait for the GIL again, up to the interpreter's switch interval (5 ms) while request
+  threads run Python, and per item that cost a batch of eight over 20 ms (bench/load.py);
 * when a batch raises, it is retried item by item, so a bad input fails only its own caller and
   an error of the function itself fails only the callers of that batch; the worker goes on;
 * ``enabled=False`` makes :meth:`submit` a direct ``batch_fn([item])`` in a worker thread, the
@@ -57,8 +61,39 @@ class BatchStats:
 
 @dataclass
 class _Pending(Generic[T, R]):
+    """One submitted item and where its result goes: the asyncio future of the loop that
+    submitted it (:meth:`MicroBatcher.submit`), or a concurrent future a thread blocks on
+    (:meth:`MicroBatcher.call`)."""
+
     item: T
-    future: concurrent.futures.Future[R]
+    future: asyncio.Future[R] | None = None
+    loop: asyncio.AbstractEventLoop | None = None
+    sync_future: concurrent.futures.Future[R] | None = None
+
+    def claim(self) -> bool:
+        """False when the caller has gone (its task cancelled): the item is not computed.
+
+        An asyncio future is read from the worker thread here: a stale answer only means an
+        item is computed for nobody, and delivery checks again on the loop.
+        """
+        if self.sync_future is not None:
+            return self.sync_future.set_running_or_notify_cancel()
+        return self.future is not None and not self.future.cancelled()
+
+
+_Outcome = tuple[_Pending[T, R], "R | None", "BaseException | None"]
+
+
+def _settle(outcomes: list[_Outcome[T, R]]) -> None:
+    """Resolve asyncio futures, on their loop's thread (callers gone meanwhile are skipped)."""
+    for pending, result, error in outcomes:
+        future = pending.future
+        if future is None or future.done():
+            continue
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)  # type: ignore[arg-type]
 
 
 _STOP = object()  # queued by close(): everything before it is still processed
@@ -121,14 +156,19 @@ class MicroBatcher(Generic[T, R]):
             self._check_open()
             return await asyncio.to_thread(self._direct, item)
         # Cancelling the awaiting task cancels the future; the worker then skips the item.
-        return await asyncio.wrap_future(self._enqueue(item))
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[R] = loop.create_future()
+        self._put(_Pending(item, future=future, loop=loop))
+        return await future
 
     def call(self, item: T) -> R:
         """Blocking :meth:`submit`, for code running in a thread (never on the event loop)."""
         if not self.enabled:
             self._check_open()
             return self._direct(item)
-        return self._enqueue(item).result()
+        future: concurrent.futures.Future[R] = concurrent.futures.Future()
+        self._put(_Pending(item, sync_future=future))
+        return future.result()
 
     def stats(self) -> BatchStats:
         with self._stats_lock:
@@ -156,12 +196,10 @@ class MicroBatcher(Generic[T, R]):
         if self._closed:
             raise BatcherClosed(f"the {self.name} batcher is closed (the server is shutting down)")
 
-    def _enqueue(self, item: T) -> concurrent.futures.Future[R]:
-        future: concurrent.futures.Future[R] = concurrent.futures.Future()
+    def _put(self, pending: _Pending[T, R]) -> None:
         with self._submit_lock:
             self._check_open()
-            self._queue.put(_Pending(item, future))
-        return future
+            self._queue.put(pending)
 
     def _direct(self, item: T) -> R:
         results = self.batch_fn([item])
@@ -198,32 +236,53 @@ class MicroBatcher(Generic[T, R]):
 
     def _process(self, batch: list[_Pending[T, R]]) -> None:
         # A cancelled caller (client gone) needs no result: skip its item.
-        live = [p for p in batch if p.future.set_running_or_notify_cancel()]
+        live = [p for p in batch if p.claim()]
         if not live:
             return
+        outcomes: list[_Outcome[T, R]]
         try:
             results = self._call_checked([p.item for p in live])
         except Exception as exc:  # noqa: BLE001 - handed to the callers, never lost
             self._record(len(live), failed=True)
             if len(live) == 1:
-                live[0].future.set_exception(exc)
+                self._deliver([(live[0], None, exc)])
                 return
             log.warning("%s: a batch of %d failed (%s); retrying item by item", self.name,
                         len(live), exc)
             # One bad input must not fail the requests that happened to share its batch.
+            outcomes = []
             for pending in live:
                 try:
                     result = self._call_checked([pending.item])[0]
                 except Exception as item_exc:  # noqa: BLE001
                     self._record(1, failed=True)
-                    pending.future.set_exception(item_exc)
+                    outcomes.append((pending, None, item_exc))
                 else:
                     self._record(1, failed=False)
-                    pending.future.set_result(result)
+                    outcomes.append((pending, result, None))
+            self._deliver(outcomes)
             return
         self._record(len(live), failed=False)
-        for pending, result in zip(live, results, strict=True):
-            pending.future.set_result(result)
+        self._deliver([(p, r, None) for p, r in zip(live, results, strict=True)])
+
+    def _deliver(self, outcomes: list[_Outcome[T, R]]) -> None:
+        """Hand the outcomes to their callers: blocking callers directly, each event loop's
+        callers in one hop to that loop."""
+        by_loop: dict[asyncio.AbstractEventLoop, list[_Outcome[T, R]]] = {}
+        for outcome in outcomes:
+            pending, result, error = outcome
+            if pending.sync_future is not None:
+                if error is not None:
+                    pending.sync_future.set_exception(error)
+                else:
+                    pending.sync_future.set_result(result)  # type: ignore[arg-type]
+            elif pending.loop is not None:
+                by_loop.setdefault(pending.loop, []).append(outcome)
+        for loop, group in by_loop.items():
+            try:
+                loop.call_soon_threadsafe(_settle, group)
+            except RuntimeError:  # the loop has closed: its callers are gone
+                log.debug("%s: %d results for a closed event loop dropped", self.name, len(group))
 
     def _call_checked(self, items: list[T]) -> Sequence[R]:
         results = self.batch_fn(items)

@@ -276,6 +276,50 @@ def test_a_cancelled_caller_is_skipped() -> None:
     assert [2] not in fn.batches
 
 
+def test_a_batch_wakes_its_event_loop_once() -> None:
+    """Results reach the loop in one hop per batch: each wake-up from the worker costs it the
+    GIL again, so one per item made the worker wait behind the request threads."""
+    fn = Recorder(delay=0.02)
+    batcher = MicroBatcher(fn, max_batch_size=16, max_wait_ms=50)
+    wakeups: list[object] = []
+
+    async def run() -> list[str]:
+        loop = asyncio.get_running_loop()
+        original = loop.call_soon_threadsafe
+
+        def counting(callback: Any, *args: Any, **kwargs: Any) -> Any:
+            if threading.current_thread().name == "packdesk-batcher":
+                wakeups.append(callback)
+            return original(callback, *args, **kwargs)
+
+        loop.call_soon_threadsafe = counting  # type: ignore[method-assign]
+        return list(await asyncio.gather(*(batcher.submit(i) for i in range(8))))
+
+    try:
+        assert asyncio.run(run()) == [f"r{i}" for i in range(8)]
+    finally:
+        batcher.close()
+    assert fn.batches == [list(range(8))]
+    assert len(wakeups) == 1
+
+
+def test_a_failure_in_a_shared_batch_reaches_each_caller_in_one_hop() -> None:
+    fn = Recorder(fail=lambda items: 3 in items)
+    batcher = MicroBatcher(fn, max_batch_size=8, max_wait_ms=50)
+
+    async def run() -> list[object]:
+        return list(
+            await asyncio.gather(*(batcher.submit(i) for i in range(5)), return_exceptions=True)
+        )
+
+    try:
+        outcomes = asyncio.run(run())
+    finally:
+        batcher.close()
+    assert [o for i, o in enumerate(outcomes) if i != 3] == ["r0", "r1", "r2", "r4"]
+    assert isinstance(outcomes[3], RuntimeError) and "boom on [3]" in str(outcomes[3])
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
