@@ -129,15 +129,10 @@ class SentenceTransformerEmbedder:
             )
         assert self._onnx_cache is not None
 
-        def load() -> Any:
-            from transformers import AutoModel
-
-            return AutoModel.from_pretrained(self.model_path)
-
         path = onnx_model(
             self.model_path,
             output="last_hidden_state",
-            load_model=load,
+            load_model=functools.partial(_encoder_for_export, str(self.model_path)),
             cache_root=self._onnx_cache,
             quantized=self.backend == "onnx-int8",
         )
@@ -224,6 +219,14 @@ class SentenceTransformerEmbedder:
             verbose=False,  # long documents are chunked by the caller; no length warning
         )
         return [(int(start), int(end)) for start, end in encoded["offset_mapping"]]
+
+
+def _encoder_for_export(model_path: str) -> Any:
+    """The transformer under the sentence model (what the ONNX graph runs), in the export
+    process."""
+    from transformers import AutoModel
+
+    return AutoModel.from_pretrained(model_path)
 
 
 @functools.lru_cache(maxsize=4)

@@ -8,6 +8,7 @@ pipeline hands it the vector it already computed for retrieval, :meth:`predict_v
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 from collections.abc import Collection, Sequence
@@ -290,19 +291,12 @@ class IntentClassifier:
 
         from core.onnx_backend import OnnxRunner, onnx_model
 
-        def load() -> Any:  # only to export: a cached export needs no torch
-            from transformers import AutoModelForSequenceClassification
-
-            import core.intents.modeling  # noqa: F401  registers the mean-pooling model type
-
-            return AutoModelForSequenceClassification.from_pretrained(self.model_dir)
-
         try:
             classes = AutoConfig.from_pretrained(self.model_dir).num_labels
             path = onnx_model(
                 self.model_dir,
                 output="logits",
-                load_model=load,
+                load_model=functools.partial(_classifier_for_export, str(self.model_dir)),
                 cache_root=self._onnx_cache,  # type: ignore[arg-type]  # checked in __init__
                 quantized=self.backend == "onnx-int8",
             )
@@ -315,6 +309,15 @@ class IntentClassifier:
             raise IntentModelError(f"{self.model_dir}: weights have {classes} classes but the "
                                    f"label map has {labels}")
         return runner
+
+
+def _classifier_for_export(model_dir: str) -> Any:
+    """A fine-tuned intent model as torch builds it, in the ONNX export process."""
+    from transformers import AutoModelForSequenceClassification
+
+    import core.intents.modeling  # noqa: F401  registers the mean-pooling model type
+
+    return AutoModelForSequenceClassification.from_pretrained(model_dir)
 
 
 def _few(labels: list[str], limit: int = 10) -> str:

@@ -3,7 +3,9 @@
 The cache key is a hash of the source directory's weights and config plus the export recipe,
 so a retrained intent model gets a new export and an unchanged one is never re-exported.
 Exports are written to a temporary sibling and renamed into place, so a crash leaves no half
-file that a later start would load.
+file that a later start would load. Exporting and quantising run in a child process: tracing
+with torch takes about a gigabyte that the caller (``packdesk prepare``, a server's first start)
+would otherwise keep to its end, and the caller never imports torch at all.
 """
 
 from __future__ import annotations
@@ -69,7 +71,9 @@ def onnx_model(
     Args:
         source_dir: the transformers model directory (its weights are hashed for the cache key).
         output: the model output the graph returns (``last_hidden_state`` or ``logits``).
-        load_model: builds the torch module from ``source_dir`` (called only to export).
+        load_model: builds the torch module from ``source_dir``; called only to export, in a
+            child process, so it must pickle (a module-level function, or a
+            ``functools.partial`` of one).
         cache_root: where exports live, one folder per source and recipe.
         quantized: int8 dynamic quantisation of the weights (``model.int8.onnx``).
     """
@@ -80,13 +84,13 @@ def onnx_model(
     fp32 = folder / FP32_FILE
     if not fp32.is_file():
         logger.info("exporting %s (%s) to ONNX: %s", source_dir, output, fp32)
-        _atomic_write(fp32, lambda tmp: _export(load_model(), output, tmp))
+        _atomic_write(fp32, lambda tmp: _in_child(_export_loaded, load_model, output, tmp))
     if not quantized:
         return fp32
     int8 = folder / INT8_FILE
     if not int8.is_file():
         logger.info("quantising %s to int8", fp32)
-        _atomic_write(int8, lambda tmp: _quantize(fp32, tmp))
+        _atomic_write(int8, lambda tmp: _in_child(_quantize, fp32, tmp))
     return int8
 
 
@@ -156,6 +160,26 @@ def _atomic_write(target: Path, write: Callable[[Path], None]) -> None:
         os.replace(staging / target.name, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _in_child(job: Callable[..., None], *args: Any) -> None:
+    """Run ``job(*args)`` in a fresh (spawned) interpreter and wait for it; its exception is
+    raised here, and a child that dies (out of memory) is a ConfigError."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        try:
+            pool.submit(job, *args).result()
+        except BrokenProcessPool as exc:
+            raise ConfigError(
+                f"the ONNX export process died ({job.__name__}); is the machine out of memory?"
+            ) from exc
+
+
+def _export_loaded(load_model: Callable[[], Any], output: str, path: Path) -> None:
+    _export(load_model(), output, path)
 
 
 def _export(model: Any, output: str, path: Path) -> None:
