@@ -8,6 +8,8 @@ consulted, so no other pack's content can appear in a result whatever the query.
 from __future__ import annotations
 
 import threading
+import weakref
+from collections import OrderedDict
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +33,10 @@ FUSIONS = ("convex", "rrf")
 # Candidates taken from each side before fusion: deep enough that an item ranked well by
 # one side and modestly by the other still surfaces, cheap on packs of 10^4-10^5 chunks.
 FUSION_DEPTH = 100
+# Recent (pack, query vector) dense results. The assistant's routing pass and its answer's
+# search look up the same vector in the same packs: the second reads the first's result
+# instead of searching again. 512 entries of 100 (score, id) pairs: about 600 KiB.
+DENSE_MEMO_SIZE = 512
 
 
 @dataclass(frozen=True)
@@ -108,6 +114,11 @@ class SearchService:
         self.rrf_k = rrf_k
         self._packs: dict[str, PackSearcher] = {}
         self._lock = threading.Lock()
+        # (pack id, query vector bytes) -> (the searcher that answered, scores, ids).
+        self._dense_memo: OrderedDict[
+            tuple[str, bytes], tuple[weakref.ref[PackSearcher], np.ndarray, np.ndarray]
+        ] = OrderedDict()
+        self._memo_lock = threading.Lock()
 
     # --- packs -----------------------------------------------------------------------------
     def add_pack(self, pack_id: str, searcher: PackSearcher) -> None:
@@ -121,6 +132,7 @@ class SearchService:
             )
         with self._lock:
             self._packs = {**self._packs, pack_id: searcher}
+            self._forget_dense()
 
     def load_installed_pack(
         self,
@@ -165,6 +177,7 @@ class SearchService:
         """Stop searching a pack (no error when it was not loaded)."""
         with self._lock:
             self._packs = {key: value for key, value in self._packs.items() if key != pack_id}
+            self._forget_dense()
 
     def pack_ids(self) -> list[str]:
         return sorted(self._packs)
@@ -256,8 +269,10 @@ class SearchService:
             vector = self.embedder.embed([query], batch_size=1)
         scores = {}
         for pack_id, searcher in packs.items():
-            top_scores, top_ids = searcher.dense(vector, 1)
-            scores[pack_id] = float(top_scores[0, 0]) if top_ids[0, 0] >= 0 else 0.0
+            # As deep as an answer's search goes: it then reuses this pass (_dense_rows).
+            top_scores, top_ids = self._dense_rows(pack_id, searcher, vector, FUSION_DEPTH)
+            found = len(top_ids[0]) > 0 and top_ids[0, 0] >= 0
+            scores[pack_id] = float(top_scores[0, 0]) if found else 0.0
         return scores
 
     def embed_queries(self, queries: Sequence[str]) -> np.ndarray:
@@ -329,13 +344,41 @@ class SearchService:
         if vectors is None:
             vectors = self.embedder.embed(list(queries), batch_size=min(64, len(queries)))
         per_pack = [
-            (pack_id, *searcher.dense(vectors, depth)) for pack_id, searcher in packs.items()
+            (pack_id, *self._dense_rows(pack_id, searcher, vectors, depth))
+            for pack_id, searcher in packs.items()
         ]
         # Cosine scores are on one scale across packs, so one sort merges the packs.
         return [
             _merged([(pack_id, scores[row], ids[row]) for pack_id, scores, ids in per_pack], depth)
             for row in range(len(queries))
         ]
+
+    def _dense_rows(
+        self, pack_id: str, searcher: PackSearcher, vectors: np.ndarray, depth: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``searcher.dense(vectors, depth)``; for one query vector, from the memo of recent
+        results when an equally deep or deeper search of that vector in that pack is there."""
+        if len(vectors) != 1:
+            return searcher.dense(vectors, depth)
+        wanted = min(depth, len(searcher))
+        key = (pack_id, vectors.tobytes())
+        with self._memo_lock:
+            found = self._dense_memo.get(key)
+            # The same searcher object: a reloaded pack version never reads the old one's.
+            if found is not None and found[0]() is searcher and found[2].shape[1] >= wanted:
+                self._dense_memo.move_to_end(key)
+                return found[1][:, :wanted], found[2][:, :wanted]
+        scores, ids = searcher.dense(vectors, depth)
+        with self._memo_lock:
+            self._dense_memo[key] = (weakref.ref(searcher), scores, ids)
+            while len(self._dense_memo) > DENSE_MEMO_SIZE:
+                self._dense_memo.popitem(last=False)
+        return scores, ids
+
+    def _forget_dense(self) -> None:
+        """Drop remembered dense results: a pack was added, replaced or removed."""
+        with self._memo_lock:
+            self._dense_memo.clear()
 
     def _lexical(
         self, queries: Sequence[str], packs: dict[str, PackSearcher], depth: int

@@ -149,3 +149,52 @@ def test_unknown_fusion_is_rejected(embedder) -> None:
 
     with pytest.raises(ValidationError, match="'max'"):
         SearchService(embedder, fusion="max")
+
+
+class _CountingDense:
+    """Wraps a searcher's ``dense`` to count the searches that reach the index."""
+
+    def __init__(self, searcher) -> None:  # type: ignore[no-untyped-def]
+        self.calls = 0
+        self._dense = searcher.dense
+        searcher.dense = self
+
+    def __call__(self, vectors, k):  # type: ignore[no-untyped-def]
+        self.calls += 1
+        return self._dense(vectors, k)
+
+
+def test_an_answer_search_reuses_the_routing_pass_of_its_vector(service) -> None:
+    question = "What are the symptoms of influenza?"
+    vector = service.embed_queries([question])
+    expected = service.search(question, pack_ids=["finance", "medical"], k=5, query_vector=vector)
+    service.remove_pack("nonexistent")  # any change of the pack set forgets remembered results
+    counters = {p: _CountingDense(service._packs[p]) for p in ("finance", "medical")}
+    try:
+        service.pack_scores(question, ["finance", "medical"], query_vector=vector)
+        hits = service.search(question, pack_ids=["finance", "medical"], k=5, query_vector=vector)
+        dense_only = service.search(question, pack_ids=["medical"], k=3, mode="dense",
+                                    query_vector=vector)
+    finally:
+        for pack_id in counters:
+            del service._packs[pack_id].dense  # the class's method again
+    assert [c.calls for c in counters.values()] == [1, 1]  # one pass per pack, not three
+    assert hits == expected
+    assert [h.document_id for h in dense_only] == [
+        h.document_id
+        for h in service.search(question, pack_ids=["medical"], k=3, mode="dense")
+    ]
+
+
+def test_a_reloaded_pack_is_searched_again_not_read_from_memory(service) -> None:
+    question = "How do I dispute a charge?"
+    vector = service.embed_queries([question])
+    service.pack_scores(question, ["finance"], query_vector=vector)
+    searcher = service._packs["finance"]
+    service.add_pack("finance", searcher)  # a new version would be another searcher object
+    counter = _CountingDense(searcher)
+    try:
+        service.search(question, pack_ids=["finance"], k=3, query_vector=vector)
+    finally:
+        del searcher.dense
+    assert counter.calls == 1
