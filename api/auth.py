@@ -52,7 +52,7 @@ def scope_guard(*scopes: str) -> Any:
         token = bearer_token(connection)
         if token is None:
             raise AuthenticationError("missing or malformed 'Authorization: Bearer <api key>'")
-        principal = await services_of(connection.app.state).accounts.authenticate(token)
+        principal = await authenticated(connection, token)
         if principal.scope not in scopes:
             raise PermissionDenied(
                 f"this route needs a {' or '.join(scopes)} key; the key given has scope "
@@ -100,6 +100,24 @@ class AdminRoutes(Controller):
 
 # Where the rate-limit middleware leaves the caller it resolved (in the ASGI scope's state).
 RATE_LIMIT_IDENTITY = "rate_limit_identity"
+# The (token, principal) the rate limit authenticated, for the route's guard to reuse.
+AUTHENTICATED = "authenticated"
+
+
+async def authenticated(connection: ASGIConnection, token: str) -> Principal:
+    """The principal of ``token``, authenticated once per request: the rate limit does it
+    first and leaves it in the request's scope, the route's guard reuses it.
+
+    Raises:
+        AuthenticationError: see :meth:`core.ledger.accounts.AccountService.authenticate`.
+    """
+    state = connection.scope.setdefault("state", {})
+    known = state.get(AUTHENTICATED)
+    if known is not None and known[0] == token:
+        return cast(Principal, known[1])
+    principal = await services_of(connection.app.state).accounts.authenticate(token)
+    state[AUTHENTICATED] = (token, principal)
+    return principal
 
 
 async def resolve_rate_limit_identity(connection: ASGIConnection) -> str:
@@ -113,7 +131,7 @@ async def resolve_rate_limit_identity(connection: ASGIConnection) -> str:
     token = bearer_token(connection)
     if token is not None and KEY_PATTERN.match(token):
         try:
-            principal = await services_of(connection.app.state).accounts.authenticate(token)
+            principal = await authenticated(connection, token)
         except AuthenticationError:
             pass
         else:

@@ -167,3 +167,22 @@ def test_client_identity_counts_an_ipv6_client_by_its_64(host: str, identity: st
 
     scope: Any = {"type": "http", "client": (host, 5000)}
     assert client_identity(ASGIConnection(scope)) == identity
+
+
+def test_a_request_is_authenticated_once_for_the_limit_and_the_route(
+    limited_client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    api_key = _key(limited_client)
+    accounts = limited_client.app.state.services.accounts
+    calls: list[str] = []
+    original = accounts.authenticate
+
+    async def counting(token: str) -> Any:
+        calls.append(token)
+        return await original(token)
+
+    monkeypatch.setattr(accounts, "authenticate", counting)
+    assert limited_client.get("/v1/entitlements", headers=bearer(api_key)).status_code == 200
+    assert calls == [api_key]
+    other = _key(limited_client, "publisher")  # the guard still judges the scope it is given
+    assert limited_client.get("/v1/entitlements", headers=bearer(other)).status_code == 403
