@@ -12,6 +12,7 @@ import re
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from core.ledger.access_cache import AccessCache
 from core.ledger.common import audit, insert_for, utcnow_
 from core.ledger.db import Database
 from core.ledger.models import BusinessProfileRow
@@ -82,6 +83,12 @@ class ProfileService:
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        # Every templated answer reads the asker's profile: kept like an access decision
+        # (replace() below invalidates it, in this process at once, elsewhere by notification
+        # or within PACKDESK_ACCESS_CACHE_SECONDS).
+        self._values: AccessCache[dict[str, str]] = AccessCache(
+            db, db.settings.access_cache_seconds
+        )
 
     async def get(self, account_id: str) -> BusinessProfile:
         """The account's profile; an empty one when it never set it."""
@@ -90,13 +97,19 @@ class ProfileService:
         return BusinessProfile.model_validate(row.profile) if row else BusinessProfile()
 
     async def placeholder_values(self, account_id: str) -> dict[str, str]:
+        """``{placeholder: text}`` for reply templates (a copy: callers may not change the
+        cached one)."""
+        values = await self._values.get(account_id, lambda: self._read_values(account_id))
+        return dict(values)
+
+    async def _read_values(self, account_id: str) -> dict[str, str]:
         return (await self.get(account_id)).placeholder_values()
 
     async def replace(self, account_id: str, profile: BusinessProfile) -> BusinessProfile:
         """Store ``profile`` as the account's whole profile (audited, fields named only)."""
         data = profile.model_dump(exclude_none=True)
-        # A profile is read by no access decision: the access cache stays warm.
-        async with self.db.write(changes_access=False) as session:
+        # An access-changing write: it invalidates the cached placeholder values everywhere.
+        async with self.db.write() as session:
             now = utcnow_()
             insert = insert_for(session, BusinessProfileRow).values(
                 account_id=account_id, profile=data, updated_at=now

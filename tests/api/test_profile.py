@@ -73,3 +73,24 @@ def test_cli_sets_and_shows_a_profile(client, accounts, api_settings) -> None:  
     assert refused.exit_code != 0 and "support_email" in str(refused.exception)
     unknown = runner.invoke(root, ["profile", "show", "acc_missing"], obj=obj)
     assert unknown.exit_code != 0
+
+
+def test_a_templated_answer_reads_the_profile_once_until_it_changes(  # type: ignore[no-untyped-def]
+    client, accounts, monkeypatch
+) -> None:
+    customer = bearer(accounts.create("customer"))
+    profiles = client.app.state.services.profiles
+    reads: list[str] = []
+    original = profiles.get
+
+    async def counting(account_id: str):  # type: ignore[no-untyped-def]
+        reads.append(account_id)
+        return await original(account_id)
+
+    monkeypatch.setattr(profiles, "get", counting)
+    for _ in range(3):
+        client.post("/v1/ask", json={"question": HUMAN}, headers=customer)
+    assert len(reads) == 1  # the values are kept like an access decision
+    client.put("/v1/me/profile", json=PROFILE, headers=customer)
+    after = client.post("/v1/ask", json={"question": HUMAN}, headers=customer).json()
+    assert "shop.example" in after["text"]  # the change is seen at once
