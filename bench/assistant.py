@@ -26,8 +26,9 @@ Question sets (none of them is used to train or calibrate anything):
     .venv/bin/python bench/assistant.py [--data-dir var] [--concurrency 4] [--label NAME]
     .venv/bin/python bench/assistant.py --markdown     # print the BENCHMARKS.md section
 
-Prints a table, writes bench/assistant.json (one entry per ``--label``, with the domain head the
-server loaded, if any: ``<data dir>/models/domain``) and the "Assistant" section of BENCHMARKS.md.
+Prints a table, writes bench/assistant.json (or ``--out``; one entry per ``--label``, with the
+domain head the server loaded, if any: ``<data dir>/models/domain``, and the out-of-scope and
+other-domain questions that leaked) and the "Assistant" section of BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -220,6 +221,10 @@ def score(questions: list[Question], bodies: list[dict[str, Any]], paid: set[str
                                                               f"answer:{FINANCE_PACK}"))
         if name in ("other", "oos"):
             entry["paid_leak"] = share(rows, lambda r: paid_touch(r[2]))
+            # Which questions leaked and how (bench/routing_features.py says why).
+            entry["leaks"] = [{"text": q.text, "label": q.label, "outcome": o,
+                               "intent": (b.get("intent") or {}).get("label")}
+                              for q, b, o in rows if paid_touch(o)]
         if name == "support":
             entry["to_generic"] = share(rows, generic)
             entry["finance_offer"] = share(rows, lambda r: r[2] == f"offer:{FINANCE_PACK}")
@@ -360,8 +365,11 @@ def main() -> int:
     parser.add_argument("--ready-timeout", type=float, default=240.0)
     parser.add_argument("--markdown", action="store_true")
     parser.add_argument("--no-write", action="store_true", help="leave BENCHMARKS.md as it is")
+    parser.add_argument("--out", type=Path, default=RESULTS,
+                        help="the runs file to add this run to (default bench/assistant.json)")
     args = parser.parse_args()
-    runs: dict[str, Any] = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    results: Path = args.out
+    runs: dict[str, Any] = json.loads(results.read_text()) if results.exists() else {}
     if args.markdown:
         print(markdown(runs))
         return 0
@@ -415,7 +423,7 @@ def main() -> int:
     }
     run["headline"] = headline(run)
     runs[args.label] = run
-    RESULTS.write_text(json.dumps(runs, indent=2) + "\n")
+    results.write_text(json.dumps(runs, indent=2) + "\n")
     print_table(runs)
     if not args.no_write:
         replace_section("Assistant", markdown(runs))

@@ -17,6 +17,11 @@ indexes, its intent model, ``--before-model`` to name another) with the torch ba
 change of the defaults (issue 16: the intent head, int8 document vectors) is measured against
 what it replaces in the same run; every other row is compared with the first.
 
+``--medical-subset`` also scores the medical pack on the questions of the former 3,000-answer
+subset (the rule ``knowledge_packs.vendor`` used before the pack held every MedQuAD answer:
+2,700 questions), the figure the pack was compared with when it grew; ``--packs`` limits the
+retrieval part to some packs.
+
 Prints a table, writes ``bench/onnx_backend.json`` and the "ONNX Runtime" section of
 BENCHMARKS.md. Run: ``.venv/bin/python bench/onnx_backend.py [--data-dir var]``.
 """
@@ -70,7 +75,44 @@ def timed_ms(call, repeats: int) -> float:
     return round(statistics.median(samples), 2)
 
 
-def retrieval_quality(settings, embedder) -> dict[str, float]:
+# The medical pack held 3,000 MedQuAD answers until issue 16 (knowledge_packs.vendor's rule then:
+# a non-empty focus, answers up to 8,000 characters, round-robin over the (qtype, collection)
+# strata in sha256(id) order); its questions are the comparison with the pack before it grew.
+FORMER_MEDICAL_SUBSET_SIZE = 3000
+FORMER_MEDICAL_MAX_ANSWER_CHARS = 8000
+MEDICAL_SUBSET_KEY = "medical (former subset)"
+
+
+def former_medical_subset_questions() -> set[str]:
+    """The eval questions of the former 3,000-answer medical subset (2,700 distinct)."""
+    from collections import defaultdict
+
+    from knowledge_packs.convert.common import read_jsonl_gz, stable_hash
+    from knowledge_packs.convert.medical import DATA_FILE
+
+    rows = read_jsonl_gz(REPO / "knowledge_packs" / "medical" / "data" / DATA_FILE)
+    strata: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    for row in rows:
+        if row["focus"].strip() and len(row["answer"]) <= FORMER_MEDICAL_MAX_ANSWER_CHARS:
+            strata[(row["qtype"], row["collection"])].append(row)
+    for members in strata.values():
+        members.sort(key=lambda row: stable_hash(row["id"]))
+    chosen: list[dict] = []
+    depth = 0
+    while len(chosen) < FORMER_MEDICAL_SUBSET_SIZE:
+        added = False
+        for key in sorted(strata):
+            if depth < len(strata[key]) and len(chosen) < FORMER_MEDICAL_SUBSET_SIZE:
+                chosen.append(strata[key][depth])
+                added = True
+        if not added:
+            break
+        depth += 1
+    return {row["question"].strip() for row in chosen}
+
+
+def retrieval_quality(settings, embedder, packs: set[str] | None = None,
+                      medical_subset: bool = False) -> dict[str, float]:
     from core.packs.store import PackStore
     from core.retrieval.evaluation import cases_from_documents, evaluate
     from core.retrieval.search import SearchService
@@ -80,12 +122,23 @@ def retrieval_quality(settings, embedder) -> dict[str, float]:
     scores = {}
     for installed in PackStore(settings).installed():
         pack_id = installed.manifest.id
+        if packs is not None and pack_id not in packs:
+            continue
         # installed() verified every file against the signed manifest.
         service.load_installed_pack(installed, FaissBackend(use_gpu=False), verify=False)
         cases = cases_from_documents(installed.documents())
         if cases:
             report = evaluate(service, pack_id, cases, mode="hybrid")
             scores[pack_id] = round(report.metrics["ndcg@10"], 4)
+            print(f"{pack_id}: {len(cases)} questions, {json.dumps(report.to_json())}",
+                  flush=True)
+        if medical_subset and pack_id == "medical":
+            questions = former_medical_subset_questions()
+            subset = [case for case in cases if case.question in questions]
+            report = evaluate(service, pack_id, subset, mode="hybrid")
+            scores[MEDICAL_SUBSET_KEY] = round(report.metrics["ndcg@10"], 4)
+            print(f"{MEDICAL_SUBSET_KEY}: {len(subset)} questions, "
+                  f"{json.dumps(report.to_json())}", flush=True)
         service.remove_pack(pack_id)
     return scores
 
@@ -101,7 +154,8 @@ def intent_accuracy(classifier) -> float:
     return round(hits / len(rows), 4)
 
 
-def measure(backend: str, settings, model_dir: Path, name: str | None = None) -> dict:
+def measure(backend: str, settings, model_dir: Path, name: str | None = None,
+            packs: set[str] | None = None, medical_subset: bool = False) -> dict:
     from core.intents.classifier import IntentClassifier
     from plugins.st_embedder import SentenceTransformerEmbedder
 
@@ -132,7 +186,7 @@ def measure(backend: str, settings, model_dir: Path, name: str | None = None) ->
         "classify_1_ms": classify_1,
         "classify_32_ms": classify_32,
         "intent_accuracy": intent_accuracy(classifier),
-        "ndcg@10": retrieval_quality(settings, embedder),
+        "ndcg@10": retrieval_quality(settings, embedder, packs, medical_subset),
     }
     print(json.dumps(result), flush=True)
     return result
@@ -201,6 +255,10 @@ def main() -> int:
                         help="a reference data directory measured first with torch")
     parser.add_argument("--before-model", type=Path, default=None,
                         help="the reference's intent model (default: its default model)")
+    parser.add_argument("--packs", default=None,
+                        help="comma-separated pack ids to score (default: every installed pack)")
+    parser.add_argument("--medical-subset", action="store_true",
+                        help="also score medical on the former 3,000-answer subset's questions")
     parser.add_argument("--markdown-only", action="store_true",
                         help="rewrite the BENCHMARKS.md section from --out, measure nothing")
     args = parser.parse_args()
@@ -212,14 +270,18 @@ def main() -> int:
     if not model_dir.exists():
         print(f"no intent model in {args.data_dir}: run `packdesk prepare` first", file=sys.stderr)
         return 2
+    packs = set(args.packs.split(",")) if args.packs else None
     rows = []
     if args.before is not None:
         before = Settings(_env_prefix="PACKDESK_BENCH_UNUSED_", data_dir=args.before)
         before_model = args.before_model or default_model_dir(before)
         rows.append(measure("torch", before, before_model, name="before: torch, "
                             + json.loads((before_model / "training_config.json").read_text())
-                            .get("kind", "fine-tuned")))
-    rows += [measure(backend, settings, model_dir) for backend in args.backends.split(",")]
+                            .get("kind", "fine-tuned"), packs=packs,
+                            medical_subset=args.medical_subset))
+    rows += [measure(backend, settings, model_dir, packs=packs,
+                     medical_subset=args.medical_subset)
+             for backend in args.backends.split(",")]
     report = {
         "date": date.today().isoformat(),
         "machine": f"{os.cpu_count()}-core CPU ({platform.machine()})",
