@@ -16,8 +16,10 @@ from core.packs.builder import SHIPPED_VECTORS_FILE
 from core.packs.documents import Document
 from core.packs.manifest import MANIFEST_FILE, Manifest, generic_pack_ids, load_manifest
 from core.retrieval.shipped_vectors import ShippedVectors
+from knowledge_packs.convert import medical
 from knowledge_packs.convert.common import PACKS_ROOT, normalized, read_csv_gz, slug
 from knowledge_packs.convert.finance import banking77_rows
+from knowledge_packs.convert.medical import QTYPE_TITLES
 from knowledge_packs.prepare import BUILTIN_PACKS, prepare_pack, prepare_pack_result
 
 SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
@@ -177,7 +179,9 @@ def test_medical_holds_every_medquad_answer(prepared: dict[str, Path]) -> None:
     assert len({doc.metadata["qtype"] for doc in documents}) == 16
     for doc in documents:
         focus = doc.metadata["focus"].strip() or doc.metadata["source"]
-        assert doc.title == f"{focus} ({doc.metadata['qtype']})"
+        assert doc.title == f"{focus}: {QTYPE_TITLES[doc.metadata['qtype']]}"
+    # Every MedQuAD question but the few an answer quotes (and "What is (are) ?") is asked.
+    assert sum(len(doc.metadata["eval_questions"]) for doc in documents) == 16_317
     ids = {doc.id for doc in documents}
     assert "9_0000424-1" in ids and not {"9_0000424-2", "9_0000424-3"} & ids
     merged = next(doc for doc in documents if doc.id == "9_0000424-1")
@@ -186,6 +190,17 @@ def test_medical_holds_every_medquad_answer(prepared: dict[str, Path]) -> None:
     assert merged.metadata["eval_questions"] == [
         "what types of infections does vancomycin-resistant enterococci cause?"
     ]
+
+
+def test_medical_titles_say_what_the_page_answers() -> None:
+    # One heading per question type, a noun phrase (never a question: evaluation asks those),
+    # distinct, so a condition's pages differ in their titles.
+    assert set(QTYPE_TITLES) == set(medical.PARAPHRASES)
+    assert len(set(QTYPE_TITLES.values())) == len(QTYPE_TITLES)
+    assert not any("?" in words for words in QTYPE_TITLES.values())
+    row = {"focus": "Glaucoma ", "qtype": "symptoms", "source": "NEI"}
+    assert medical.document_title(row) == "Glaucoma: signs and symptoms"
+    assert medical.document_title({**row, "focus": ""}) == "NEI: signs and symptoms"
 
 
 def test_answers_shared_by_different_topics_stay_separate_documents(
