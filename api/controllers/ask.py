@@ -74,13 +74,15 @@ class AskController(CustomerRoutes):
 
 
 def ask_response(result: AskResult) -> AskResponse:
-    answer = result.answer
+    # The answer's dataclasses read as attributes: dataclasses.asdict deep-copied every
+    # citation first, a few percent of this route's event-loop time under load.
     return AskResponse.model_validate(
         {
-            **asdict(answer),
+            **vars(result.answer),
             "conversation_id": result.conversation_id,
             "turn_id": result.turn_id,
-        }
+        },
+        from_attributes=True,
     )
 
 
