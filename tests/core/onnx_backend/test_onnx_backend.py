@@ -83,3 +83,14 @@ def test_missing_onnxruntime_says_how_to_install(
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import fails as if not installed
     with pytest.raises(ConfigError, match=r"packdesk\[onnx\]"):
         SentenceTransformerEmbedder(backend="onnx", onnx_cache=onnx_cache).warm_up()
+
+
+def test_an_int8_vector_does_not_depend_on_what_it_is_embedded_with(onnx_cache: Path) -> None:
+    """Dynamic quantisation scales activations per pass: in a shared batch a question's vector
+    moved with its companions, so routing near a threshold changed with the server's load."""
+    embedder = SentenceTransformerEmbedder(backend="onnx-int8", onnx_cache=onnx_cache)
+    together = embedder.embed(TEXTS, batch_size=len(TEXTS))
+    alone = np.concatenate([embedder.embed([text]) for text in TEXTS])
+    assert np.array_equal(together, alone)
+    crowd = TEXTS + ["a much longer message about mortgages, escrow accounts and late fees"] * 70
+    assert np.array_equal(embedder.embed(crowd)[: len(TEXTS)], alone)  # bulk, on every core
