@@ -5,8 +5,12 @@ cost: index build time and size; speed: embed + search latency p50/p99 for one q
 throughput for batches of 64) and writes ``bench/retrieval.json`` next to this file.
 
     .venv/bin/python bench/retrieval.py [--pack ID ...] [--work-dir DIR] [--chunk-tokens N]
+        [--backend onnx-int8|onnx|torch]
 
-Indexes are built once per (pack, chunking) into ``--work-dir`` and reused by later runs (their
+The packs are indexed as ``packdesk prepare`` indexes them: with the inference backend a server
+uses (``--backend``, default ``PACKDESK_INFERENCE_BACKEND``'s default), the index kind of each
+manifest (HNSW for medical), and a pack source's shipped vectors where they match. Indexes are
+built once per (pack, chunking, backend) into ``--work-dir`` and reused by later runs (their
 recorded build time is reported again), so fusion settings can be tuned without re-embedding.
 """
 
@@ -36,6 +40,7 @@ from core.retrieval.evaluation import cases_from_documents, evaluate, leaked_que
 from core.retrieval.pack_index import IndexMeta, PackIndexer  # noqa: E402
 from core.retrieval.search import MODES, SearchService  # noqa: E402
 from core.retrieval.searcher import PackSearcher  # noqa: E402
+from core.settings import Settings  # noqa: E402
 from plugins.faiss_index import FaissBackend  # noqa: E402
 from plugins.st_embedder import SentenceTransformerEmbedder  # noqa: E402
 
@@ -46,6 +51,7 @@ BATCH = 64
 
 def built_index(pack_id: str, work: Path, embedder, backend, overrides: dict) -> tuple:
     """Prepare the pack source, build (or reuse) its index: (root, manifest, docs, build_s)."""
+    from core.packs.builder import SHIPPED_VECTORS_FILE
     from knowledge_packs.prepare import prepare_pack
 
     source = prepare_pack(pack_id, work / "sources" / pack_id)
@@ -55,7 +61,10 @@ def built_index(pack_id: str, work: Path, embedder, backend, overrides: dict) ->
             update={"index": manifest.index.model_copy(update=overrides)}
         )
     documents = read_documents(source / "documents.jsonl", source=f"{pack_id}/documents.jsonl")
-    tag = f"{manifest.index.kind}-{manifest.index.chunk_tokens}-{manifest.index.chunk_overlap}"
+    tag = (
+        f"{manifest.index.kind}-{manifest.index.chunk_tokens}-{manifest.index.chunk_overlap}"
+        f"-{embedder.backend}"
+    )
     root = work / "built" / f"{pack_id}-{tag}"
     timing = root / "build_seconds.txt"
     if not timing.exists():
@@ -64,7 +73,11 @@ def built_index(pack_id: str, work: Path, embedder, backend, overrides: dict) ->
         shutil.rmtree(root, ignore_errors=True)
         (root / "index").mkdir(parents=True)
         started = time.perf_counter()
-        PackIndexer(embedder, backend).build(manifest, documents, root / "index")
+        shipped = source / SHIPPED_VECTORS_FILE
+        PackIndexer(embedder, backend).build(
+            manifest, documents, root / "index",
+            shipped_vectors=shipped if shipped.is_file() else None,
+        )
         timing.write_text(f"{time.perf_counter() - started:.3f}\n")
     return root, manifest, documents, float(timing.read_text())
 
@@ -125,6 +138,9 @@ def main() -> None:
     parser.add_argument("--fusion", default="convex", choices=["convex", "rrf"])
     parser.add_argument("--dense-weight", type=float, default=0.8, help="convex fusion weight")
     parser.add_argument("--weights", default="1,1", help="RRF weights dense,bm25")
+    parser.add_argument("--backend", choices=["onnx-int8", "onnx", "torch"],
+                        default=Settings.model_fields["inference_backend"].default,
+                        help="how documents and queries are embedded (default: a server's)")
     parser.add_argument("--out", type=Path, default=HERE / "retrieval.json")
     parser.add_argument(
         "--markdown", type=Path, help="only print this result JSON as a Markdown table"
@@ -143,7 +159,9 @@ def main() -> None:
     }
     weights = tuple(float(w) for w in args.weights.split(","))
 
-    embedder = SentenceTransformerEmbedder(device="cpu")
+    embedder = SentenceTransformerEmbedder(
+        device="cpu", backend=args.backend, onnx_cache=args.work_dir / "onnx"
+    )
     embedder.warm_up()
     backend = FaissBackend(use_gpu=False)
     service = SearchService(
@@ -194,6 +212,7 @@ def main() -> None:
         "machine": f"{os.cpu_count()}-core CPU, {platform.machine()}, {platform.system()}",
         "command": "python " + " ".join(["bench/retrieval.py", *sys.argv[1:]]),
         "model": embedder.model_id,
+        "backend": args.backend,
         "fusion": (
             {"method": "convex", "dense_weight": args.dense_weight}
             if args.fusion == "convex"
