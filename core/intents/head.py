@@ -19,9 +19,7 @@ served with that embedder (:class:`core.intents.classifier.IntentClassifier` che
 
 from __future__ import annotations
 
-import shutil
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -175,8 +173,8 @@ def train_intent_head(
         TRAINING_CONFIG_FILE,
         TrainingResult,
         prediction_outcomes,
-        replace_model_dir,
         split_metrics,
+        staged_model_dir,
         training_record,
         training_splits,
         write_json,
@@ -218,17 +216,11 @@ def train_intent_head(
         "test": split_metrics(probabilities(test), test, labels, calibration.threshold),
     }
     out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = out_dir.parent / f".{out_dir.name}.tmp-{uuid.uuid4().hex[:8]}"
-    staging.mkdir()
-    try:
+    with staged_model_dir(out_dir) as staging:
         head.save(staging)
         calibration.save(staging)
         write_json(staging / LABEL_MAP_FILE, {"labels": labels})
         write_json(staging / METRICS_FILE, metrics)
         write_json(staging / TRAINING_CONFIG_FILE,
                    training_record(asdict(config), examples, train, val, test))
-        replace_model_dir(staging, out_dir)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return TrainingResult(model_dir=out_dir, labels=labels, metrics=metrics)

@@ -13,7 +13,8 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -142,15 +143,10 @@ def train_intent_model(
     )
 
     out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = out_dir.parent / f".{out_dir.name}.tmp-{uuid.uuid4().hex[:8]}"
-    try:
+    with staged_model_dir(out_dir) as staging:
         metrics = _train_into(staging, config, labels, train, val, test, show_progress)
         write_json(staging / TRAINING_CONFIG_FILE,
                    training_record(asdict(config), data, train, val, test))
-        replace_model_dir(staging, out_dir)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return TrainingResult(model_dir=out_dir, labels=labels, metrics=metrics)
 
 
@@ -446,6 +442,22 @@ def split_metrics(
 
 def write_json(path: Path, value: Any) -> None:
     path.write_text(json.dumps(value, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+@contextmanager
+def staged_model_dir(target: Path) -> Iterator[Path]:
+    """An empty sibling directory of ``target`` to write a model into; renamed onto ``target``
+    (the old model moved aside, then removed) when the block ends without an exception, removed
+    otherwise: a crash or an error never leaves half a model where a server would load it."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex[:8]}"
+    try:
+        staging.mkdir()
+        yield staging
+        replace_model_dir(staging, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def replace_model_dir(staging: Path, target: Path) -> None:

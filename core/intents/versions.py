@@ -12,8 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-import shutil
-import uuid
 from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -26,7 +24,7 @@ from core.intents.training import (
     LABEL_MAP_FILE,
     METRICS_FILE,
     TRAINING_CONFIG_FILE,
-    replace_model_dir,
+    staged_model_dir,
 )
 from core.packs.manifest import PLATFORM_PREFIX
 
@@ -183,10 +181,7 @@ def write_version_dir(
             unsafe path; nothing is left behind.
     """
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex[:8]}"
-    try:
-        staging.mkdir()
+    with staged_model_dir(target) as staging:
         for item in files:
             path = staging / safe_relative_path(item.path)
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -203,9 +198,6 @@ def write_version_dir(
                     f"{item.sha256[:12]}..."
                 )
         (staging / VERSION_MARKER).write_text(version_id + "\n", encoding="utf-8")
-        replace_model_dir(staging, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return target
 
 
