@@ -14,9 +14,10 @@ the shape ``batch_fn(items: list[T]) -> Sequence[R]`` (one result per item, same
   for company either, so one client at a time pays nothing for batching, while the first
   concurrent items bring the wait back;
 * the results of a batch reach each event loop in one hand-off (one ``call_soon_threadsafe``
-  per loop and batch, not one per item): every wake-up of the loop from the worker makes the
-  worker wait for the GIL again, up to the interpreter's switch interval (5 ms) while request
-  threads run Python, and per item that cost a batch of eight over 20 ms (bench/load.py);
+  per loop and batch, not one per item): every wake-up of the loop from the worker is a
+  system call after which the worker waits for the GIL again, up to the interpreter's switch
+  interval (5 ms) while request threads run Python (under load, a batch's wall time per item
+  went from 4.3 to 3.4 ms; docs/performance.md);
 * when a batch raises, it is retried item by item, so a bad input fails only its own caller and
   an error of the function itself fails only the callers of that batch; the worker goes on;
 * ``enabled=False`` makes :meth:`submit` a direct ``batch_fn([item])`` in a worker thread, the
