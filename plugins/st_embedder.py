@@ -72,7 +72,7 @@ class SentenceTransformerEmbedder:
         backend: ``torch``, ``onnx`` or ``onnx-int8`` (see ``core.onnx_backend``).
         onnx_cache: where ONNX exports are kept (required for the ONNX backends).
         threads: ONNX Runtime threads per forward pass (``Settings.inference_threads``); a
-            call with several batches runs up to one batch per core at once.
+            call with more than ``BULK_TEXTS`` texts runs up to one pass per core at once.
         """
         problem = backend_problem(backend, onnx_cache)
         if problem:
