@@ -31,6 +31,7 @@ import logging
 import shutil
 import tempfile
 import time
+import zipfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -210,7 +211,7 @@ class DomainModel:
                 intercept = np.asarray(weights["intercept"], dtype=np.float32)
                 exemplar_vectors = np.asarray(weights["exemplar_vectors"], dtype=np.float32)
                 exemplar_classes = np.asarray(weights["exemplar_classes"], dtype=np.int32)
-        except (OSError, ValueError, KeyError) as exc:
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
             raise IntentModelError(f"no usable domain model in {model_dir}: {exc}") from exc
         classes = tuple(info.get("classes", ()))
         if (

@@ -20,6 +20,7 @@ served with that embedder (:class:`core.intents.classifier.IntentClassifier` che
 from __future__ import annotations
 
 import time
+import zipfile
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -86,7 +87,7 @@ class IntentHead:
             with np.load(path, allow_pickle=False) as arrays:
                 weight = np.ascontiguousarray(arrays["weight"], dtype=np.float32)
                 bias = np.ascontiguousarray(arrays["bias"], dtype=np.float32)
-        except (OSError, ValueError, KeyError) as exc:
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
             raise IntentModelError(f"{path}: missing or unreadable intent head ({exc})") from exc
         if weight.ndim != 2 or weight.shape[0] != len(labels) or bias.shape != (len(labels),):
             raise IntentModelError(

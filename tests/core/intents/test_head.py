@@ -88,3 +88,7 @@ def test_a_damaged_head_is_refused(tiny_head: Path, tmp_path: Path) -> None:
     (broken / "head.npz").write_bytes(b"not a zip")
     with pytest.raises(IntentModelError, match="unreadable intent head"):
         IntentClassifier(broken).warm_up()
+    shutil.copy(tiny_head / "head.npz", broken / "head.npz")
+    (broken / "head.npz").write_bytes((tiny_head / "head.npz").read_bytes()[:100])  # truncated
+    with pytest.raises(IntentModelError, match="unreadable intent head"):
+        IntentClassifier(broken).warm_up()
