@@ -135,17 +135,28 @@ def embed_chunks(
     ) as bar:
         for start in range(0, len(order), EMBED_GROUP):
             rows = order[start : start + EMBED_GROUP]
-            vectors[rows] = embedder.embed([texts[i] for i in rows], batch_size=EMBED_BATCH)
+            vectors[rows] = embed_documents(embedder, [texts[i] for i in rows])
             bar.update(len(rows))
     return vectors
 
 
+def embed_documents(embedder: Embedder, texts: list[str]) -> np.ndarray:
+    """Document vectors of ``texts``: the embedder's ``embed_documents`` where it has one (the
+    built-in embedder computes them more precisely than query vectors), else ``embed``."""
+    embed = getattr(embedder, "embed_documents", None) or embedder.embed
+    vectors: np.ndarray = embed(texts, batch_size=EMBED_BATCH)
+    return vectors
+
+
 def embedder_backend(embedder: Embedder) -> str | None:
-    """The inference backend an embedder names (``torch``, ``onnx-int8``), or None.
+    """The inference backend that computes an embedder's document vectors (``torch``,
+    ``onnx``), or None.
 
     Not part of the Embedder role: an embedder that does not say is never given shipped vectors.
+    ``document_backend`` where the embedder names one (documents and queries may run through
+    different graphs), else ``backend``.
     """
-    backend = getattr(embedder, "backend", None)
+    backend = getattr(embedder, "document_backend", None) or getattr(embedder, "backend", None)
     return backend if isinstance(backend, str) else None
 
 

@@ -32,7 +32,7 @@ def embedder(tmp_path_factory: pytest.TempPathFactory) -> SentenceTransformerEmb
 
 
 def test_length_order_is_longest_first_and_not_the_input_order(embedder) -> None:
-    order = embedder._length_order(TEXTS)
+    order = embedder._length_order(embedder._runner, TEXTS)
     lengths = [embedder.count_tokens(TEXTS[i]) for i in order]
     assert lengths == sorted(lengths, reverse=True)
     assert order != list(range(len(TEXTS)))

@@ -94,3 +94,23 @@ def test_an_int8_vector_does_not_depend_on_what_it_is_embedded_with(onnx_cache: 
     assert np.array_equal(together, alone)
     crowd = TEXTS + ["a much longer message about mortgages, escrow accounts and late fees"] * 70
     assert np.array_equal(embedder.embed(crowd)[: len(TEXTS)], alone)  # bulk, on every core
+
+
+def test_int8_document_vectors_are_fp32(onnx_cache: Path, torch_vectors: np.ndarray) -> None:
+    """Documents are embedded once, so under onnx-int8 they run through the fp32 graph: only
+    the question's side of each cosine carries quantisation error."""
+    embedder = SentenceTransformerEmbedder(backend="onnx-int8", onnx_cache=onnx_cache)
+    assert embedder.document_backend == "onnx"
+    documents = embedder.embed_documents(TEXTS, batch_size=3)
+    assert documents.dtype == np.float32 and documents.shape == torch_vectors.shape
+    assert np.abs(documents - torch_vectors).max() < 1e-4
+    queries = embedder.embed(TEXTS)
+    assert not np.allclose(queries, documents, atol=1e-4)  # queries stay int8
+    assert embedder.embed_documents([]).shape == (0, 384)
+
+
+@pytest.mark.parametrize("backend", ["torch", "onnx"])
+def test_other_backends_embed_documents_as_queries(onnx_cache: Path, backend: str) -> None:
+    embedder = SentenceTransformerEmbedder(device="cpu", backend=backend, onnx_cache=onnx_cache)
+    assert embedder.document_backend == backend
+    assert np.array_equal(embedder.embed_documents(TEXTS), embedder.embed(TEXTS))

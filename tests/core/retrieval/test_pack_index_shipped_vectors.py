@@ -108,6 +108,33 @@ def test_vectors_of_another_model_or_backend_are_not_used(
     )
 
 
+class DocumentPathEmbedder(CountingEmbedder):
+    """Queries on one backend, documents on another (as the built-in embedder under
+    onnx-int8): records which texts went through ``embed_documents``."""
+
+    def __init__(self, inner) -> None:
+        super().__init__(inner, backend="onnx-int8")
+        self.document_backend = "onnx"
+        self.documents: list[str] = []
+
+    def embed_documents(self, texts: list[str], *, batch_size: int = 64) -> np.ndarray:
+        self.documents.extend(texts)
+        return self.inner.embed(texts, batch_size=batch_size)
+
+
+@pytest.mark.parametrize(("shipped_backend", "reused"), [("onnx", True), ("onnx-int8", False)])
+def test_document_vectors_come_from_the_document_backend(
+    embedder, shipped_backend: str, reused: bool
+) -> None:
+    shipped = _shipped_for(embedder, MEDICAL_DOCS, backend=shipped_backend)
+    chunks = chunk_pack(embedder, make_manifest("medical"), MEDICAL_DOCS)
+    split = DocumentPathEmbedder(embedder)
+    embed_chunks(split, chunks, shipped)
+    assert split.embedded == []  # never the query path
+    texts = sorted(chunk.embedding_text() for chunk in chunks)
+    assert sorted(split.documents) == ([] if reused else texts)
+
+
 @pytest.mark.parametrize(
     "damage",
     [
