@@ -5,9 +5,10 @@
 Prepares the pack source, chunks it exactly as ``packdesk pack build`` does, and embeds every
 chunk with the embedder the installation would use (the ``packdesk_embedder`` hook) run by
 ``--backend``, through its document path: under ``onnx-int8`` documents run through the fp32
-graph, so the file names ``onnx`` as the backend that computed them. Vectors of an existing file that still match a chunk's text are kept, so a small
-data change re-embeds only the chunks it changed (they are then quantised once more: use
-``--fresh`` now and then to start from exact vectors). Writes
+graph, so the file names ``onnx`` as the backend that computed them. Vectors of an existing file
+that still match a chunk's text are kept, so a small data change re-embeds only the chunks it
+changed (they are then quantised once more: use ``--fresh`` now and then to start from exact
+vectors). Writes
 ``knowledge_packs/<pack>/vectors.shipped`` product-quantised (format 2, FAISS's
 ``ProductQuantizer``, 192 sub-vectors of one byte: see ``core.retrieval.shipped_vectors``).
 Run it again whenever the pack's documents, chunking or the default backend change: a stale file
