@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import pydantic
 from pydantic import (
@@ -66,14 +66,22 @@ TEMPLATE_PLACEHOLDERS = frozenset(
 )
 _PLACEHOLDER_OPEN = "{{"
 
-# Fields added to format v1 after packs were already signed without them. Each is left out of
-# the dump while it holds its default, so a manifest that does not set it keeps the exact
-# canonical bytes (and so the signature) it had before the field existed.
-_ADDED_FIELD_DEFAULTS: dict[str, Any] = {"serves_generic_intents": False}
-
-
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+    # Fields added to format v1 after packs were already signed without them. Each is left out
+    # of the dump while it holds its default, so a manifest that does not set it keeps the
+    # exact canonical bytes (and so the signature) it had before the field existed.
+    _added_field_defaults: ClassVar[dict[str, Any]] = {}
+
+    @model_serializer(mode="wrap")
+    def _omit_added_fields_at_default(
+        self, handler: SerializerFunctionWrapHandler
+    ) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        for key, default in self._added_field_defaults.items():
+            if key in data and data[key] == default:
+                del data[key]
+        return data
 
 
 class Pricing(_Strict):
@@ -134,6 +142,11 @@ class IndexSettings(_Strict):
     kind: Literal["flat", "hnsw"] = "flat"
     chunk_tokens: int = Field(default=200, ge=16, le=512)
     chunk_overlap: int = Field(default=40, ge=0, le=256)
+    # Rank a document lower the less its metadata["intent"] (one of the pack's intent names)
+    # looks like what the question asks; 0 turns it off (core/retrieval/intent_lift.py).
+    intent_lift: float = Field(default=0.0, ge=0.0, le=1.0)
+
+    _added_field_defaults: ClassVar[dict[str, Any]] = {"intent_lift": 0.0}
 
     @model_validator(mode="after")
     def _overlap_below_size(self) -> IndexSettings:
@@ -169,6 +182,8 @@ class Manifest(_Strict):
     index: IndexSettings = IndexSettings()
     files: dict[str, str] = Field(default_factory=dict)
 
+    _added_field_defaults: ClassVar[dict[str, Any]] = {"serves_generic_intents": False}
+
     @field_validator("intents")
     @classmethod
     def _unique_intents(cls, intents: list[Intent]) -> list[Intent]:
@@ -195,16 +210,6 @@ class Manifest(_Strict):
 
     def intent_labels(self) -> list[str]:
         return [intent.label(self.id) for intent in self.intents]
-
-    @model_serializer(mode="wrap")
-    def _omit_added_fields_at_default(
-        self, handler: SerializerFunctionWrapHandler
-    ) -> dict[str, Any]:
-        data: dict[str, Any] = handler(self)
-        for key, default in _ADDED_FIELD_DEFAULTS.items():
-            if key in data and data[key] == default:
-                del data[key]
-        return data
 
     def canonical_bytes(self) -> bytes:
         """The exact bytes that are signed: sorted keys, no insignificant whitespace, UTF-8."""

@@ -5,7 +5,9 @@ Files written into ``index/`` (every one is hashed into the manifest, so signed)
 * ``index.json``   model id, dimension, index kind, chunk count and chunking settings;
 * ``chunks.jsonl`` one chunk per line (line ``i`` is chunk id ``i``);
 * ``vectors.faiss`` the vector index (row ``i`` = chunk id ``i``);
-* ``bm25/``        the bm25s index over the same chunks.
+* ``bm25/``        the bm25s index over the same chunks;
+* ``intents.npz``  only when the manifest sets ``index.intent_lift``: intent centroids and each
+  chunk's intent (:mod:`core.retrieval.intent_lift`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import numpy as np
 from core.errors import IndexMismatch, PackFormatError
 from core.packs.documents import Document
 from core.retrieval.chunking import Chunk, chunk_documents
+from core.retrieval.intent_lift import IntentLift
 from core.retrieval.lexical import LEXICAL_DIR, STEMMER_LANGUAGE, STOPWORDS, Bm25Index
 from core.retrieval.protocols import Embedder, VectorIndexBackend
 from core.retrieval.shipped_vectors import ShippedVectors
@@ -212,7 +215,8 @@ class PackIndexer:
                 its vectors stand in for embedding the chunks whose text they were made from.
         Raises:
             IndexMismatch: ``manifest.embedding_model`` is not this builder's embedder.
-            PackFormatError: the pack has no documents, or ``shipped_vectors`` is unreadable.
+            PackFormatError: the pack has no documents, ``shipped_vectors`` is unreadable, or
+                ``index.intent_lift`` is set and the documents do not name their intents.
         """
         started = time.perf_counter()
         check_model(
@@ -225,6 +229,8 @@ class PackIndexer:
             raise PackFormatError(f"pack {manifest.id!r} has no documents to index")
         settings = manifest.index
         chunks = chunk_pack(self.embedder, manifest, documents)
+        # Before the long embedding: a document naming an unknown intent fails at once.
+        lift = IntentLift.build(manifest, documents, chunks, self.embedder.embed)
         shipped = ShippedVectors.read(shipped_vectors) if shipped_vectors is not None else None
         vectors = embed_chunks(self.embedder, chunks, shipped)
         vector_index = self.backend.build(vectors, kind=settings.kind)
@@ -236,6 +242,8 @@ class PackIndexer:
                 out.write(json.dumps(chunk.to_json(), ensure_ascii=False, sort_keys=True) + "\n")
         vector_index.save(index_dir / VECTORS_FILE)
         lexical.save(index_dir / LEXICAL_DIR)
+        if lift is not None:
+            lift.save(index_dir)
         meta = IndexMeta(
             model_id=self.embedder.model_id,
             dimension=self.embedder.dimension,

@@ -20,6 +20,7 @@ import numpy as np
 from core.errors import PackNotFound, ValidationError
 from core.retrieval.citation import Citation, rounded_score
 from core.retrieval.fusion import DENSE_WEIGHT, RRF_K, convex_fusion, reciprocal_rank_fusion
+from core.retrieval.intent_lift import lifted
 from core.retrieval.lexical import query_terms
 from core.retrieval.protocols import Embedder, VectorIndexBackend
 
@@ -233,14 +234,29 @@ class SearchService:
         packs = self._packs_for(pack_ids)
         if not packs or not queries:
             return [[] for _ in queries]
-        depth = max(k, FUSION_DEPTH) if mode == "hybrid" else k
-        dense = self._dense(queries, packs, depth, vectors) if mode != "bm25" else None
+        # Packs that rank by the kind of question asked need the query vector (not in bm25
+        # mode) and candidates beyond the top k to promote from.
+        lifts = {
+            pack_id: searcher.intent_lift
+            for pack_id, searcher in packs.items()
+            if searcher.intent_lift is not None and mode != "bm25"
+        }
+        depth = max(k, FUSION_DEPTH) if mode == "hybrid" or lifts else k
+        dense = None
+        if mode != "bm25":
+            if vectors is None:
+                vectors = self.embedder.embed(list(queries), batch_size=min(64, len(queries)))
+            dense = self._dense(packs, depth, vectors)
         lexical = self._lexical(queries, packs, depth) if mode != "dense" else None
         results = []
         for row in range(len(queries)):
             dense_row = dense[row] if dense is not None else []
             lexical_row = lexical[row] if lexical is not None else []
-            results.append(self._hits(packs, mode, dense_row, lexical_row, k))
+            ranked = self._ranked(mode, dense_row, lexical_row)
+            if lifts:
+                assert vectors is not None  # embedded above whenever a pack is lifted
+                ranked = lifted(ranked, lifts, vectors[row])
+            results.append(self._hits(packs, mode, ranked[:k], dense_row, lexical_row))
         return results
 
     def pack_scores(
@@ -335,14 +351,8 @@ class SearchService:
         return {pack_id: loaded[pack_id] for pack_id in sorted(set(pack_ids))}
 
     def _dense(
-        self,
-        queries: Sequence[str],
-        packs: dict[str, PackSearcher],
-        depth: int,
-        vectors: np.ndarray | None = None,
+        self, packs: dict[str, PackSearcher], depth: int, vectors: np.ndarray
     ) -> list[list[tuple[_Key, float]]]:
-        if vectors is None:
-            vectors = self.embedder.embed(list(queries), batch_size=min(64, len(queries)))
         per_pack = [
             (pack_id, *self._dense_rows(pack_id, searcher, vectors, depth))
             for pack_id, searcher in packs.items()
@@ -350,7 +360,7 @@ class SearchService:
         # Cosine scores are on one scale across packs, so one sort merges the packs.
         return [
             _merged([(pack_id, scores[row], ids[row]) for pack_id, scores, ids in per_pack], depth)
-            for row in range(len(queries))
+            for row in range(len(vectors))
         ]
 
     def _dense_rows(
@@ -392,28 +402,32 @@ class SearchService:
             rows.append(_merged(per_pack, depth))
         return rows
 
+    def _ranked(
+        self, mode: str, dense: list[tuple[_Key, float]], lexical: list[tuple[_Key, float]]
+    ) -> list[tuple[_Key, float]]:
+        """Every candidate of the mode, best first: one side's list, or both fused."""
+        if mode == "dense":
+            return dense
+        if mode == "bm25":
+            return lexical
+        if self.fusion == "convex":
+            return convex_fusion(dense, lexical, dense_weight=self.dense_weight)
+        return reciprocal_rank_fusion(
+            [[key for key, _ in dense], [key for key, _ in lexical]],
+            weights=self.weights,
+            k=self.rrf_k,
+        )
+
     def _hits(
         self,
         packs: dict[str, PackSearcher],
         mode: str,
+        ranked: list[tuple[_Key, float]],
         dense: list[tuple[_Key, float]],
         lexical: list[tuple[_Key, float]],
-        k: int,
     ) -> list[SearchHit]:
         dense_scores = dict(dense)
         lexical_scores = dict(lexical)
-        if mode == "dense":
-            ranked = dense[:k]
-        elif mode == "bm25":
-            ranked = lexical[:k]
-        elif self.fusion == "convex":
-            ranked = convex_fusion(dense, lexical, dense_weight=self.dense_weight)[:k]
-        else:
-            ranked = reciprocal_rank_fusion(
-                [[key for key, _ in dense], [key for key, _ in lexical]],
-                weights=self.weights,
-                k=self.rrf_k,
-            )[:k]
         hits = []
         for (pack_id, chunk_id), score in ranked:
             chunk = packs[pack_id].chunks[chunk_id]

@@ -14,6 +14,7 @@ from core.errors import ChecksumMismatch, FileSetMismatch, IndexMismatch, PackFo
 from core.packs.documents_io import read_documents
 from core.packs.manifest import DOCUMENTS_FILE, INDEX_DIR
 from core.retrieval.chunking import Chunk
+from core.retrieval.intent_lift import IntentLift
 from core.retrieval.lexical import LEXICAL_DIR, Bm25Index
 from core.retrieval.pack_index import (
     CHUNKS_FILE,
@@ -67,6 +68,7 @@ class PackSearcher:
         chunks: list[Chunk],
         vectors: VectorIndex,
         lexical: Bm25Index,
+        intent_lift: IntentLift | None = None,
     ) -> None:
         if len(chunks) != meta.chunk_count or len(vectors) != meta.chunk_count:
             raise PackFormatError(
@@ -78,6 +80,7 @@ class PackSearcher:
         self.chunks = chunks
         self.vectors = vectors
         self.lexical = lexical
+        self.intent_lift = intent_lift
 
     @classmethod
     def load(
@@ -181,7 +184,8 @@ class PackSearcher:
                 f"index.json says {meta.dimension}"
             )
         lexical = Bm25Index.load(index_dir / LEXICAL_DIR, len(chunks))
-        return cls(pack_id, meta, chunks, vectors, lexical)
+        lift = IntentLift.load(index_dir, chunk_count=len(chunks), dimension=meta.dimension)
+        return cls(pack_id, meta, chunks, vectors, lexical, lift)
 
     def dense(self, query_vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` ``(cosine scores, chunk ids)`` per query vector row (-1 = no hit)."""

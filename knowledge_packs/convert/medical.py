@@ -292,6 +292,9 @@ def _document(rows: list[dict[str, Any]]) -> Document:
         metadata={
             "focus": row["focus"],
             "qtype": row["qtype"],
+            # The intent the page answers: retrieval ranks by the kind of question asked
+            # (index.intent_lift, core/retrieval/intent_lift.py).
+            "intent": slug(row["qtype"]),
             "collection": row["collection"],
             "source": row["source"],
             "eval_questions": unleaked_questions(title, text, questions),

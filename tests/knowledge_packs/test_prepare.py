@@ -163,6 +163,10 @@ def test_medical_intents_are_qtypes_with_varied_wording(prepared: dict[str, Path
     documents = _documents(prepared, "medical")
     qtypes = {doc.metadata["qtype"].replace(" ", "_") for doc in documents}
     assert {intent.name for intent in manifest.intents} == qtypes
+    # Each page names the intent it answers, and retrieval ranks by it (index.intent_lift).
+    assert all(doc.metadata["intent"] == doc.metadata["qtype"].replace(" ", "_")
+               for doc in documents)
+    assert manifest.index.intent_lift > 0
     for intent in manifest.intents:
         # The dataset's template ("What are the symptoms of X ?") must not be the only wording.
         openings = {" ".join(example.lower().split()[:2]) for example in intent.examples}

@@ -1,4 +1,5 @@
-"""``serves_generic_intents``: a manifest field added to format v1 after packs were signed.
+"""``serves_generic_intents`` and ``index.intent_lift``: manifest fields added to format v1
+after packs were signed.
 
 A manifest that does not set it must keep its exact canonical bytes, so packs signed before the
 field existed still verify. ``fixtures/signed-v0.1.0.kpack`` was built and signed (key in
@@ -33,6 +34,7 @@ def test_a_pack_signed_before_the_field_existed_still_verifies() -> None:
     assert verified.manifest.serves_generic_intents is False
     signed_bytes = read_archive(OLD_PACK, LIMITS)["manifest.json"]
     assert b"serves_generic_intents" not in signed_bytes
+    assert verified.manifest.index.intent_lift == 0.0 and b"intent_lift" not in signed_bytes
     # What the old code signed is exactly what the current model produces for it.
     assert verified.manifest.canonical_bytes() == signed_bytes
 
@@ -42,7 +44,11 @@ def test_canonical_bytes_without_the_field_are_the_old_dump() -> None:
     manifest = parse_manifest(old_dump)
     assert manifest.canonical_bytes() == canonical_json(old_dump)
     # Writing the default out explicitly is the same manifest, with the same bytes.
-    explicit = parse_manifest({**old_dump, "serves_generic_intents": False})
+    explicit = parse_manifest({
+        **old_dump,
+        "serves_generic_intents": False,
+        "index": {**old_dump["index"], "intent_lift": 0.0},
+    })
     assert explicit.canonical_bytes() == canonical_json(old_dump)
 
 
@@ -71,3 +77,10 @@ def test_generic_pack_ids_lists_the_packs_that_say_so() -> None:
     )
     assert generic_pack_ids([domain, generic]) == frozenset({"support-basics"})
     assert generic_pack_ids([]) == frozenset()
+
+
+def test_an_intent_lift_is_signed_and_bounded() -> None:
+    lifted = parse_manifest({**MANIFEST, "index": {"kind": "flat", "intent_lift": 0.3}})
+    assert json.loads(lifted.canonical_bytes())["index"]["intent_lift"] == 0.3
+    with pytest.raises(ManifestInvalid, match="index.intent_lift"):
+        parse_manifest({**MANIFEST, "index": {"intent_lift": 1.5}})
