@@ -24,29 +24,19 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
-sys.path.insert(0, str(HERE))
+import numpy as np
+from offline import BENCH  # before core: no model hub, the repository importable
+from rich.console import Console
+from rich.table import Table
 
-import numpy as np  # noqa: E402
-from rich.console import Console  # noqa: E402
-from rich.table import Table  # noqa: E402
-
-from core.retrieval.evaluation import (  # noqa: E402
+from core.retrieval.evaluation import (
     cases_from_documents,
     mean_metrics,
     ranked_documents,
     score_ranking,
 )
-from core.retrieval.intent_lift import lifted  # noqa: E402
-from core.retrieval.search import SearchService  # noqa: E402
-from core.retrieval.searcher import PackSearcher  # noqa: E402
-from core.settings import Settings  # noqa: E402
-from plugins.faiss_index import FaissBackend  # noqa: E402
-from plugins.st_embedder import SentenceTransformerEmbedder  # noqa: E402
+from core.retrieval.intent_lift import lifted
+from core.settings import Settings
 
 WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.7)
 TEMPERATURES = (0.01, 0.02, 0.03, 0.05)
@@ -60,28 +50,20 @@ def half_of(question: str) -> str:
 
 def main() -> None:
     from onnx_backend import former_medical_subset_questions
-    from retrieval import built_index
+    from retrieval import pack_search
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work-dir", type=Path, default=Path("/tmp/packdesk-bench"))
     parser.add_argument("--backend", choices=["onnx-int8", "onnx", "torch"],
                         default=Settings.model_fields["inference_backend"].default)
-    parser.add_argument("--out", type=Path, default=HERE / "intent_lift.json")
+    parser.add_argument("--out", type=Path, default=BENCH / "intent_lift.json")
     args = parser.parse_args()
 
-    embedder = SentenceTransformerEmbedder(
-        device="cpu", backend=args.backend, onnx_cache=args.work_dir / "onnx"
-    )
-    embedder.warm_up()
-    backend = FaissBackend(use_gpu=False)
-    root, manifest, documents, _ = built_index(PACK, args.work_dir, embedder, backend, {})
-    searcher = PackSearcher.load(root, manifest, embedder, backend, verify=False)
+    service, searcher, _, documents = pack_search(PACK, args.work_dir, args.backend)
     lift = searcher.intent_lift
     if lift is None:
         raise SystemExit(f"the {PACK} pack has no intent lift (index.intent_lift in its manifest)")
     searcher.intent_lift = None  # candidates without the lift; the grid applies it below
-    service = SearchService(embedder)
-    service.add_pack(PACK, searcher)
 
     cases = cases_from_documents(documents)
     questions = [case.question for case in cases]

@@ -82,6 +82,21 @@ def built_index(pack_id: str, work: Path, embedder, backend, overrides: dict) ->
     return root, manifest, documents, float(timing.read_text())
 
 
+def pack_search(pack_id: str, work: Path, backend_name: str) -> tuple:
+    """One built-in pack built as ``packdesk prepare`` builds it (:func:`built_index`) and a
+    :class:`SearchService` over it alone: ``(service, searcher, manifest, documents)``."""
+    embedder = SentenceTransformerEmbedder(
+        device="cpu", backend=backend_name, onnx_cache=work / "onnx"
+    )
+    embedder.warm_up()
+    backend = FaissBackend(use_gpu=False)
+    root, manifest, documents, _ = built_index(pack_id, work, embedder, backend, {})
+    searcher = PackSearcher.load(root, manifest, embedder, backend, verify=False)
+    service = SearchService(embedder)
+    service.add_pack(pack_id, searcher)
+    return service, searcher, manifest, documents
+
+
 def dir_bytes(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
