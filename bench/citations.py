@@ -18,13 +18,11 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-from offline import BENCH  # before core: no model hub, the repository importable
+from offline import BENCH, run_header  # before core: no model hub, the repository importable
 from rich.console import Console
 from rich.table import Table
 from tqdm import tqdm
@@ -90,9 +88,7 @@ def main() -> None:
                         for key in ("assistant_sample", "others", "all")))
     Console(width=140).print(table)
     args.out.write_text(json.dumps({
-        "date": datetime.now(UTC).strftime("%Y-%m-%d"),
-        "machine": f"{os.cpu_count()}-core CPU",
-        "command": "python " + " ".join(["bench/citations.py", *sys.argv[1:]]),
+        **run_header(),
         "pack": args.pack,
         "rows": rows,
     }, indent=2) + "\n")

@@ -19,13 +19,11 @@ import argparse
 import dataclasses
 import hashlib
 import json
-import os
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-from offline import BENCH  # before core: no model hub, the repository importable
+from offline import BENCH, run_header  # before core: no model hub, the repository importable
 from rich.console import Console
 from rich.table import Table
 
@@ -122,9 +120,7 @@ def main() -> None:
     print(f"chosen on half A: weight {best['weight']}, temperature {best['temperature']}; "
           f"the pack ships {shipped}")
     args.out.write_text(json.dumps({
-        "date": datetime.now(UTC).strftime("%Y-%m-%d"),
-        "machine": f"{os.cpu_count()}-core CPU",
-        "command": "python " + " ".join(["bench/intent_lift.py", *sys.argv[1:]]),
+        **run_header(),
         "backend": args.backend,
         "pack": PACK,
         "questions": len(cases),

@@ -21,3 +21,14 @@ BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
+
+
+def run_header() -> dict[str, str]:
+    """The date, machine and command a bench result JSON starts with."""
+    from datetime import UTC, datetime
+
+    return {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d"),
+        "machine": f"{os.cpu_count()}-core CPU",
+        "command": "python " + " ".join([f"bench/{Path(sys.argv[0]).name}", *sys.argv[1:]]),
+    }
