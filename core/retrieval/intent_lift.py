@@ -135,6 +135,7 @@ class IntentLift:
         path = index_dir / INTENTS_FILE
         if not path.is_file():
             return None
+        _refuse_compressed_members(path)
         try:
             with np.load(path, allow_pickle=False) as arrays:
                 names = tuple(str(name) for name in arrays["names"].tolist())
@@ -170,6 +171,27 @@ class IntentLift:
         intents = self.chunk_intents[chunk_ids]
         moved = self.weight * (probabilities[np.maximum(intents, 0)] - probabilities.max())
         return np.where(intents == NO_INTENT, 0.0, moved)
+
+
+def _refuse_compressed_members(path: Path) -> None:
+    """An uploaded pack's ``intents.npz`` may only hold stored (uncompressed) members, as
+    ``np.savez`` writes them: then reading it takes memory linear in the file's size, where a
+    deflated member could expand a thousandfold.
+
+    Raises:
+        PackFormatError: not a zip file, or a member is compressed.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+        packed = [m.filename for m in members if m.compress_type != zipfile.ZIP_STORED]
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise PackFormatError(f"{path}: unreadable intent lift ({exc})") from exc
+    if packed:
+        raise PackFormatError(
+            f"{path}: member {packed[0]} is compressed; intent lift arrays are stored "
+            "uncompressed (np.savez)"
+        )
 
 
 def lifted(

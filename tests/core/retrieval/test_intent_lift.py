@@ -168,8 +168,12 @@ def test_a_pack_that_cannot_be_lifted_fails_before_embedding(
         lambda path: np.savez(path.open("wb"), names=np.array(["a"]),
                               centroids=np.zeros((1, 384), np.float32),
                               chunk_intents=np.zeros(2, np.int16), weight=np.float32(0.3)),
+        lambda path: np.savez_compressed(path.open("wb"), names=np.array(["a", "b"]),
+                                         centroids=np.zeros((2, 384), np.float32),
+                                         chunk_intents=np.zeros(6, np.int16),
+                                         weight=np.float32(0.3)),
     ],
-    ids=["truncated", "wrong shape"],
+    ids=["truncated", "wrong shape", "compressed"],
 )
 def test_a_damaged_intents_file_is_a_format_error(tmp_path, packs, damage) -> None:
     import shutil
@@ -178,4 +182,18 @@ def test_a_damaged_intents_file_is_a_format_error(tmp_path, packs, damage) -> No
     shutil.copytree(packs["lifted"] / "index", index)
     damage(index / INTENTS_FILE)
     with pytest.raises(PackFormatError, match=INTENTS_FILE):
+        IntentLift.load(index, chunk_count=len(DOCUMENTS), dimension=384)
+
+
+def test_a_compressed_member_is_refused_before_it_is_read(tmp_path, packs) -> None:
+    """A deflated member could expand a thousandfold: only stored members are read."""
+    import shutil
+
+    index = tmp_path / "index"
+    shutil.copytree(packs["lifted"] / "index", index)
+    with np.load(index / INTENTS_FILE, allow_pickle=False) as arrays:
+        contents = {name: arrays[name] for name in arrays.files}
+    with (index / INTENTS_FILE).open("wb") as out:
+        np.savez_compressed(out, **contents)  # the same, valid arrays, deflated
+    with pytest.raises(PackFormatError, match="is compressed"):
         IntentLift.load(index, chunk_count=len(DOCUMENTS), dimension=384)
