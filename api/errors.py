@@ -88,11 +88,38 @@ def handle_http_error(request: Request, exc: HTTPException) -> Response[dict[str
         # Litestar's other 400s are bodies it cannot decode (malformed JSON): invalid input,
         # like a body that decodes but fails validation.
         return problem(422, "invalid-input", "Invalid input", str(exc.detail))
+    if unknown := _unknown_body_fields(exc):
+        return problem(422, "invalid-input", "Invalid input",
+                       f"unknown field(s) in the request: {', '.join(unknown)}")
     code = {404: "not-found", 405: "method-not-allowed", 413: "body-too-large"}.get(
         status, "http-error"
     )
     # The title names the problem type, so it stays the same for every error of that type.
     return problem(status, code, _status_phrase(status), str(exc.detail), headers or None)
+
+
+def _unknown_body_fields(exc: HTTPException) -> list[str]:
+    """The fields a client sent that its request model forbids, when Litestar took them for a
+    failing dependency.
+
+    Litestar decides whether a validation error is the client's (422) or the server's (500) by
+    its key: a key equal to a dependency's name counts as the server's. The pydantic plugin
+    reports a body model's errors without the ``data.`` prefix, so a body with an extra field
+    named like one of the app's dependencies (``{"reason": "...", "payouts": 1}``) came back as
+    a 500. An ``extra_forbidden`` error only ever comes from validating what the client sent
+    against a strict model, never from a dependency's value: those are 422.
+    """
+    from litestar.exceptions import InternalServerException
+
+    cause = exc.__cause__
+    if not isinstance(exc, InternalServerException) or cause is None:
+        return []
+    problems = getattr(cause, "errors", None)
+    if not isinstance(problems, list) or not problems:
+        return []
+    if not all(isinstance(p, dict) and p.get("type") == "extra_forbidden" for p in problems):
+        return []
+    return [".".join(str(part) for part in p.get("loc", ())) for p in problems]
 
 
 def handle_unexpected(request: Request, exc: Exception) -> Response[dict[str, Any]]:
