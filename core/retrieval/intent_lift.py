@@ -19,7 +19,8 @@ intents, ``softmax(cosine to each centroid / TEMPERATURE)``, and a chunk's score
 * scores never rise, so a lifted pack cannot push out another pack's passages in a search over
   several packs, and the thresholds that read raw cosines (routing) are untouched.
 
-Measured on the medical pack (bench/intent_lift.py; BENCHMARKS.md "Intent lift"): the weight
+Measured on the medical pack (bench/intent_lift.py; BENCHMARKS.md, "Retrieval", issue 16 third
+round): the weight
 (0.5, in its manifest) and the temperature were chosen on one half of its 14,946 questions; on
 the other half hybrid nDCG@10 goes from 0.8387 to 0.9223 and recall@1 from 0.650 to 0.806.
 """
@@ -91,7 +92,7 @@ class IntentLift:
             value = document.metadata.get(INTENT_KEY)
             if value is None:
                 continue
-            if value not in position:
+            if not isinstance(value, str) or value not in position:
                 raise PackFormatError(
                     f"pack {manifest.id!r}: document {document.id!r} has "
                     f"metadata.{INTENT_KEY} {value!r}, which is not one of the pack's intents "
@@ -140,23 +141,26 @@ class IntentLift:
             with np.load(path, allow_pickle=False) as arrays:
                 names = tuple(str(name) for name in arrays["names"].tolist())
                 centroids = np.ascontiguousarray(arrays["centroids"], dtype=np.float32)
-                chunk_intents = np.asarray(arrays["chunk_intents"], dtype=np.int16)
+                stored_intents = np.asarray(arrays["chunk_intents"])
                 weight = float(arrays["weight"])
         except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as exc:
             raise PackFormatError(f"{path}: unreadable intent lift ({exc})") from exc
+        # Checked before any cast: an int64 70000 must not wrap into a valid int16 index.
         if (
             centroids.shape != (len(names), dimension)
-            or chunk_intents.shape != (chunk_count,)
-            or (len(chunk_intents) and not NO_INTENT <= int(chunk_intents.min()))
-            or (len(chunk_intents) and int(chunk_intents.max()) >= len(names))
+            or not np.isfinite(centroids).all()
+            or stored_intents.dtype.kind not in "iu"
+            or stored_intents.shape != (chunk_count,)
+            or (len(stored_intents) and not NO_INTENT <= int(stored_intents.min()))
+            or (len(stored_intents) and int(stored_intents.max()) >= len(names))
             or not 0.0 <= weight <= 1.0
         ):
             raise PackFormatError(
                 f"{path}: {len(names)} intents, centroids {centroids.shape}, chunk intents "
-                f"{chunk_intents.shape} and weight {weight} do not fit an index of "
-                f"{chunk_count} chunks of dimension {dimension}"
+                f"{stored_intents.shape} ({stored_intents.dtype}) and weight {weight} do not "
+                f"fit an index of {chunk_count} chunks of dimension {dimension}"
             )
-        return cls(names, centroids, chunk_intents, weight)
+        return cls(names, centroids, stored_intents.astype(np.int16), weight)
 
     def probabilities(self, query_vector: np.ndarray) -> np.ndarray:
         """The question's distribution over the pack's intents."""

@@ -161,3 +161,13 @@ def test_ensure_builds_once_then_skips_until_the_packs_change(tmp_path: Path) ->
     assert ensure_domain_model(settings, [SUPPORT, FINANCE, legal], embed, embedder_id="t")[1]
     loaded = load_domain_model(model_dir, ["finance", "support-basics", "legal"])
     assert loaded is not None and "legal" in loaded.classes
+
+
+def test_a_truncated_weights_file_is_refused(tmp_path: Path) -> None:
+    model = fit_domain_model(fake_embed(["a b", "c d", "a", "c"]), ["finance", NONE] * 2)
+    model.save(tmp_path / "domain")
+    weights = tmp_path / "domain" / "weights.npz"
+    weights.write_bytes(weights.read_bytes()[:100])  # a zip cut short: zipfile.BadZipFile
+    with pytest.raises(IntentModelError, match="no usable domain model"):
+        DomainModel.load(tmp_path / "domain")
+    assert load_domain_model(tmp_path / "domain", ["finance"]) is None

@@ -148,10 +148,12 @@ def test_adjustments_and_reranking() -> None:
     ("documents", "intents", "message"),
     [
         ([page("asthma", "causes", intent="cause")], INTENTS, "'cause', which is not one"),
+        ([page("asthma", "causes").model_copy(update={"metadata": {"intent": ["causes"]}})],
+         INTENTS, r"\['causes'\], which is not one"),
         ([page("asthma", "causes", intent=None)], INTENTS, "no document names"),
         ([page("asthma", "causes")], INTENTS[:1], "at least two intents"),
     ],
-    ids=["unknown intent", "no document names one", "one intent"],
+    ids=["unknown intent", "not a string", "no document names one", "one intent"],
 )
 def test_a_pack_that_cannot_be_lifted_fails_before_embedding(
     tmp_path, embedder, backend, documents, intents, message
@@ -172,8 +174,15 @@ def test_a_pack_that_cannot_be_lifted_fails_before_embedding(
                                          centroids=np.zeros((2, 384), np.float32),
                                          chunk_intents=np.zeros(6, np.int16),
                                          weight=np.float32(0.3)),
+        lambda path: np.savez(path.open("wb"), names=np.array(["a", "b"]),
+                              centroids=np.zeros((2, 384), np.float32),
+                              chunk_intents=np.full(6, 65536, np.int64),  # wraps to 0 as int16
+                              weight=np.float32(0.3)),
+        lambda path: np.savez(path.open("wb"), names=np.array(["a", "b"]),
+                              centroids=np.full((2, 384), np.nan, np.float32),
+                              chunk_intents=np.zeros(6, np.int16), weight=np.float32(0.3)),
     ],
-    ids=["truncated", "wrong shape", "compressed"],
+    ids=["truncated", "wrong shape", "compressed", "index out of range", "not finite"],
 )
 def test_a_damaged_intents_file_is_a_format_error(tmp_path, packs, damage) -> None:
     import shutil
