@@ -8,7 +8,7 @@ from http import HTTPStatus
 from typing import Any
 
 from litestar import Request, Response
-from litestar.exceptions import HTTPException, TooManyRequestsException
+from litestar.exceptions import HTTPException, InternalServerException, TooManyRequestsException
 from litestar.exceptions import ValidationException as LitestarValidationException
 from litestar.types import Receive, Scope, Send
 
@@ -109,8 +109,6 @@ def _unknown_body_fields(exc: HTTPException) -> list[str]:
     a 500. An ``extra_forbidden`` error only ever comes from validating what the client sent
     against a strict model, never from a dependency's value: those are 422.
     """
-    from litestar.exceptions import InternalServerException
-
     cause = exc.__cause__
     if not isinstance(exc, InternalServerException) or cause is None:
         return []
