@@ -37,8 +37,6 @@ import argparse
 import asyncio
 import hashlib
 import json
-import os
-import platform
 import re
 import shutil
 import statistics
@@ -61,6 +59,8 @@ sys.path.insert(0, str(REPO))
 
 from bench.benchmarks_md import replace_section  # noqa: E402
 from bench.load import Server, buy_and_activate_all, create_customer  # noqa: E402
+from bench.machine import describe as describe_machine  # noqa: E402
+from bench.machine import summary as machine_summary  # noqa: E402
 
 console = Console()
 DATA = REPO.parent / "shared" / "data"
@@ -339,9 +339,10 @@ def markdown(runs: dict[str, Any]) -> str:
     lines.append("")
     for label, run in runs.items():
         m = run["machine"]
-        lines.append(f"- `{label}`: {run['date']}, `{run['command']}`, {m['cpus']} CPUs "
-                     f"({m['platform']}), shared with other work, {run['seconds']:.0f} s; "
-                     f"{run.get('note', '')}")
+        where = (machine_summary(m) if "cpu_model" in m  # runs before 2026-12-01 lack it
+                 else f"{m['cpus']} CPUs ({m['platform']})")
+        lines.append(f"- `{label}`: {run['date']}, `{run['command']}`, {where}, "
+                     f"shared with other work, {run['seconds']:.0f} s; {run.get('note', '')}")
     return "\n".join(lines) + "\n"
 
 
@@ -414,8 +415,7 @@ def main() -> int:
     run = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d"),
         "command": "python bench/assistant.py " + " ".join(sys.argv[1:]),
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
-                    "python": platform.python_version()},
+        "machine": describe_machine(),
         "seconds": round(time.perf_counter() - started, 1),
         "note": args.note,
         "domain_model": domain_model_info(data_dir),

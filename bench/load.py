@@ -41,7 +41,6 @@ import asyncio
 import contextlib
 import json
 import os
-import platform
 import shutil
 import signal
 import socket
@@ -63,6 +62,9 @@ from rich.table import Table
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO))
+
+from bench.machine import describe as describe_machine  # noqa: E402
+
 console = Console()
 
 # Mixed on purpose: answerable from each built-in pack, generic support questions with reply
@@ -774,8 +776,7 @@ def main() -> int:
             asyncio.run(drop_postgres_database(args.postgres, pg_name))
     report = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d"),
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
-                    "python": platform.python_version(), "processor": platform.processor()},
+        "machine": describe_machine(),
         "command": "python bench/load.py " + " ".join(sys.argv[1:]),
         "seconds_per_level": args.seconds,
         "inference_backend": args.backend,

@@ -23,12 +23,14 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 
-def run_header() -> dict[str, str]:
+def run_header() -> dict[str, object]:
     """The date, machine and command a bench result JSON starts with."""
     from datetime import UTC, datetime
 
+    from bench.machine import describe
+
     return {
         "date": datetime.now(UTC).strftime("%Y-%m-%d"),
-        "machine": f"{os.cpu_count()}-core CPU",
+        "machine": describe(),
         "command": "python " + " ".join([f"bench/{Path(sys.argv[0]).name}", *sys.argv[1:]]),
     }

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -34,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
+from bench.machine import describe as describe_machine  # noqa: E402
 from core.packs.documents_io import read_documents  # noqa: E402
 from core.packs.manifest import load_manifest  # noqa: E402
 from core.retrieval.evaluation import cases_from_documents, evaluate, leaked_questions  # noqa: E402
@@ -224,7 +224,7 @@ def main() -> None:
     Console(width=200).print(table)
     result = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d"),
-        "machine": f"{os.cpu_count()}-core CPU, {platform.machine()}, {platform.system()}",
+        "machine": describe_machine(),
         "command": "python " + " ".join(["bench/retrieval.py", *sys.argv[1:]]),
         "model": embedder.model_id,
         "backend": args.backend,
