@@ -24,6 +24,7 @@ Question sets (none of them is used to train or calibrate anything):
   is cited by a marker ``[n]`` in the text.
 
     .venv/bin/python bench/assistant.py [--data-dir var] [--concurrency 4] [--label NAME]
+        [--eval-per-pack 150]   # 0: every finance and legal eval question (1,060 and 1,459)
     .venv/bin/python bench/assistant.py --markdown     # print the BENCHMARKS.md section
 
 Prints a table, writes bench/assistant.json (or ``--out``; one entry per ``--label``, with the
@@ -118,14 +119,16 @@ def support_rows(half: str) -> list[Question]:
     return out
 
 
-def eval_questions(data_dir: Path, pack_id: str) -> list[Question]:
+def eval_questions(data_dir: Path, pack_id: str, limit: int = EVAL_PER_PACK) -> list[Question]:
+    """The pack's eval questions in SHA-256 order of their text, the first ``limit`` (0: all):
+    a larger ``limit`` starts with the same questions as a smaller one."""
     docs = next((data_dir / "packs" / pack_id).glob("*/documents.jsonl"))
     pairs = []
     for line in docs.read_text().splitlines():
         doc = json.loads(line)
         pairs += [(q, doc["id"]) for q in doc.get("metadata", {}).get("eval_questions", [])]
     pairs.sort(key=lambda p: hashlib.sha256(p[0].encode()).hexdigest())
-    return [Question(f"eval-{pack_id}", q, gold) for q, gold in pairs[:EVAL_PER_PACK]]
+    return [Question(f"eval-{pack_id}", q, gold) for q, gold in pairs[: limit or None]]
 
 
 # --- asking --------------------------------------------------------------------------------------
@@ -236,8 +239,26 @@ def score(questions: list[Question], bodies: list[dict[str, Any]], paid: set[str
             entry["median_words"] = statistics.median(words) if words else 0
             entry["max_words"] = max(words) if words else 0
             entry["gold_cited"] = share(rows, lambda r: gold_cited(r[0].label, r[1]))
+            if len(rows) > EVAL_PER_PACK:  # the default sample, for runs of that size
+                entry[f"gold_cited_first_{EVAL_PER_PACK}"] = share(
+                    rows[:EVAL_PER_PACK], lambda r: gold_cited(r[0].label, r[1]))
+            # Which questions missed (a hash of the text), so two runs can be compared
+            # question by question.
+            entry["not_cited"] = [question_key(q.text) for q, b, _ in rows
+                                  if not gold_cited(q.label, b)]
         report[name] = entry
     return report
+
+
+def cited(headline: dict[str, Any]) -> str:
+    """The gold-cited share, with that of the default sample when more were asked."""
+    first = headline.get(f"gold_cited_first_{EVAL_PER_PACK}")
+    text = pct(headline["gold_cited"])
+    return text if first is None else f"{text} (first {EVAL_PER_PACK}: {pct(first)})"
+
+
+def question_key(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 def gold_cited(gold: str, body: dict[str, Any]) -> bool:
@@ -265,7 +286,9 @@ def headline(run: dict[str, Any]) -> dict[str, Any]:
         e = run["customers"]["all"].get(f"eval-{pack}")
         if e:
             out[f"eval_{pack}"] = {k: e[k] for k in ("n", "extractive", "median_words",
-                                                     "max_words", "gold_cited")}
+                                                     "max_words", "gold_cited",
+                                                     f"gold_cited_first_{EVAL_PER_PACK}")
+                                   if k in e}
     out["targets"] = {
         customer: {
             "oos_leak_at_most_3pct": out[customer]["oos_paid_leak"] <= 0.03,
@@ -335,7 +358,7 @@ def markdown(runs: dict[str, Any]) -> str:
             e = run["headline"].get(f"eval_{pack}")
             if e:
                 lines.append(f"| {label} | {pack} ({e['n']}) | {e['extractive']} | "
-                             f"{e['median_words']} | {e['max_words']} | {pct(e['gold_cited'])} |")
+                             f"{e['median_words']} | {e['max_words']} | {cited(e)} |")
     lines.append("")
     for label, run in runs.items():
         m = run["machine"]
@@ -363,6 +386,9 @@ def main() -> int:
     parser.add_argument("--note", default="", help="one line about the run, for BENCHMARKS.md")
     parser.add_argument("--limit", type=int, default=0,
                         help="ask only every n-th CLINC question (a quick look; 0: all)")
+    parser.add_argument("--eval-per-pack", type=int, default=EVAL_PER_PACK,
+                        help=f"finance and legal eval questions asked (default {EVAL_PER_PACK}, "
+                             "the first by SHA-256 of the text; 0: all)")
     parser.add_argument("--ready-timeout", type=float, default=240.0)
     parser.add_argument("--markdown", action="store_true")
     parser.add_argument("--no-write", action="store_true", help="leave BENCHMARKS.md as it is")
@@ -379,7 +405,8 @@ def main() -> int:
     if args.limit:
         clinc = clinc[:: args.limit]
     questions = clinc + support_rows("report")
-    evals = eval_questions(data_dir, "finance") + eval_questions(data_dir, "legal")
+    evals = (eval_questions(data_dir, "finance", args.eval_per_pack)
+             + eval_questions(data_dir, "legal", args.eval_per_pack))
     paid = paid_pack_ids(data_dir)
     generic_templates = set()
     for manifest in (data_dir / "packs" / GENERIC_PACK).glob("*/manifest.json"):
