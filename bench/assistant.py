@@ -7,7 +7,7 @@ its own temporary database, creates two customers, and asks every question as ea
 - ``free``: owns only the free pack (support-basics, active by default);
 - ``all``: bought every paid pack through the local test-mode checkout and activated it.
 
-Question sets (none of them is used to train or calibrate anything):
+Question sets (none used to calibrate anything; one exception to "never trained on" below):
 
 - CLINC150 **validation** (``../shared/data/clinc150``): the 30 banking and credit-card intents
   (``finance_domains.json``) must reach finance (an answer routed to finance, or an offer for
@@ -21,10 +21,13 @@ Question sets (none of them is used to train or calibrate anything):
   support-basics (its template, or passages cited only from it), no offer.
 - **Answers**: finance and legal documents' ``metadata.eval_questions``, asked by ``all``:
   median and maximum words of composed (extractive) answers, and the share whose gold document
-  is cited by a marker ``[n]`` in the text.
+  is cited by a marker ``[n]`` in the text. The finance pack's Ask CFPB topic intents take up
+  to 60 of each topic's questions as examples, so 575 of its 1,064 eval questions (86 of the
+  default 150) trained the intent and domain heads that route them: the share is also given
+  for the eval questions that are no intent example (``held_out``).
 
     .venv/bin/python bench/assistant.py [--data-dir var] [--concurrency 4] [--label NAME]
-        [--eval-per-pack 150]   # 0: every finance and legal eval question (1,060 and 1,459)
+        [--eval-per-pack 150]   # 0: every finance and legal eval question (1,064 and 1,459)
     .venv/bin/python bench/assistant.py --markdown     # print the BENCHMARKS.md section
 
 Prints a table, writes bench/assistant.json (or ``--out``; one entry per ``--label``, with the
@@ -80,6 +83,9 @@ class Question:
     set: str  # finance | other | oos | support | eval-finance | eval-legal
     text: str
     label: str  # the CLINC/Bitext intent, or the gold document id for eval questions
+    # An eval question that is also one of its pack's intent examples: the intent and domain
+    # heads trained on it (the finance pack's Ask CFPB topic intents use its questions).
+    trained: bool = False
 
 
 # --- question sets -------------------------------------------------------------------------------
@@ -123,12 +129,21 @@ def eval_questions(data_dir: Path, pack_id: str, limit: int = EVAL_PER_PACK) -> 
     """The pack's eval questions in SHA-256 order of their text, the first ``limit`` (0: all):
     a larger ``limit`` starts with the same questions as a smaller one."""
     docs = next((data_dir / "packs" / pack_id).glob("*/documents.jsonl"))
+    manifest = json.loads((docs.parent / "manifest.json").read_text())
+    examples = {normalised(text) for intent in manifest.get("intents", [])
+                for text in intent.get("examples", [])}
     pairs = []
     for line in docs.read_text().splitlines():
         doc = json.loads(line)
         pairs += [(q, doc["id"]) for q in doc.get("metadata", {}).get("eval_questions", [])]
     pairs.sort(key=lambda p: hashlib.sha256(p[0].encode()).hexdigest())
-    return [Question(f"eval-{pack_id}", q, gold) for q, gold in pairs[: limit or None]]
+    return [Question(f"eval-{pack_id}", q, gold, trained=normalised(q) in examples)
+            for q, gold in pairs[: limit or None]]
+
+
+def normalised(text: str) -> str:
+    """Case and spacing folded, as the pack converters compare intent examples."""
+    return " ".join(text.split()).lower()
 
 
 # --- asking --------------------------------------------------------------------------------------
@@ -242,6 +257,10 @@ def score(questions: list[Question], bodies: list[dict[str, Any]], paid: set[str
             if len(rows) > EVAL_PER_PACK:  # the default sample, for runs of that size
                 entry[f"gold_cited_first_{EVAL_PER_PACK}"] = share(
                     rows[:EVAL_PER_PACK], lambda r: gold_cited(r[0].label, r[1]))
+            # Questions no model trained on (not among the pack's intent examples).
+            held_out = [r for r in rows if not r[0].trained]
+            entry["held_out"] = {"n": len(held_out), "gold_cited": share(
+                held_out, lambda r: gold_cited(r[0].label, r[1]))}
             # Which questions missed (a hash of the text), so two runs can be compared
             # question by question.
             entry["not_cited"] = [question_key(q.text) for q, b, _ in rows
@@ -252,9 +271,14 @@ def score(questions: list[Question], bodies: list[dict[str, Any]], paid: set[str
 
 def cited(headline: dict[str, Any]) -> str:
     """The gold-cited share, with that of the default sample when more were asked."""
-    first = headline.get(f"gold_cited_first_{EVAL_PER_PACK}")
     text = pct(headline["gold_cited"])
-    return text if first is None else f"{text} (first {EVAL_PER_PACK}: {pct(first)})"
+    first = headline.get(f"gold_cited_first_{EVAL_PER_PACK}")
+    if first is not None:
+        text += f"; first {EVAL_PER_PACK}: {pct(first)}"
+    held_out = headline.get("held_out")
+    if held_out and held_out["n"] < headline["n"]:
+        text += f"; not trained on: {pct(held_out['gold_cited'])} of {held_out['n']}"
+    return text
 
 
 def question_key(text: str) -> str:
@@ -287,7 +311,8 @@ def headline(run: dict[str, Any]) -> dict[str, Any]:
         if e:
             out[f"eval_{pack}"] = {k: e[k] for k in ("n", "extractive", "median_words",
                                                      "max_words", "gold_cited",
-                                                     f"gold_cited_first_{EVAL_PER_PACK}")
+                                                     f"gold_cited_first_{EVAL_PER_PACK}",
+                                                     "held_out")
                                    if k in e}
     out["targets"] = {
         customer: {
