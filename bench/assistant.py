@@ -41,6 +41,7 @@ import argparse
 import asyncio
 import hashlib
 import json
+import math
 import re
 import shutil
 import statistics
@@ -394,6 +395,42 @@ def markdown(runs: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def compare(runs: dict[str, Any], before: str, after: str, data_dir: Path) -> None:
+    """Gold citations of two runs on the same eval questions, paired: how many each run alone
+    cited and the exact two-sided sign (McNemar) test of that difference, for the whole set,
+    the default sample and the questions no head trained on."""
+    table = Table(title=f"Gold document cited, {before} -> {after} (same questions)")
+    for header in ("questions", "n", before, after, "only before", "only after", "p (sign test)"):
+        table.add_column(header, justify="right")
+    for pack in ("finance", "legal"):
+        entries = [runs[label]["customers"]["all"].get(f"eval-{pack}") for label in (before, after)]
+        if not all(entries) or entries[0]["n"] != entries[1]["n"]:
+            console.print(f"[yellow]{pack}: the two runs did not ask the same questions[/yellow]")
+            continue
+        asked = eval_questions(data_dir, pack, entries[0]["n"])
+        missed = [set(entry["not_cited"]) for entry in entries]
+        subsets = {"all": asked, f"first {EVAL_PER_PACK}": asked[:EVAL_PER_PACK],
+                   "not trained on": [q for q in asked if not q.trained]}
+        for name, questions in subsets.items():
+            keys = [question_key(q.text) for q in questions]
+            cited = [sum(k not in m for k in keys) for m in missed]
+            only_before = sum(k not in missed[0] and k in missed[1] for k in keys)
+            only_after = sum(k in missed[0] and k not in missed[1] for k in keys)
+            table.add_row(f"{pack}: {name}", str(len(keys)),
+                          *(pct(c / len(keys)) for c in cited), str(only_before),
+                          str(only_after), f"{sign_test(only_before, only_after):.2f}")
+    Console(width=150).print(table)
+
+
+def sign_test(a: int, b: int) -> float:
+    """Two-sided exact binomial p-value of ``a`` against ``b`` discordant pairs (p = 1/2)."""
+    n = a + b
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(n, i) for i in range(min(a, b) + 1)) / 2**n
+    return min(1.0, 2 * tail)
+
+
 def domain_model_info(data_dir: Path) -> dict[str, Any] | None:
     """The domain head the server loaded (``<data_dir>/models/domain``), or None: the rules."""
     path = data_dir / "models" / "domain" / "domain.json"
@@ -416,6 +453,9 @@ def main() -> int:
                              "the first by SHA-256 of the text; 0: all)")
     parser.add_argument("--ready-timeout", type=float, default=240.0)
     parser.add_argument("--markdown", action="store_true")
+    parser.add_argument("--compare", nargs=2, metavar=("BEFORE", "AFTER"),
+                        help="question by question: gold citations of two runs of --out that "
+                             "asked the same eval questions of --data-dir's packs")
     parser.add_argument("--no-write", action="store_true", help="leave BENCHMARKS.md as it is")
     parser.add_argument("--out", type=Path, default=RESULTS,
                         help="the runs file to add this run to (default bench/assistant.json)")
@@ -424,6 +464,9 @@ def main() -> int:
     runs: dict[str, Any] = json.loads(results.read_text()) if results.exists() else {}
     if args.markdown:
         print(markdown(runs))
+        return 0
+    if args.compare:
+        compare(runs, *args.compare, args.data_dir.resolve())
         return 0
     data_dir = args.data_dir.resolve()
     clinc = clinc_questions()
