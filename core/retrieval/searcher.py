@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +13,7 @@ import numpy as np
 from core.errors import ChecksumMismatch, FileSetMismatch, IndexMismatch, PackFormatError
 from core.packs.documents_io import read_documents
 from core.packs.manifest import DOCUMENTS_FILE, INDEX_DIR
+from core.retrieval.chunk_file import ChunkFile
 from core.retrieval.chunking import Chunk
 from core.retrieval.intent_lift import IntentLift
 from core.retrieval.lexical import LEXICAL_DIR, Bm25Index
@@ -65,7 +66,7 @@ class PackSearcher:
         self,
         pack_id: str,
         meta: IndexMeta,
-        chunks: list[Chunk],
+        chunks: Sequence[Chunk],
         vectors: VectorIndex,
         lexical: Bm25Index,
         intent_lift: IntentLift | None = None,
@@ -169,14 +170,7 @@ class PackSearcher:
     def _read(
         cls, pack_id: str, index_dir: Path, meta: IndexMeta, backend: VectorIndexBackend
     ) -> PackSearcher:
-        chunks_path = index_dir / CHUNKS_FILE
-        try:
-            with chunks_path.open(encoding="utf-8") as lines:
-                chunks = [Chunk.from_json(json.loads(line)) for line in lines if line.strip()]
-        except FileNotFoundError as exc:
-            raise PackFormatError(f"{chunks_path} does not exist") from exc
-        except (ValueError, TypeError) as exc:
-            raise PackFormatError(f"{chunks_path} is not valid chunk JSONL: {exc}") from exc
+        chunks = ChunkFile(index_dir / CHUNKS_FILE)
         vectors = backend.load(index_dir / VECTORS_FILE)
         if vectors.dimension != meta.dimension:
             raise IndexMismatch(
