@@ -21,6 +21,9 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 run: install
+	# Byte-compile the project once: where PYTHONDONTWRITEBYTECODE is set (containers often set
+	# it) every start would compile its sources again; files already up to date are skipped.
+	$(BIN)/python -m compileall -q core api plugins knowledge_packs
 	$(BIN)/packdesk run
 
 test: install
