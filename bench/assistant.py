@@ -254,18 +254,17 @@ def score(questions: list[Question], bodies: list[dict[str, Any]], paid: set[str
             entry["extractive"] = len(words)
             entry["median_words"] = statistics.median(words) if words else 0
             entry["max_words"] = max(words) if words else 0
-            entry["gold_cited"] = share(rows, lambda r: gold_cited(r[0].label, r[1]))
-            if len(rows) > EVAL_PER_PACK:  # the default sample, for runs of that size
-                entry[f"gold_cited_first_{EVAL_PER_PACK}"] = share(
-                    rows[:EVAL_PER_PACK], lambda r: gold_cited(r[0].label, r[1]))
+            hits = [(q, gold_cited(q.label, b)) for q, b, _ in rows]
+            entry["gold_cited"] = share(hits, lambda h: h[1])
+            if len(hits) > EVAL_PER_PACK:  # the default sample, for runs of that size
+                entry[f"gold_cited_first_{EVAL_PER_PACK}"] = share(hits[:EVAL_PER_PACK],
+                                                                   lambda h: h[1])
             # Questions no model trained on (not among the pack's intent examples).
-            held_out = [r for r in rows if not r[0].trained]
-            entry["held_out"] = {"n": len(held_out), "gold_cited": share(
-                held_out, lambda r: gold_cited(r[0].label, r[1]))}
+            held_out = [h for h in hits if not h[0].trained]
+            entry["held_out"] = {"n": len(held_out), "gold_cited": share(held_out, lambda h: h[1])}
             # Which questions missed (a hash of the text), so two runs can be compared
             # question by question.
-            entry["not_cited"] = [question_key(q.text) for q, b, _ in rows
-                                  if not gold_cited(q.label, b)]
+            entry["not_cited"] = [question_key(q.text) for q, hit in hits if not hit]
         report[name] = entry
     return report
 
