@@ -40,6 +40,33 @@ def shared_embedder() -> Any:
     return embedder
 
 
+@pytest.fixture(scope="session")
+def bundled_onnx_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An ONNX cache holding the bundled embedder's export (``model.onnx``) and its int8
+    quantisation (``model.int8.onnx``), made once per test session: each export traces the
+    model with torch's dynamo exporter (about 25 s). Tests that only load the graphs may use
+    it as is; a test that may write to its cache works on a copy
+    (:func:`copy_onnx_cache`). The export itself stays tested: the vectors of this one are
+    compared with torch's (tests/core/onnx_backend), and tests/core/onnx_backend/test_tokenizer.py
+    exports into an empty cache of its own."""
+    pytest.importorskip("onnxruntime", reason="the onnx extra is not installed")
+    from plugins.st_embedder import SentenceTransformerEmbedder
+
+    cache = tmp_path_factory.mktemp("bundled-onnx-cache")
+    SentenceTransformerEmbedder(backend="onnx-int8", onnx_cache=cache).warm_up()
+    exported = sorted(path.name for path in cache.glob("*/model*.onnx"))
+    assert exported == ["model.int8.onnx", "model.onnx"], exported
+    return cache
+
+
+def copy_onnx_cache(cache: Path, destination: Path) -> Path:
+    """A copy of the ONNX cache ``cache`` at ``destination`` (which must not exist): the
+    exports and the weights-hash memo, so nothing is exported or hashed again."""
+    import shutil
+
+    return Path(shutil.copytree(cache, destination))
+
+
 def train_platform_model(out_dir: Path, *, embedder: Any = None) -> Path:
     """A real intent model of the five built-in platform intents, with out-of-scope
     calibration: an intent head over ``embedder``'s vectors (what ``packdesk prepare`` makes),

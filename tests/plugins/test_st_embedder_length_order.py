@@ -10,6 +10,7 @@ import pytest
 pytest.importorskip("onnxruntime", reason="the onnx extra is not installed")
 
 from plugins.st_embedder import SentenceTransformerEmbedder  # noqa: E402
+from tests.conftest import copy_onnx_cache  # noqa: E402
 
 # Lengths deliberately out of order: sorting must move them.
 TEXTS = [
@@ -24,8 +25,11 @@ TEXTS = [
 
 
 @pytest.fixture(scope="module")
-def embedder(tmp_path_factory: pytest.TempPathFactory) -> SentenceTransformerEmbedder:
-    cache: Path = tmp_path_factory.mktemp("onnx-cache")
+def embedder(
+    tmp_path_factory: pytest.TempPathFactory, bundled_onnx_cache: Path
+) -> SentenceTransformerEmbedder:
+    # A copy of the session's export (tests/conftest.py): the export has its own tests.
+    cache = copy_onnx_cache(bundled_onnx_cache, tmp_path_factory.mktemp("onnx") / "cache")
     model = SentenceTransformerEmbedder(backend="onnx", onnx_cache=cache)
     model.warm_up()
     return model

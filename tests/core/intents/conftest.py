@@ -46,6 +46,19 @@ def tiny_head(tiny_settings: Settings, shared_embedder: Any) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_model_onnx_cache(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> Path:
+    """An ONNX cache holding ``tiny_model``'s export and its int8 quantisation, made once per
+    session (the dynamo export takes about 25 s); tests work on a copy of it
+    (tests/conftest.py ``copy_onnx_cache``)."""
+    pytest.importorskip("onnxruntime", reason="the onnx extra is not installed")
+    cache = tmp_path_factory.mktemp("tiny-model-onnx-cache")
+    IntentClassifier(tiny_model, backend="onnx-int8", onnx_cache=cache).warm_up()
+    exported = sorted(path.name for path in cache.glob("*/model*.onnx"))
+    assert exported == ["model.int8.onnx", "model.onnx"], exported
+    return cache
+
+
+@pytest.fixture(scope="session")
 def tiny_classifier(tiny_model: Path) -> IntentClassifier:
     classifier = IntentClassifier(tiny_model)
     classifier.warm_up()

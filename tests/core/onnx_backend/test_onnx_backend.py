@@ -14,6 +14,7 @@ from core.errors import ConfigError, ValidationError  # noqa: E402
 from core.intents import IntentClassifier  # noqa: E402
 from core.onnx_backend import onnx_model  # noqa: E402
 from plugins.st_embedder import SentenceTransformerEmbedder, bundled_model_path  # noqa: E402
+from tests.conftest import copy_onnx_cache  # noqa: E402
 
 TEXTS = [
     "Can a debt collector contact me at work?",
@@ -24,8 +25,10 @@ TEXTS = [
 
 
 @pytest.fixture(scope="module")
-def onnx_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("onnx-cache")
+def onnx_cache(tmp_path_factory: pytest.TempPathFactory, bundled_onnx_cache: Path) -> Path:
+    """The module's own copy of the session's export of the bundled embedder (tests/conftest.py):
+    exported once per session, compared with torch below."""
+    return copy_onnx_cache(bundled_onnx_cache, tmp_path_factory.mktemp("onnx") / "cache")
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ import pytest
 pytest.importorskip("onnxruntime", reason="the onnx extra is not installed")
 
 from core.onnx_backend.runner import OnnxRunner  # noqa: E402
-from plugins.st_embedder import SentenceTransformerEmbedder, bundled_model_path  # noqa: E402
+from plugins.st_embedder import bundled_model_path  # noqa: E402
 
 TEXTS = [
     "Can a debt collector contact me at work?",
@@ -25,11 +25,9 @@ TEXTS = [
 
 
 @pytest.fixture(scope="module")
-def runner(tmp_path_factory: pytest.TempPathFactory) -> OnnxRunner:
-    cache = tmp_path_factory.mktemp("onnx-cache")
-    embedder = SentenceTransformerEmbedder(backend="onnx", onnx_cache=cache)
-    embedder.warm_up()
-    (graph,) = cache.glob("*/model.onnx")
+def runner(bundled_onnx_cache: Path) -> OnnxRunner:
+    # The session's export (tests/conftest.py), only read here; the last test below exports.
+    (graph,) = bundled_onnx_cache.glob("*/model.onnx")
     return OnnxRunner(graph, bundled_model_path(), max_length=128, threads=1)
 
 
