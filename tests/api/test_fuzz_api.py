@@ -10,7 +10,13 @@ the handlers get past their lookups; positive cases whose strings carry hostile 
 (NUL, CRLF, quotes, path traversal, ...); and schemathesis' coverage cases (boundary lengths and
 values, wrong types, missing fields and bodies, wrong content types, methods a route lacks).
 Budgets are fixed and generation is derandomized: every run sends the same cases, and CI time
-stays flat.
+stays flat. The default budgets (``BUDGETS``) keep the eight fuzzing cases at about a minute in
+all on a 2-core machine; for a deeper run, multiply every budget with ``PACKDESK_FUZZ_SCALE``
+(``PACKDESK_FUZZ_SCALE=3 pytest tests/api/test_fuzz_api.py`` sends at least what the suite sent
+before the budgets were cut; a larger factor, more). The coverage cases are not a budget: all
+of them are sent in every run. Generation does not depend on the caller, so each operation's
+cases are drawn once per session and sent by every caller (``DRAWN``), except the known-id
+cases, whose ids are each test's own.
 
 Every response must:
 
@@ -28,7 +34,10 @@ document says so is tested on its own below (``test_error_responses_are_document
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
+import os
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -76,12 +85,34 @@ class Budget:
     known_ids: int
     coverage: bool
 
+    def scaled(self, factor: float) -> Budget:
+        """Every count times ``factor`` (rounded up, at least one case)."""
 
+        def times(count: int) -> int:
+            return max(1, math.ceil(count * factor))
+
+        return Budget(
+            own=times(self.own),
+            other=times(self.other),
+            hostile=times(self.hostile),
+            known_ids=times(self.known_ids),
+            coverage=self.coverage,
+        )
+
+
+# About a third of what they were (own 15/4, other 2/1, hostile 16/16, known ids 12/8, for
+# SQLite/PostgreSQL), so that the eight fuzzing cases fit in about a minute of a 2-core CI run
+# (they took about 190 s there). Measured alone on a 2-core machine, their calls took 43-52 s
+# with the old budgets and no shared draws, and about 19 s with these and DRAWN. Every
+# operation is still fuzzed for every caller and database, in both generation modes, with every
+# coverage case; what is cut is the number of random draws per operation and caller.
+# PACKDESK_FUZZ_SCALE multiplies them for a deeper run (module docstring).
 BUDGETS = {
-    "sqlite": Budget(own=15, other=2, hostile=16, known_ids=12, coverage=True),
+    "sqlite": Budget(own=5, other=1, hostile=6, known_ids=4, coverage=True),
     # What differs on PostgreSQL is storage: the strings that reach it, not the shapes.
-    "postgresql": Budget(own=4, other=1, hostile=16, known_ids=8, coverage=False),
+    "postgresql": Budget(own=2, other=1, hostile=8, known_ids=3, coverage=False),
 }
+FUZZ_SCALE = float(os.environ.get("PACKDESK_FUZZ_SCALE", "1"))
 DATABASES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 # NUL (PostgreSQL text cannot hold it), bidi override, emoji, CRLF (log and header
 # injection), quoting, path traversal, a percent-encoded NUL, a URL-shaped id.
@@ -168,33 +199,45 @@ class Fuzzer:
     findings: dict[tuple[str, str, str, int | None], Finding] = field(default_factory=dict)
     seen: Counter[tuple[str, str, str, int | None]] = field(default_factory=Counter)
 
-    def run(self, operation: Any, caller: str, strategy: Any, max_examples: int, kind: str) -> None:
-        @settings(
-            max_examples=max_examples,
-            derandomize=True,
-            database=None,
-            deadline=None,
-            phases=[Phase.explicit, Phase.generate],  # failures are recorded, never shrunk
-            suppress_health_check=list(HealthCheck),
-        )
-        @given(case=strategy)
-        def fuzz(case: Any) -> None:
-            self.check(operation.label, caller, case, kind)
+    document: str = ""  # the digest of the fuzzed OpenAPI document (the key of DRAWN)
 
-        try:
-            fuzz()
-        except Unsatisfiable:
-            pass  # nothing to negate: an operation without parameters or body
+    def run(
+        self,
+        operation: Any,
+        caller: str,
+        strategy: Any,
+        max_examples: int,
+        kind: str,
+        *,
+        keep: bool = True,
+    ) -> None:
+        """Send ``max_examples`` cases of ``strategy`` as ``caller``. With ``keep``, the cases
+        are drawn once per session for every caller (:data:`DRAWN`); a strategy of the test's
+        own data (its ids) passes ``keep=False``."""
+        key = (self.document, operation.label, kind, str(max_examples))
+        cases = DRAWN.get(key) if keep else None
+        if cases is None:
+            cases = _draw(strategy, max_examples)
+            if keep:
+                DRAWN[key] = cases
+        for case in cases:
+            self.check(operation.label, caller, case, kind)
 
     def run_coverage(self, operation: Any, caller: str) -> None:
         """Schemathesis' coverage cases: boundary lengths and values, each property of the
         wrong type or missing, no body, a wrong content type, methods the route lacks."""
-        schema = operation.schema
-        for case in schema.iter_coverage_cases(
-            operation,
-            generation_modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE],
-            generation_config=schema.config.generation,
-        ):
+        key = (self.document, operation.label, "coverage")
+        cases = DRAWN.get(key)
+        if cases is None:
+            schema = operation.schema
+            cases = DRAWN[key] = list(
+                schema.iter_coverage_cases(
+                    operation,
+                    generation_modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE],
+                    generation_config=schema.config.generation,
+                )
+            )
+        for case in cases:
             self.check(operation.label, caller, case, "coverage")
 
     def check(self, label: str, caller: str, case: Any, kind: str) -> None:
@@ -270,6 +313,38 @@ class Fuzzer:
             else:
                 known.append(f"{line}\n    known defect: {defect.where}")
         return unknown, known
+
+
+# The cases drawn for each (document digest, operation, kind, budget), kept for the session.
+# Generation is derandomized and does not depend on the caller, whose key is added as a case is
+# sent: every caller of an operation drew the same cases, on each database. Drawing was most of
+# the fuzzer's time (for an operation with little to negate, hypothesis discards hundreds of
+# draws), so each is drawn once and sent by every caller; run alone, a test draws its own.
+DRAWN: dict[tuple[str, ...], list[Any]] = {}
+
+
+def _draw(strategy: Any, max_examples: int) -> list[Any]:
+    """The cases hypothesis draws from ``strategy`` with this budget (derandomized: the same
+    ones in every run)."""
+    cases: list[Any] = []
+
+    @settings(
+        max_examples=max_examples,
+        derandomize=True,
+        database=None,
+        deadline=None,
+        phases=[Phase.explicit, Phase.generate],  # cases are recorded, never shrunk
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(case=strategy)
+    def draw(case: Any) -> None:
+        cases.append(case)
+
+    try:
+        draw()
+    except Unsatisfiable:
+        pass  # nothing to negate: an operation without parameters or body
+    return cases
 
 
 def _addresses_another_route(case: Any, prepared: requests.PreparedRequest) -> bool:
@@ -493,6 +568,13 @@ def _pending_upload(
     return uploaded.json()["pack_id"], uploaded.json()["version"]
 
 
+def _document_digest(client: TestClient) -> str:
+    """SHA-256 of the app's OpenAPI document (the key of the cases drawn from it)."""
+    document = client.get("/schema/openapi.json")
+    assert document.status_code == 200
+    return hashlib.sha256(document.content).hexdigest()
+
+
 def _load_schema(client: TestClient) -> Any:
     document = client.get("/schema/openapi.json")
     assert document.status_code == 200
@@ -511,10 +593,10 @@ def test_fuzz_every_route(client, accounts, pet_pack, caller: str, fuzz_database
     known_ids = _known_ids(client, keys, pending, pet_pack.key_id)
     schema = _load_schema(client)
     scopes = _operation_scopes(client)
-    fuzzer = Fuzzer(client, keys)
+    fuzzer = Fuzzer(client, keys, document=_document_digest(client))
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 20
-    budget = BUDGETS[fuzz_database]
+    budget = BUDGETS[fuzz_database].scaled(FUZZ_SCALE)
     for operation in operations:
         auth = scopes[operation.label]
         own = auth == caller or auth not in SCOPES
@@ -530,7 +612,7 @@ def test_fuzz_every_route(client, accounts, pet_pack, caller: str, fuzz_database
             fuzzer.run(operation, caller, hostile, budget.hostile, "hostile-text")
         known_cases = _with_known_ids(operation, known_ids)
         if known_cases is not None:
-            fuzzer.run(operation, caller, known_cases, budget.known_ids, "known-ids")
+            fuzzer.run(operation, caller, known_cases, budget.known_ids, "known-ids", keep=False)
     total = sum(fuzzer.cases.values())
     print(
         f"\nfuzzed as {caller} on {fuzz_database}: {total} cases over {len(operations)} "
