@@ -78,10 +78,14 @@ def candidate_sentences(passages: Sequence[str]) -> list[Sentence]:
     candidates: list[Sentence] = []
     for passage_index, passage in enumerate(passages[:PASSAGES_SCORED]):
         kept = 0
-        for position, text in enumerate(split_sentences(passage)):
+        sentences = split_sentences(passage)
+        for position, text in enumerate(sentences):
             if kept == SENTENCES_PER_PASSAGE:
                 break
-            if len(text.split()) < MIN_SENTENCE_WORDS or len(text) > MAX_SENTENCE_CHARS:
+            # A short fragment inside a passage is a heading or an aside; a passage that is
+            # one short sentence is a whole answer ("Statutory Instruments." defines "SI").
+            too_short = len(text.split()) < MIN_SENTENCE_WORDS and len(sentences) > 1
+            if too_short or len(text) > MAX_SENTENCE_CHARS:
                 continue
             if text[-1] not in ".!?\"')":
                 text += "."  # a list item or heading line: close it rather than run on
@@ -106,13 +110,22 @@ def shortlist(
     candidates: Sequence[Sentence], question: str, keep: int = EMBEDDED_SENTENCES
 ) -> list[Sentence]:
     """The ``keep`` candidates sharing the most words with the question (ties: the better
-    passage, then the earlier sentence), in reading order: what the embedder re-ranks."""
+    passage, then the earlier sentence), in reading order: what the embedder re-ranks.
+
+    The top passage's best candidate is always kept: retrieval ranked that passage first on
+    its title and text together, and a definition rarely repeats the term it defines ("The
+    cases to be dealt with on any given day by a judge." under the title "judge's list").
+    """
     asked = content_words(question)
     ranked = sorted(
         candidates,
         key=lambda c: (-len(asked & content_words(c.text)), c.passage, c.position),
     )
-    return sorted(ranked[:keep], key=lambda c: (c.passage, c.position))
+    kept = ranked[:keep]
+    lead = next((c for c in ranked if c.passage == 0), None)
+    if keep and lead is not None and lead not in kept:
+        kept[-1] = lead
+    return sorted(kept, key=lambda c: (c.passage, c.position))
 
 
 def select_sentences(
@@ -130,16 +143,25 @@ def select_sentences(
     best = float(scores[order[0]])
     chosen: list[int] = []
     words = 0
+    # The top passage leads with its best sentence that fits: retrieval ranked it first with
+    # its title (which one sentence's similarity cannot see), so it is the likeliest answer.
+    lead = next((i for i in order if candidates[i].passage == 0
+                 and candidates[i].words <= MAX_WORDS), None)
+    if lead is not None:
+        chosen.append(lead)
+        words += candidates[lead].words
     for index in order:
         sentence = candidates[index]
+        if index in chosen:
+            continue
         if chosen and float(scores[index]) < best - RELATIVE_FLOOR:
+            break
+        if len(chosen) == MAX_SENTENCES:
             break
         if words + sentence.words > MAX_WORDS:
             continue
         chosen.append(index)
         words += sentence.words
-        if len(chosen) == MAX_SENTENCES:
-            break
     if not chosen:  # every sentence is over the budget alone: the best one, still whole
         chosen = [order[0]]
     return sorted(

@@ -84,3 +84,47 @@ def test_shortlist_keeps_the_sentences_sharing_the_most_words_in_reading_order()
     ]
     kept = shortlist(candidates, "Can a debt collector call me at work?", keep=2)
     assert kept == [candidates[1], candidates[2]]
+
+
+def test_the_top_passage_leads_even_when_its_sentence_scores_lower() -> None:
+    # A glossary definition rarely repeats its term: retrieval ranked the passage first on
+    # its title, so its best sentence answers even though another passage's says "judge" more.
+    candidates = [
+        Sentence("The cases to be dealt with on any given day by a judge.", 0, 0),
+        Sentence("A judge decides cases in court and applies the law.", 1, 0),
+        Sentence("Judges sit in the District Court and the High Court.", 2, 0),
+    ]
+    chosen = select_sentences(candidates, np.array([0.40, 0.62, 0.58]))
+    assert chosen[0] == candidates[0]
+    assert with_citation_markers(chosen).startswith(candidates[0].text + " [1]")
+
+
+def test_the_top_passage_leads_with_its_own_best_sentence_that_fits() -> None:
+    too_long = _sentence(MAX_WORDS + 5, 0, 0)
+    fits = _sentence(12, 0, 1)
+    other = _sentence(12, 1, 0)
+    chosen = select_sentences([too_long, fits, other], np.array([0.9, 0.3, 0.8]))
+    assert fits in chosen and too_long not in chosen
+    assert sum(s.words for s in chosen) <= MAX_WORDS
+
+
+def test_shortlist_keeps_the_top_passage_even_when_others_share_more_words() -> None:
+    from core.assistant.compose import shortlist
+
+    candidates = [
+        Sentence("The cases to be dealt with on any given day.", 0, 0),
+        Sentence("A judge's list of cases in law.", 1, 0),
+        Sentence("Judges list the law of cases.", 2, 0),
+    ]
+    kept = shortlist(candidates, 'What does "judge\'s list" mean in law?', keep=2)
+    assert candidates[0] in kept and len(kept) == 2
+
+
+def test_a_passage_that_is_one_short_sentence_is_a_whole_answer() -> None:
+    # "Statutory Instruments." defines "SI"; inside a longer passage it would be a heading.
+    assert [c.text for c in candidate_sentences(["Statutory Instruments."])] == [
+        "Statutory Instruments."
+    ]
+    assert [c.text for c in candidate_sentences(["Fees.\nA fee applies to late payments."])] == [
+        "A fee applies to late payments."
+    ]
