@@ -169,6 +169,22 @@ def test_none_winning_is_out_of_scope_even_with_high_retrieval_scores() -> None:
         assert (result.pack_id, result.by) == (None, "none")
 
 
+def test_a_confident_intent_and_a_close_passage_agreeing_outvote_none() -> None:
+    # "Should I claim my Social Security benefits at 62?": the head, trained on CLINC150's
+    # phrasing, says "none"; the intent classifier is sure it is finance and a finance passage
+    # is close. Two signals agreeing claim it; either alone does not.
+    sure = P("finance:retirement", "finance", 0.95, [("finance:retirement", 0.95)])
+    domain = {"finance": 0.01, "support-basics": 0.0, "none": 0.99}
+    agreeing = route_d(sure, domain, scores={"finance": 0.78})
+    assert (agreeing.pack_id, agreeing.by) == ("finance", "intent")
+    assert route_d(sure, domain, active=FREE, scores={"finance": 0.78}).pack_id == "finance"
+    assert route_d(sure, domain, scores={"finance": 0.5}).by == "none"  # no passage close
+    unsure = P("finance:retirement", "finance", 0.8, [("finance:retirement", 0.8)])
+    assert route_d(unsure, domain, scores={"finance": 0.78}).by == "none"  # intent not sure
+    off = RoutingPolicy(min_intent_mass_agreeing=1.01)
+    assert route_d(sure, domain, scores={"finance": 0.78}, policy=off).by == "none"
+
+
 def test_a_generic_intent_contradicts_a_domain_claim() -> None:
     # "refund for my order": the head leans finance but the generic intents hold the question.
     p = P("support-basics:get_refund", "support-basics", 0.7,
@@ -184,9 +200,11 @@ def test_a_pack_the_head_does_not_know_is_routed_by_the_rules() -> None:
     domain = {"finance": 0.1, "support-basics": 0.1, "none": 0.8}
     result = route_d(p, domain)
     assert (result.pack_id, result.by) == ("pet-care", "intent")
-    # ... while a pack the head knows cannot claim by intent mass or retrieval alone.
+    # ... while a pack the head knows cannot claim by intent mass or retrieval alone (both
+    # together: test_a_confident_intent_and_a_close_passage_agreeing_outvote_none).
     f = P("finance:card", "finance", 0.9, [("finance:card", 0.9)])
-    assert route_d(f, domain, scores={"finance": 0.8}).by == "none"
+    assert route_d(f, domain, scores={"finance": 0.4}).by == "none"
+    assert route_d(WEAK, domain, scores={"finance": 0.8}).by == "none"
 
 
 def test_the_offer_margin_compares_head_probabilities() -> None:
