@@ -136,7 +136,8 @@ def handle_unexpected(request: Request, exc: Exception) -> Response[dict[str, An
 
 def is_dependency_outage(exc: BaseException) -> bool:
     """Whether ``exc`` (or what caused it, or one error of a group) is a lost or refused
-    connection to PostgreSQL or Redis, or a timeout waiting for one."""
+    connection to PostgreSQL or Redis, or a timeout waiting for one (a statement the server
+    cancelled at ``statement_timeout`` included)."""
     import asyncpg
     from redis.exceptions import ConnectionError as RedisConnectionError
     from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -153,6 +154,9 @@ def is_dependency_outage(exc: BaseException) -> bool:
         asyncpg.PostgresConnectionError,
         asyncpg.InterfaceError,
         asyncpg.CannotConnectNowError,
+        # statement_timeout (a statement that ran, or waited for a lock, too long) or an
+        # operator's pg_cancel_backend: the database did not answer in time.
+        asyncpg.QueryCanceledError,
         RedisConnectionError,
         RedisTimeoutError,
     )

@@ -80,6 +80,12 @@ class Settings(BaseSettings):
 
     # --- ledger & billing ----------------------------------------------------------------
     database_url: str | None = None  # None: SQLite file in data_dir
+    # PostgreSQL only: how long to wait for a connection to open, and for one statement (a
+    # lock wait included) before the request is answered 503 and the statement cancelled by
+    # the server. A hung or locked database then costs a request seconds, not a worker forever.
+    # 0 turns the statement limit off; migrations run without it.
+    database_connect_timeout_seconds: float = Field(default=5.0, gt=0, le=300)
+    database_statement_timeout_seconds: float = Field(default=15.0, ge=0, le=3600)
     # Who takes payments. stripe: needs the key and webhook secret. local: TEST MODE, anyone
     # can confirm a purchase without paying; only when chosen. None: stripe when a Stripe key
     # is set, else the server refuses to start (core.ledger.billing.choose_billing_provider).

@@ -120,13 +120,26 @@ def create_database(settings: Settings) -> Database:
     elif backend == "postgresql":
         if url.drivername != "postgresql+asyncpg":
             url = url.set(drivername="postgresql+asyncpg")
-        engine = create_async_engine(url, pool_pre_ping=True)
+        engine = create_async_engine(
+            url, pool_pre_ping=True, connect_args=postgres_connect_args(settings)
+        )
     else:
         raise ConfigError(
             f"database_url {url.render_as_string(hide_password=True)!r} is not supported; "
             "expected sqlite+aiosqlite:///PATH or postgresql+asyncpg://..."
         )
     return Database(engine, settings)
+
+
+def postgres_connect_args(settings: Settings) -> dict[str, Any]:
+    """asyncpg's connection arguments: the connect timeout, and the server-side
+    ``statement_timeout`` every session starts with (the server cancels a statement that runs
+    or waits for a lock longer; the error is a 503, api/errors.py)."""
+    args: dict[str, Any] = {"timeout": settings.database_connect_timeout_seconds}
+    if settings.database_statement_timeout_seconds > 0:
+        milliseconds = max(1, round(settings.database_statement_timeout_seconds * 1000))
+        args["server_settings"] = {"statement_timeout": str(milliseconds)}
+    return args
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:

@@ -63,6 +63,9 @@ async def migrate(db: Database) -> None:
     engine = db.engine.execution_options(packdesk_write=True) if db.is_sqlite else db.engine
     async with engine.begin() as connection:
         if not db.is_sqlite:
+            # Waiting for another process's upgrade, and an upgrade itself, may take longer
+            # than any request should (PACKDESK_DATABASE_STATEMENT_TIMEOUT_SECONDS).
+            await connection.execute(text("SET LOCAL statement_timeout = 0"))
             await connection.execute(
                 text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
             )
