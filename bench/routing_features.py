@@ -8,7 +8,9 @@ server) over
 - ``support-tune``: the ``tune`` half of the held-out Bitext rows (bench/assistant.py reports
   on the other half);
 - ``clinc-val``, ``support-report``: the benchmark's sets, only to check a rule offline before
-  the HTTP benchmark (never used to choose a threshold).
+  the HTTP benchmark (never used to choose a threshold);
+- ``eval-finance``: the finance pack's eval questions, set ``trained`` (intent examples: the
+  heads trained on them, so they may tune finance routing) or ``held_out`` (report only).
 
 Writes ``--out`` (JSON lines: set, text, label, top_k, pack_scores, and with ``--domain`` the
 domain head's probabilities).
@@ -41,7 +43,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO))
 
-from bench.assistant import CLINC, clinc_questions, support_rows  # noqa: E402
+from bench.assistant import CLINC, clinc_questions, eval_questions, support_rows  # noqa: E402
 
 
 def clinc_train(per_intent: int) -> list[tuple[str, str, str]]:
@@ -111,6 +113,11 @@ def main() -> int:
         elif name in ("support-tune", "support-report"):
             half = name.split("-")[1]
             rows += [(name, q.set, q.text, q.label) for q in support_rows(half)]
+        elif name == "eval-finance":
+            # The finance pack's eval questions: "trained" ones are intent examples (a tuning
+            # set for finance routing), the others report (bench/routing_fit.py --agreeing).
+            rows += [(name, "trained" if q.trained else "held_out", q.text, q.label)
+                     for q in eval_questions(args.data_dir.resolve(), "finance", 0)]
         else:
             parser.error(f"unknown set {name!r}")
     print(f"{len(rows)} rows over packs {packs}", flush=True)

@@ -7,6 +7,10 @@ policies: the out-of-scope and other-domain leak (an offer or paid-pack route) a
 ``--max-leak`` on CLINC150 train, banking and credit-card questions routed to finance,
 support questions kept by the generic pack.
 ``--check`` replays one policy (the defaults) on a set, e.g. validation rows, without choosing.
+``--agreeing`` replays the grid of the intent-and-passage agreement rule
+(``min_intent_mass_agreeing`` x ``min_passage_agreeing``, the other thresholds at their
+defaults): leaks on the tuning rows, finance routing of the ``eval-finance`` rows (``trained``
+ones choose, ``held_out`` ones report; docs/routing.md).
 Rows with ``domain`` probabilities (bench/routing_features.py ``--domain``: out of fold on
 CLINC150 train) are routed with the domain head, and the grid is over its thresholds;
 ``--no-domain`` ignores them (the intent and retrieval rules alone).
@@ -100,10 +104,15 @@ def main() -> int:
     parser.add_argument("--min-support", type=float, default=0.9)
     parser.add_argument("--check", action="store_true")
     parser.add_argument("--no-domain", action="store_true")
+    parser.add_argument("--agreeing", action="store_true",
+                        help="replay the intent-and-passage agreement grid")
     args = parser.parse_args()
     global USE_DOMAIN
     USE_DOMAIN = not args.no_domain
     rows = [json.loads(line) for line in args.features.read_text().splitlines()]
+    if args.agreeing:
+        agreeing_grid(rows)
+        return 0
     if args.source:
         rows = [r for r in rows if r["source"] in args.source.split(",")]
     else:
@@ -127,6 +136,39 @@ def main() -> int:
         print(ok, round(objective, 4), policy)
         print("   ", {k: round(v, 3) for k, v in r.items()})
     return 0
+
+
+def agreeing_grid(rows: list[dict[str, Any]]) -> None:
+    """Leak counts on the tuning rows and finance routing of the finance eval rows, per pair of
+    the agreement rule's thresholds; the chosen pair adds no leak and routes the most
+    ``trained`` rows."""
+    tune = [r for r in rows if r["source"] in ("clinc-train", "support-tune")]
+    finance = {kind: [r for r in rows if r["source"] == "eval-finance" and r["set"] == kind]
+               for kind in ("trained", "held_out")}
+
+    def count(policy: RoutingPolicy, subset: list[dict[str, Any]], customer: str,
+              pred: Any) -> int:
+        return sum(1 for r in subset if pred(outcome(r, policy, CUSTOMERS[customer])))
+
+    def leaked(o: str) -> bool:
+        return o.startswith("offer:") or o.split(":")[-1] in PAID
+
+    unrelated = [r for r in tune if r["set"] in ("other", "oos")]
+    support = [r for r in tune if r["set"] == "support"]
+    print(f"{len(unrelated)} other-domain and out-of-scope tuning rows, {len(support)} support"
+          f" rows; finance eval rows: {len(finance['trained'])} trained, "
+          f"{len(finance['held_out'])} held out")
+    print("mass  passage  leaks free/all  support generic  finance: trained  held out")
+    pairs = [(1.01, 1.01), *itertools.product([0.5, 0.6, 0.7, 0.8, 0.9],
+                                              [0.5, 0.55, 0.6, 0.65, 0.7])]
+    for mass, passage in pairs:
+        policy = RoutingPolicy(min_intent_mass_agreeing=mass, min_passage_agreeing=passage)
+        leaks = [count(policy, unrelated, c, leaked) for c in ("free", "all")]
+        generic = count(policy, support, "all", lambda o: o == "generic")
+        routed = [count(policy, finance[k], "all", lambda o: o.endswith(":finance"))
+                  for k in ("trained", "held_out")]
+        print(f"{mass:4}  {passage:7}  {leaks[0]:5}/{leaks[1]:<5}  {generic:15}  "
+              f"{routed[0]:16}  {routed[1]:8}")
 
 
 if __name__ == "__main__":
