@@ -13,6 +13,11 @@ Question sets (none used to calibrate anything; one exception to "never trained 
   (``finance_domains.json``) must reach finance (an answer routed to finance, or an offer for
   finance); the other 120 in-scope intents must get neither an offer nor an answer from a paid
   pack; ``oos_val`` likewise (target: at most 3% leak, with at least 95% of finance routed).
+  CLINC's ``oos`` means outside its 150 intents, not outside every pack, so its questions also
+  carry a subject labelled blind (bench/data/clinc150_oos_validation_domains.jsonl: 91
+  ``none``, 5 medical, 4 finance): the leak is reported on all 100 and on the 91 no pack's
+  subject covers (where any paid answer or offer is wrong), with how many of the 9 others
+  reached their own pack.
 - **Support**: Bitext rows of the support-basics pack that are not among its intents' training
   examples (``knowledge_packs/convert/support_basics.py`` keeps up to 60 per intent; the rest
   are held out), the ``report`` half by a stable hash (the ``tune`` half may be used to tune
@@ -71,6 +76,7 @@ console = Console()
 DATA = REPO.parent / "shared" / "data"
 CLINC = DATA / "clinc150"
 RESULTS = HERE / "assistant.json"
+OOS_SUBJECTS = HERE / "data" / "clinc150_oos_validation_domains.jsonl"
 GENERIC_PACK = "support-basics"
 FINANCE_PACK = "finance"
 SUPPORT_PER_INTENT = 20
@@ -314,9 +320,14 @@ def headline(run: dict[str, Any]) -> dict[str, Any]:
                                                      f"gold_cited_first_{EVAL_PER_PACK}",
                                                      "held_out")
                                    if k in e}
+    for customer in ("free", "all"):
+        out[customer].update(oos_by_subject(run["customers"][customer]["oos"]))
     out["targets"] = {
         customer: {
             "oos_leak_at_most_3pct": out[customer]["oos_paid_leak"] <= 0.03,
+            # The same bar on the questions no pack's subject covers (bench/data/README.md).
+            "oos_outside_packs_leak_at_most_3pct":
+                out[customer]["oos_outside_packs_paid_leak"] <= 0.03,
             "finance_at_least_95pct": out[customer]["finance_to_finance"] >= 0.95,
         }
         for customer in ("free", "all")
@@ -324,17 +335,48 @@ def headline(run: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def oos_subjects() -> dict[str, str]:
+    """CLINC150 out-of-scope validation question -> the pack whose subject it is, or ``none``
+    (labelled blind; bench/data/README.md)."""
+    return {row["text"]: row["domain"] for row in map(json.loads, OOS_SUBJECTS.open())}
+
+
+def oos_by_subject(oos: dict[str, Any]) -> dict[str, Any]:
+    """Split an out-of-scope result by subject: the paid leak on the questions no pack covers,
+    and how many questions of a pack's subject reached that pack (an answer from it or an offer
+    of it). Computed from the run's list of paid touches, so stored runs are split alike;
+    runs from before that list (2026-11-29 and earlier) have no split: empty."""
+    if "leaks" not in oos:
+        return {}
+    subjects = oos_subjects()
+    outside = sum(1 for subject in subjects.values() if subject == "none")
+    inside = len(subjects) - outside
+    leaked_outside = reached = 0
+    for leak in oos["leaks"]:
+        subject = subjects[leak["text"]]
+        if subject == "none":
+            leaked_outside += 1
+        elif leak["outcome"].split(":")[-1].split(",") == [subject]:
+            reached += 1
+    return {"oos_outside_packs_paid_leak": round(leaked_outside / outside, 4),
+            "oos_outside_packs": outside, "oos_pack_subject_reached": reached,
+            "oos_pack_subject": inside}
+
+
 def print_table(runs: dict[str, Any]) -> None:
     table = Table(title="Assistant judgement through POST /v1/ask (CLINC150 val, Bitext held out)")
     for column in ("run", "customer", "finance -> finance", "other: paid leak",
-                   "oos: paid leak", "support -> generic", "support: finance offer"):
+                   "oos: paid leak", "oos outside packs: paid leak", "oos of a pack: reached",
+                   "support -> generic", "support: finance offer"):
         table.add_column(column, justify="right")
     for label, run in runs.items():
         h = run["headline"]
         for customer in ("free", "all"):
             c = h[customer]
+            split = oos_by_subject(run["customers"][customer]["oos"])
             table.add_row(label, customer, pct(c["finance_to_finance"]), pct(c["other_paid_leak"]),
-                          pct(c["oos_paid_leak"]), pct(c["support_to_generic"]),
+                          pct(c["oos_paid_leak"]), outside_leak(split), reached(split),
+                          pct(c["support_to_generic"]),
                           pct(c["support_finance_offer"]))
     console.print(table)
     for label, run in runs.items():
@@ -350,6 +392,14 @@ def pct(value: float) -> str:
     return f"{100 * value:.1f}%"
 
 
+def outside_leak(split: dict[str, Any]) -> str:
+    return pct(split["oos_outside_packs_paid_leak"]) if split else "-"
+
+
+def reached(split: dict[str, Any]) -> str:
+    return f"{split['oos_pack_subject_reached']} of {split['oos_pack_subject']}" if split else "-"
+
+
 def markdown(runs: dict[str, Any]) -> str:
     lines = [
         "## Assistant",
@@ -363,18 +413,25 @@ def markdown(runs: dict[str, Any]) -> str:
         "an answer routed to finance or an offer for it; *paid leak*: an offer or an answer "
         "citing a paid pack (finance, medical, legal); *support -> generic*: a support-basics "
         "template or passages, no offer. Targets: out-of-scope leak at most 3% with at least 95% "
-        "of finance routed to finance.",
+        "of finance routed to finance. CLINC's out of scope is outside its 150 intents, not "
+        "outside every pack: each of its 100 questions carries a subject labelled blind "
+        "(bench/data/README.md; 91 no pack's, 5 medical, 4 finance); *outside packs* is the "
+        "paid leak on the 91, *of a pack: reached* how many of the 9 others got an answer from "
+        "or an offer of their own pack.",
         "",
         "| run | customer | finance -> finance | other in scope: paid leak | out of scope: "
-        "paid leak | support -> generic | support: finance offer |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        "paid leak | out of scope, outside packs: paid leak | out of scope, of a pack: reached "
+        "| support -> generic | support: finance offer |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for label, run in runs.items():
         h = run["headline"]
         for customer in ("free", "all"):
             c = h[customer]
+            split = oos_by_subject(run["customers"][customer]["oos"])
             lines.append(f"| {label} | {customer} | {pct(c['finance_to_finance'])} | "
                          f"{pct(c['other_paid_leak'])} | {pct(c['oos_paid_leak'])} | "
+                         f"{outside_leak(split)} | {reached(split)} | "
                          f"{pct(c['support_to_generic'])} | {pct(c['support_finance_offer'])} |")
     lines += ["", "| run | eval questions (customer `all`) | extractive answers | median words | "
               "max words | gold document cited |", "|---|---|---:|---:|---:|---:|"]
