@@ -44,6 +44,7 @@ from core.publishing.serving import ServedPacks, SkippedPack
 from core.retrieval.protocols import Embedder
 from core.retrieval.search import SearchService
 from core.settings import Settings
+from core.work_lane import WorkLane
 
 logger = logging.getLogger("packdesk.services")
 
@@ -56,10 +57,14 @@ class ModelBatchers:
 
     embed: MicroBatcher[str, np.ndarray]
     classify: MicroBatcher[str, Prediction] | None
+    # The blocking work of /v1/search and /v1/ask (routing scores, FAISS, BM25, fusion,
+    # redaction) in one thread, results handed back in batches (core/work_lane.py).
+    search: WorkLane
 
     async def aclose(self) -> None:
-        """Finish the forward passes already queued, then stop."""
+        """Finish the forward passes and searches already queued, then stop."""
         await self.embed.aclose()
+        await self.search.aclose()
         if self.classify is not None:
             await self.classify.aclose()
 
@@ -311,6 +316,7 @@ async def start_services(
         platform_pack_ids=builtin_pack_ids | settings.platform_pack_ids,
         placeholder_values=profiles.placeholder_values,
         domain_model=domain_model,
+        offload=batchers.search.run,
     )
     publishing = PublishingService(
         accounts=accounts,
@@ -354,6 +360,7 @@ async def start_services(
             conversations=conversations,
             redactor=redactor,
             max_query_chars=settings.max_query_chars,
+            offload=batchers.search.run,
         ),
         batchers=batchers,
         feedback=FeedbackService(
@@ -398,6 +405,7 @@ def _model_batchers(
     return ModelBatchers(
         embed=batcher(embed_queries, "embed"),
         classify=batcher(classifier.predict, "classify") if classifier is not None else None,
+        search=WorkLane("search", enabled=settings.batching_enabled),
     )
 
 

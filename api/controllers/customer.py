@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from litestar import Request, get, post
@@ -90,7 +89,7 @@ class CustomerController(CustomerRoutes):
         vector = None
         if data.mode != "bm25":
             vector = await services.batchers.embed.submit(data.query)
-        hits = await asyncio.to_thread(
+        hits = await services.batchers.search.run(
             search.search,
             data.query,
             pack_ids=searchable,

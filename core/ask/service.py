@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from core.assistant.answer import Answer
-from core.assistant.assistant import Assistant, Detail
+from core.assistant.assistant import Assistant, Detail, Offload
 from core.assistant.handoff import TurnSignal
 from core.conversations.service import ConversationService, NewTurn, TurnContext
 from core.errors import ValidationError
@@ -65,11 +65,14 @@ class AskService:
         conversations: ConversationService,
         redactor: Redactor,
         max_query_chars: int = DEFAULT_MAX_QUERY_CHARS,
+        offload: Offload = asyncio.to_thread,
     ) -> None:
         self._assistant = assistant
         self._conversations = conversations
         self._redactor = redactor
         self.max_query_chars = max_query_chars
+        # Redaction leaves the event loop the way the assistant's search does (its lane).
+        self._offload = offload
 
     async def ask(
         self,
@@ -107,7 +110,7 @@ class AskService:
         )
         if view is not None:
             answer = await view(answer)
-        redacted_question, redacted_answer = await asyncio.to_thread(
+        redacted_question, redacted_answer = await self._offload(
             self._redact, question, answer.text
         )
         turn = _new_turn(redacted_question, redacted_answer, answer, asked_at)

@@ -87,6 +87,10 @@ OwnedPacks = Callable[[str], Awaitable[set[str]]]
 PlaceholderValues = Callable[[str], Awaitable[Mapping[str, str]]]
 """``account_id -> {placeholder name: text}``, from its business profile."""
 
+Offload = Callable[..., Awaitable[Any]]
+"""``await offload(fn, *args, **kwargs)``: ``fn``'s result, computed off the event loop
+(``asyncio.to_thread``, or :meth:`core.work_lane.WorkLane.run`)."""
+
 
 @dataclass(frozen=True)
 class AssistantConfig:
@@ -116,6 +120,7 @@ class Assistant:
         platform_pack_ids: Collection[str] = frozenset(),
         placeholder_values: PlaceholderValues | None = None,
         domain_model: DomainHead | None = None,
+        offload: Offload = asyncio.to_thread,
     ) -> None:
         """``classify`` (question -> Prediction) and ``embed_query`` (question -> its vector)
         replace the direct ``classifier.predict`` / ``search.embed_queries`` calls; the server
@@ -130,7 +135,12 @@ class Assistant:
 
         ``domain_model``: the domain head whose probabilities routing uses (docs/routing.md);
         None routes by the intent and retrieval rules alone.
+
+        ``offload``: how the blocking work of a question (routing scores, the search) leaves
+        the event loop: ``asyncio.to_thread`` by default; the server passes its search lane
+        (:class:`core.work_lane.WorkLane`), whose one thread hands results back in batches.
         """
+        self._offload = offload
         self._domain_model = domain_model
         self._platform_pack_ids = frozenset(platform_pack_ids)
         self._sentence_vectors: OrderedDict[str, Any] = OrderedDict()
@@ -199,7 +209,7 @@ class Assistant:
             confidence=round(float(prediction.confidence), 4) if prediction else 0.0,
         )
         (pack_scores, domain, support), active = await asyncio.gather(
-            asyncio.to_thread(self._routing_scores, question, vector),
+            self._offload(self._routing_scores, question, vector),
             self._active_packs(account_id),
         )
         # Read per question: an approval adds packs while the server runs.
@@ -286,7 +296,7 @@ class Assistant:
     async def _embed(self, question: str) -> Any:
         if self._embed_query is not None:
             return await self._embed_query(question)
-        vectors = await asyncio.to_thread(self._search.embed_queries, [question])
+        vectors = await self._offload(self._search.embed_queries, [question])
         return vectors[0]
 
     async def _classify_and_embed(self, question: str) -> tuple[Any | None, Any]:
@@ -310,7 +320,7 @@ class Assistant:
             return await self._classify_one(question)
         if self._classifier is None:
             return None
-        predictions = await asyncio.to_thread(self._classifier.predict, [question])
+        predictions = await self._offload(self._classifier.predict, [question])
         return predictions[0]
 
     async def _offer(self, account_id: str, route: Route, intent: IntentInfo) -> Answer:
@@ -365,7 +375,7 @@ class Assistant:
             searchable = [route.pack_id]
         hits = []
         if searchable:
-            hits = await asyncio.to_thread(
+            hits = await self._offload(
                 self._search.search,
                 question,
                 pack_ids=searchable,
