@@ -391,19 +391,22 @@ def _model_batchers(
 ) -> ModelBatchers:
     """One micro-batcher per model on the ``/v1/ask`` path (direct calls when batching is off)."""
 
-    def batcher(batch_fn: Callable[[list[str]], Sequence[R]], name: str) -> MicroBatcher[str, R]:
+    def batcher(
+        batch_fn: Callable[[list[str]], Sequence[R]], name: str, workers: int = 1
+    ) -> MicroBatcher[str, R]:
         return MicroBatcher(
             batch_fn,
             name=name,
             max_batch_size=settings.batch_max_size,
             max_wait_ms=settings.batch_max_wait_ms,
             enabled=settings.batching_enabled,
+            workers=workers,
         )
 
     # A 2-d array is the sequence of its rows: one query vector per question.
     embed_queries = cast(Callable[[list[str]], Sequence[np.ndarray]], search.embed_queries)
     return ModelBatchers(
-        embed=batcher(embed_queries, "embed"),
+        embed=batcher(embed_queries, "embed", workers=settings.embed_workers),
         classify=batcher(classifier.predict, "classify") if classifier is not None else None,
         search=WorkLane("search", enabled=settings.batching_enabled),
     )

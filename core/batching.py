@@ -20,6 +20,10 @@ the shape ``batch_fn(items: list[T]) -> Sequence[R]`` (one result per item, same
   went from 4.3 to 3.4 ms; docs/performance.md);
 * when a batch raises, it is retried item by item, so a bad input fails only its own caller and
   an error of the function itself fails only the callers of that batch; the worker goes on;
+* ``workers=N`` runs N such worker threads on the one queue: each takes what is waiting when
+  it is free. For a model that runs one item per pass anyway (int8 ONNX embeds one question per
+  pass, see plugins/st_embedder.py) a second worker is a second core's worth of passes, since
+  ONNX Runtime releases the GIL while it computes;
 * ``enabled=False`` makes :meth:`submit` a direct ``batch_fn([item])`` in a worker thread, the
   behaviour without batching, kept for comparison (``PACKDESK_BATCHING_ENABLED=false``);
 * :meth:`close` finishes every item already submitted, then stops the worker; later submits
@@ -111,6 +115,7 @@ class MicroBatcher(Generic[T, R]):
         max_wait_ms: float = 5.0,
         enabled: bool = True,
         name: str = "batcher",
+        workers: int = 1,
     ) -> None:
         """Args:
         batch_fn: called with 1..max_batch_size items; returns one result per item, in order.
@@ -118,10 +123,12 @@ class MicroBatcher(Generic[T, R]):
         max_wait_ms: how long the worker waits, after the first item of a batch, for more.
             Items already waiting never wait (a busy model batches by itself).
         enabled: False: no worker; every submit is a direct call with one item.
-        name: names the worker thread and log lines.
+        name: names the worker threads and log lines.
+        workers: worker threads taking batches from the one queue (``batch_fn`` must then be
+            safe to call from several threads at once).
 
         Raises:
-            ConfigError: ``max_batch_size`` < 1 or ``max_wait_ms`` < 0.
+            ConfigError: ``max_batch_size`` < 1, ``max_wait_ms`` < 0 or ``workers`` < 1.
         """
         if isinstance(max_batch_size, bool) or not isinstance(max_batch_size, int) or (
             max_batch_size < 1
@@ -129,6 +136,8 @@ class MicroBatcher(Generic[T, R]):
             raise ConfigError(f"max_batch_size must be an integer >= 1, got {max_batch_size!r}")
         if not max_wait_ms >= 0:  # also rejects NaN
             raise ConfigError(f"max_wait_ms must be >= 0, got {max_wait_ms!r}")
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            raise ConfigError(f"workers must be an integer >= 1, got {workers!r}")
         self.batch_fn = batch_fn
         self.max_batch_size = max_batch_size
         self.max_wait_s = max_wait_ms / 1000.0
@@ -140,10 +149,18 @@ class MicroBatcher(Generic[T, R]):
         self._closed = False
         self._stats_lock = threading.Lock()
         self._batches = self._items = self._largest = self._failed = 0
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
         if enabled:
-            self._thread = threading.Thread(target=self._run, name=f"packdesk-{name}", daemon=True)
-            self._thread.start()
+            self._threads = [
+                threading.Thread(
+                    target=self._run,
+                    name=f"packdesk-{name}" if workers == 1 else f"packdesk-{name}-{index}",
+                    daemon=True,
+                )
+                for index in range(workers)
+            ]
+            for thread in self._threads:
+                thread.start()
 
     # --- callers ---------------------------------------------------------------------------
     async def submit(self, item: T) -> R:
@@ -181,11 +198,11 @@ class MicroBatcher(Generic[T, R]):
             if self._closed:
                 return
             self._closed = True
-            if self._thread is not None:
+            for _ in self._threads:  # each worker stops at the first _STOP it takes
                 self._queue.put(_STOP)
-        if self._thread is not None:
-            self._thread.join(timeout)
-            if self._thread.is_alive():
+        for thread in self._threads:
+            thread.join(timeout)
+            if thread.is_alive():
                 log.warning("%s: worker still busy after %.0f s at close", self.name, timeout)
 
     async def aclose(self) -> None:

@@ -31,12 +31,13 @@ QUERIES = [
 def search_client(
     api_settings: Settings, built_packs: Any, shared_embedder: Any, small_classifier: Any
 ) -> Iterator[TestClient]:
-    """The app with batches of exactly ``len(QUERIES)`` gathered for up to a second, so that
-    searches sent together land in one forward pass however slow the machine is."""
+    """The app with batches of exactly ``len(QUERIES)`` gathered for up to a second by one
+    embed worker, so that searches sent together land in one forward pass however slow the
+    machine is (a second worker would start a batch of its own)."""
     from api.app import create_app
 
     settings = api_settings.model_copy(
-        update={"batch_max_size": len(QUERIES), "batch_max_wait_ms": 1000.0}
+        update={"batch_max_size": len(QUERIES), "batch_max_wait_ms": 1000.0, "embed_workers": 1}
     )
     install_built_packs(settings, built_packs, list(DOCS_PER_PACK))
     app = create_app(

@@ -227,7 +227,7 @@ def test_a_wrong_result_count_is_an_error_for_the_callers_not_a_hang() -> None:
 def test_disabled_mode_calls_the_function_directly_one_item_at_a_time() -> None:
     fn = Recorder(delay=0.002)
     batcher = MicroBatcher(fn, enabled=False)
-    assert batcher._thread is None
+    assert batcher._threads == []
     results = asyncio.run(_gather(batcher, list(range(40))))
     assert results == [f"r{i}" for i in range(40)]
     assert fn.sizes == [1] * 40
@@ -235,6 +235,29 @@ def test_disabled_mode_calls_the_function_directly_one_item_at_a_time() -> None:
     batcher.close()
     with pytest.raises(BatcherClosed):
         asyncio.run(batcher.submit(1))
+
+
+def test_several_workers_share_the_queue_and_run_passes_at_once() -> None:
+    """Two workers: passes overlap (the GIL is free while a pass sleeps, as in ONNX Runtime),
+    every caller still gets its own result, and close stops both."""
+    fn = Recorder(delay=0.02)
+    batcher = MicroBatcher(fn, max_batch_size=1, max_wait_ms=0, workers=2, name="pair")
+    started = time.monotonic()
+    try:
+        results = asyncio.run(_gather(batcher, list(range(20))))
+    finally:
+        batcher.close()
+    elapsed = time.monotonic() - started
+    assert results == [f"r{i}" for i in range(20)]
+    assert fn.threads == {"packdesk-pair-0", "packdesk-pair-1"}
+    assert elapsed < 20 * 0.02 * 0.8  # one worker would need 0.4 s of passes
+    assert not any(thread.is_alive() for thread in batcher._threads)
+
+
+@pytest.mark.parametrize("workers", [0, -1, 1.5, True])
+def test_worker_count_must_be_a_positive_integer(workers: object) -> None:
+    with pytest.raises(ConfigError, match="workers"):
+        MicroBatcher(Recorder(), workers=workers)  # type: ignore[arg-type]
 
 
 def test_close_finishes_submitted_items_then_refuses_new_ones() -> None:
@@ -248,7 +271,7 @@ def test_close_finishes_submitted_items_then_refuses_new_ones() -> None:
         return list(await asyncio.gather(*tasks, return_exceptions=True))
 
     assert asyncio.run(run()) == [f"r{i}" for i in range(12)]
-    assert batcher._thread is not None and not batcher._thread.is_alive()
+    assert batcher._threads and not any(t.is_alive() for t in batcher._threads)
     with pytest.raises(BatcherClosed, match="closed"):
         asyncio.run(batcher.submit(99))
     with pytest.raises(BatcherClosed):
