@@ -32,6 +32,7 @@ and at most :data:`MAX_SIGNAL_CHARS` characters are read.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -122,6 +123,14 @@ def _correct(match: re.Match[str]) -> str:
         return _CONTRACTIONS[word]
     if len(word) < 4 or len(word) > _MAX_WORD or word in _KEY_WORDS or word in _NOT_TYPOS:
         return word
+    return _closest_key_word(word)
+
+
+# Customers reuse a small vocabulary: a word's correction (about a hundred dictionary probes)
+# is computed once. Bounded: at most 65,536 words of at most _MAX_WORD letters (a few MiB),
+# so a stream of invented words cannot grow it.
+@functools.lru_cache(maxsize=65536)
+def _closest_key_word(word: str) -> str:
     candidates = set(_BY_DELETION.get(word, ()))  # one letter missing
     for variant in _deletions(word):  # one letter extra, or one wrong / swapped
         if variant in _KEY_WORDS:

@@ -439,6 +439,10 @@ def _blank_unreachable_digits(text: str) -> str:
     return "".join(pieces)
 
 
+# Real subscriber numbers in the supported regions have at least this many digits.
+MIN_PHONE_DIGITS = 7
+
+
 class _PhoneFinder:
     """Phone numbers via ``phonenumbers`` (imported on first use: it loads metadata)."""
 
@@ -452,6 +456,10 @@ class _PhoneFinder:
 
             self._pn = phonenumbers
         pn = self._pn
+        # Every match _plausible keeps has MIN_PHONE_DIGITS digits: a text with fewer has none
+        # (most questions and answers), and the matcher's scan is skipped.
+        if sum(map(str.isdigit, text)) < MIN_PHONE_DIGITS:
+            return
         searched = _blank_unreachable_digits(text)
         seen: set[tuple[int, int]] = set()
         for region in self._regions:
@@ -468,7 +476,7 @@ class _PhoneFinder:
         raw = text[start:end]
         # Real subscriber numbers in the supported regions have at least 7 digits; shorter
         # "valid" matches are prices ("168.80") or quantities far more often than phones.
-        if sum(c.isdigit() for c in raw) < 7 or _DATE_RE.match(raw.strip()):
+        if sum(c.isdigit() for c in raw) < MIN_PHONE_DIGITS or _DATE_RE.match(raw.strip()):
             return False
         if _REFERENCE_CONTEXT_RE.search(_context_before(text, start)):
             return False
