@@ -53,7 +53,8 @@ R = TypeVar("R")
 
 @dataclass(frozen=True)
 class ModelBatchers:
-    """The micro-batchers of the ``/v1/ask`` path, one per model (direct calls when off)."""
+    """The micro-batchers of ``/v1/ask`` and ``/v1/search``, one per model, and their work
+    lane (direct calls in ``asyncio.to_thread`` when batching is off)."""
 
     embed: MicroBatcher[str, np.ndarray]
     classify: MicroBatcher[str, Prediction] | None
