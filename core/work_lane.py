@@ -20,7 +20,7 @@ import functools
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from core.batching import MicroBatcher
+from core.batching import BatchStats, MicroBatcher
 
 R = TypeVar("R")
 
@@ -64,6 +64,10 @@ class WorkLane:
         if error is not None:
             raise error
         return result  # type: ignore[no-any-return]
+
+    def stats(self) -> BatchStats:
+        """Counters since start: ``items`` calls run, in ``batches`` turns of the worker."""
+        return self._worker.stats()
 
     def close(self, timeout: float | None = 30.0) -> None:
         """Finish the calls already queued, then stop the thread (idempotent)."""

@@ -111,6 +111,25 @@ def test_a_search_and_a_question_share_the_embed_batcher(search_client: TestClie
     assert {"Can I get a refund for my order?", "How do I reset my password?"} <= set(calls[0])
 
 
+def test_searches_and_questions_do_their_blocking_work_in_the_lane(
+    search_client: TestClient, built_packs: Any
+) -> None:
+    """The search of /v1/search and the routing, search and redaction of /v1/ask run as calls
+    of the work lane (one thread, batched hand-offs), not in asyncio.to_thread."""
+    customer = _customer_with_every_pack(search_client)
+    question = built_packs.documents["finance"][0]["metadata"]["eval_questions"][0]
+    lane = search_client.app.state.services.batchers.search
+    before = lane.stats().items
+    assert _search(search_client, customer, question)
+    after_search = lane.stats().items
+    asked = search_client.post("/v1/ask", json={"question": question}, headers=customer)
+    assert asked.status_code == 200, asked.text
+    assert asked.json()["citations"], asked.json()  # answered from a pack: it searched
+    assert after_search - before == 1
+    # routing scores, the answer's search, the redaction of the stored turn
+    assert lane.stats().items - after_search == 3
+
+
 def test_search_results_come_only_from_the_callers_active_packs(
     search_client: TestClient,
 ) -> None:
