@@ -474,8 +474,8 @@ class _PhoneFinder:
     @staticmethod
     def _plausible(text: str, start: int, end: int) -> bool:
         raw = text[start:end]
-        # Real subscriber numbers in the supported regions have at least 7 digits; shorter
-        # "valid" matches are prices ("168.80") or quantities far more often than phones.
+        # Shorter "valid" matches (MIN_PHONE_DIGITS) are prices ("168.80") or quantities far
+        # more often than phones.
         if sum(c.isdigit() for c in raw) < MIN_PHONE_DIGITS or _DATE_RE.match(raw.strip()):
             return False
         if _REFERENCE_CONTEXT_RE.search(_context_before(text, start)):
