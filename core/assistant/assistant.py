@@ -409,7 +409,11 @@ class Assistant:
 
     async def _brief(self, question: str, question_vector: Any, hits: list[Any]) -> str:
         """The best whole sentences of the top passages, each with its citation marker."""
-        candidates = shortlist(candidate_sentences([hit.text for hit in hits]), question)
+        candidates = shortlist(
+            candidate_sentences([hit.text for hit in hits],
+                                opens_document=[hit.position == 0 for hit in hits]),
+            question,
+        )
         if not candidates:  # passages without a usable sentence: the best one, whole
             return f"{hits[0].text.strip()[:PASSAGE_CHARS]} [1]"
         vectors = await asyncio.gather(*(self._sentence_vector(c.text) for c in candidates))

@@ -13,6 +13,7 @@ from core.assistant.compose import (
     candidate_sentences,
     select_sentences,
     split_sentences,
+    whole_sentences,
     with_citation_markers,
 )
 
@@ -28,6 +29,13 @@ def test_split_keeps_whole_sentences_and_abbreviations() -> None:
     ]
 
 
+def test_split_ends_a_sentence_at_curly_quotes() -> None:
+    text = "It is called a \u201cGreen Card.\u201d The card is proof of status."
+    assert split_sentences(text) == [
+        "It is called a \u201cGreen Card.\u201d", "The card is proof of status.",
+    ]
+
+
 def test_split_is_linear_on_hostile_whitespace() -> None:
     import time
 
@@ -40,11 +48,11 @@ def test_split_is_linear_on_hostile_whitespace() -> None:
 def test_candidates_skip_fragments_and_duplicates_and_close_list_items() -> None:
     passages = [
         "Yes. A dispute must be filed within 60 days. A dispute must be filed within 60 days.",
-        "Fees\nYou may be charged a late fee by your bank",
+        "Fees\nYou may be charged a late fee by your bank\nAsk the bank to waive it.",
     ]
     texts = [c.text for c in candidate_sentences(passages)]
     assert texts == ["A dispute must be filed within 60 days.",
-                     "You may be charged a late fee by your bank."]
+                     "You may be charged a late fee by your bank.", "Ask the bank to waive it."]
 
 
 def _sentence(words: int, passage: int, position: int) -> Sentence:
@@ -127,4 +135,41 @@ def test_a_passage_that_is_one_short_sentence_is_a_whole_answer() -> None:
     ]
     assert [c.text for c in candidate_sentences(["Fees.\nA fee applies to late payments."])] == [
         "A fee applies to late payments."
+    ]
+
+
+# A chunk is a window of tokens: one that is not its document's first starts inside a
+# sentence, and one that stops before its document's end stops inside one.
+MIDDLE_CHUNK = (
+    "charged new customers, the card issuer may consider it. Your card issuer generally "
+    "cannot increase the rate on your existing balance. It can increase the rate for new"
+)
+
+
+def test_a_chunk_inside_its_document_loses_the_pieces_its_window_cut() -> None:
+    assert whole_sentences(MIDDLE_CHUNK, opens_document=False) == [
+        "Your card issuer generally cannot increase the rate on your existing balance."
+    ]
+
+
+def test_a_documents_first_chunk_keeps_its_first_sentence() -> None:
+    first_chunk = "Card issuers send offers. You can opt out. To opt out permanently, go"
+    assert whole_sentences(first_chunk) == ["Card issuers send offers.", "You can opt out."]
+
+
+def test_a_passage_of_one_piece_is_kept_even_inside_its_document() -> None:
+    assert whole_sentences("the rest of a long clause", opens_document=False) == [
+        "the rest of a long clause"
+    ]
+
+
+def test_candidates_never_offer_a_cut_sentence_as_whole() -> None:
+    # Before: "charged new customers, ..." led a composed answer, and "It can increase the
+    # rate for new." was offered with a full stop the document never had.
+    texts = [c.text for c in candidate_sentences([MIDDLE_CHUNK, MIDDLE_CHUNK + " ones."],
+                                                 opens_document=[False, True])]
+    assert texts == [
+        "Your card issuer generally cannot increase the rate on your existing balance.",
+        "charged new customers, the card issuer may consider it.",
+        "It can increase the rate for new ones.",
     ]
