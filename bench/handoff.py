@@ -11,8 +11,15 @@ while tuning). Two detectors are measured on both splits:
 
 Each runs twice: with no intent (the message alone: what the tests check) and, when the serving
 intent model is there (``var/models/intents/current`` or ``--model-dir``), with the top intent
-that model gives each message. A single message has no earlier turn, so the
-``repeated_low_confidence`` rule never fires here (tests/core/assistant cover it).
+that model gives each message.
+
+Beside the labelled set, the detector reads the built-in packs' evaluation questions (Ask CFPB,
+MedQuAD and the legal glossaries' ``metadata.eval_questions`` in a prepared data directory,
+``--data-dir``): plain questions about a subject, none of which should hand off ("What are the
+symptoms of breast cancer?"). The share that does is reported per pack.
+
+A single message has no earlier turn, so the ``repeated_low_confidence`` rule never fires here
+(tests/core/assistant cover it).
 
 Prints a table, writes bench/handoff.json and the "Handoff" section of BENCHMARKS.md.
 Run: ``.venv/bin/python bench/handoff.py``.
@@ -48,6 +55,8 @@ from core.intents.labels import OUT_OF_SCOPE  # noqa: E402
 DATA = REPO / "bench" / "data" / "handoff.jsonl"
 RESULTS = REPO / "bench" / "handoff.json"
 MODEL_DIR = REPO / "var" / "models" / "intents" / "current"
+DATA_DIR = REPO / "var"
+QUESTION_PACKS = ("finance", "legal", "medical")
 SPLITS = ("tune", "test")
 TARGET_RECALL = 0.95
 TARGET_PRECISION = 0.90
@@ -152,7 +161,37 @@ def classifier_intents(texts: Sequence[str], model_dir: Path) -> list[Intent] | 
     return [(p.label, p.confidence) for p in predictions]
 
 
-def run(rows: Sequence[Row], model_dir: Path, only: str | None) -> dict[str, Any]:
+def subject_questions(data_dir: Path) -> dict[str, list[str]]:
+    """Each built-in pack's evaluation questions found under ``data_dir`` (none: skipped)."""
+    from bench.assistant import eval_questions
+
+    found = {}
+    for pack in QUESTION_PACKS:
+        if any((data_dir / "packs" / pack).glob("*/documents.jsonl")):
+            found[pack] = [q.text for q in eval_questions(data_dir, pack, 0)]
+    return found
+
+
+def questions_handed_off(policy: HandoffPolicy, data_dir: Path) -> list[dict[str, Any]]:
+    """How many plain subject questions the detector (message alone) hands off, per pack."""
+    detector = detectors(policy)["detector"]
+    out = []
+    for pack, texts in subject_questions(data_dir).items():
+        decisions = [detector(text, (OUT_OF_SCOPE, 0.0)) for text in texts]
+        handed = [(t, d.reason) for t, d in zip(texts, decisions, strict=True) if d.handoff]
+        out.append({
+            "pack": pack,
+            "n": len(texts),
+            "handed_off": len(handed),
+            "share": round(len(handed) / len(texts), 4) if texts else 0.0,
+            "reasons": dict(Counter(reason for _, reason in handed)),
+            "examples": [{"text": t, "reason": r} for t, r in handed[:20]],
+        })
+    return out
+
+
+def run(rows: Sequence[Row], model_dir: Path, only: str | None,
+        data_dir: Path = DATA_DIR) -> dict[str, Any]:
     policy = HandoffPolicy()
     texts = [r.text for r in rows]
     sources: dict[str, list[Intent]] = {"no intent": [(OUT_OF_SCOPE, 0.0)] * len(rows)}
@@ -182,6 +221,7 @@ def run(rows: Sequence[Row], model_dir: Path, only: str | None) -> dict[str, Any
         "data": str(DATA.relative_to(REPO)),
         "classify_s": round(classify_s, 2) if predicted is not None else None,
         "runs": runs,
+        "subject_questions": questions_handed_off(policy, data_dir),
     }
 
 
@@ -233,6 +273,15 @@ step for recall on unseen phrasings.
 """
 
 
+def questions_table(result: dict[str, Any]) -> str:
+    lines = ["| pack | questions | handed off | share | reasons |", "|---|---:|---:|---:|---|"]
+    for row in result.get("subject_questions", []):
+        reasons = ", ".join(f"{k} {v}" for k, v in sorted(row["reasons"].items())) or "-"
+        lines.append(f"| {row['pack']} | {row['n']:,} | {row['handed_off']} | "
+                     f"{100 * row['share']:.2f}% | {reasons} |")
+    return "\n".join(lines)
+
+
 def markdown(result: dict[str, Any]) -> str:
     test = [r for r in result["runs"] if r["detector"] == "detector" and r["split"] == "test"]
     verdicts = []
@@ -262,6 +311,17 @@ def markdown(result: dict[str, Any]) -> str:
         + "; ".join(verdicts)
         + ". `same reason`: the share of caught handoffs whose reason code is the expected one "
         "(several reasons often fit one message; the first rule in docs/privacy.md wins).\n\n"
+        "Plain questions about a subject should not hand off. The built-in packs' evaluation "
+        "questions (Ask CFPB, MedQuAD, legal glossaries) through the detector, message alone. "
+        "They showed the defect the `subject_question` signal fixes (VADER scored the "
+        "subject's words, \"cancer\", \"violence\", \"unfair\", as the customer's mood: 3.9% "
+        "of medical questions handed off); nothing was tuned on them. Of the labelled set, the "
+        "sentiment rule alone decides five messages (three handoffs in `tune`, a false "
+        "positive in each split); the signal turns both false positives (\"what's the fraud "
+        "line?\", \"How many times can I enter the wrong PIN...?\") into no handoff, which "
+        "moves `test` precision from 0.980 to 1.000:\n\n"
+        + questions_table(result)
+        + "\n\n"
         + NOTES
     )
 
@@ -270,11 +330,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model-dir", type=Path, default=MODEL_DIR)
     parser.add_argument("--only", choices=("baseline", "detector"), default=None)
+    parser.add_argument("--data-dir", type=Path, default=DATA_DIR,
+                        help="a prepared data directory, for the packs' evaluation questions")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--no-markdown", action="store_true", help="leave BENCHMARKS.md alone")
     args = parser.parse_args(argv)
-    result = run(read_rows(), args.model_dir, args.only)
+    result = run(read_rows(), args.model_dir, args.only, args.data_dir)
     print(table(result))
+    print(questions_table(result))
     args.out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     if not args.no_markdown and args.only is None:
         replace_section("Handoff", markdown(result))

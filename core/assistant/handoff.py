@@ -14,8 +14,10 @@ severe first, so the reason shown is the one a human should act on):
    service (formal complaint, unacceptable, disgusted, still not fixed, ...).
 4. ``repeated_contact``: the message says the customer has been here before (called three
    times, my fourth email, still waiting, nobody got back to me, writing again, ...).
-5. ``negative_sentiment``: VADER compound <= the configured threshold (default -0.6); or, with
-   the message, strong frustration: explicit ("fed up", "livid", "at my wits' end"); or one
+5. ``negative_sentiment``: VADER compound <= the configured threshold (default -0.6), unless
+   the message only asks about a subject (``subject_question``: the sentiment is the
+   subject's, as in "What are the symptoms of breast cancer?"); or, with the message, strong
+   frustration: explicit ("fed up", "livid", "at my wits' end"); or one
    cue (shouting, "!!!", a word repeated, a held letter, "are you kidding", "unbelievable")
    with a compound at or below half the threshold; or two cues with a compound that is not
    positive (any compound when one of them is an exasperated phrase).
@@ -154,7 +156,8 @@ class HandoffPolicy:
             return Handoff(True, REASON_COMPLAINT)
         if signals.repeated_contact:
             return Handoff(True, REASON_REPEATED_CONTACT)
-        if sentiment_compound <= self.negative_threshold or self._frustrated(
+        negative = sentiment_compound <= self.negative_threshold
+        if (negative and not signals.subject_question) or self._frustrated(
             signals, sentiment_compound
         ):
             return Handoff(True, REASON_NEGATIVE_SENTIMENT)

@@ -17,7 +17,12 @@
   "stressful"), which needs another cue to count;
 - ``intensity``: how many typographic intensity cues the raw text has (0-4): shouting (mostly
   capitals), a run of "!!" / "?!" / "???", one word three times in a row, a letter held
-  ("sooooo").
+  ("sooooo");
+- ``subject_question``: the message only asks about a subject: it ends with "?", has no
+  statement before it (no sentence ending in "." or "!") and does not speak of the business
+  ("your app", "you people"). Its words are the subject's, so their sentiment is not the
+  customer's mood: "What are the symptoms of breast cancer?" scores -0.66 with VADER, "What
+  constitutes an unfair practice by a debt collector?" -0.68.
 
 Mild words in a plain question ("it's a bit frustrating that...", "agent" in "real estate
 agent", "my manager asked me...") are not signals. The text is NFKC-normalised and lowercased,
@@ -54,6 +59,7 @@ class MessageSignals:
     frustration: bool = False
     exasperation: bool = False
     intensity: int = 0
+    subject_question: bool = False
 
 
 _QUOTES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u00b4": "'", "`": "'"})
@@ -173,6 +179,22 @@ def _intensity(raw: str, lowered: str) -> int:
     )
 
 
+# A statement ends at "." or "!" before a space or the end ("Worst. Bank. Ever.", "I'm
+# furious. What is the fraud line?"); an abbreviation ("e.g. ") counts too, which only means
+# the message's sentiment is read as today's.
+_STATEMENT_END = re.compile(r"[.!]+(?:\s|$)")
+_ABOUT_THE_BUSINESS = re.compile(r"\byour\b|\byou (?:guys|people|lot)\b")
+
+
+def _asks_about_a_subject(lowered: str) -> bool:
+    text = lowered.rstrip()
+    return (
+        text.endswith("?")
+        and _STATEMENT_END.search(text) is None
+        and _ABOUT_THE_BUSINESS.search(text) is None
+    )
+
+
 def read_signals(text: str) -> MessageSignals:
     """The handoff signals of one customer message (linear in its length)."""
     raw = text[:MAX_SIGNAL_CHARS]
@@ -185,6 +207,7 @@ def read_signals(text: str) -> MessageSignals:
         frustration=patterns.FRUSTRATION.search(lowered) is not None,
         exasperation=patterns.EXASPERATION.search(lowered) is not None,
         intensity=_intensity(raw, lowered),
+        subject_question=_asks_about_a_subject(lowered),
     )
 
 

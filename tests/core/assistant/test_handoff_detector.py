@@ -120,6 +120,43 @@ def test_hard_negatives_do_not_hand_off(policy: HandoffPolicy, message: str) -> 
     assert decide(policy, message) == Handoff(False, None)
 
 
+@pytest.mark.parametrize(
+    "question",
+    [
+        # VADER scores the subject's words as the customer's mood (-0.66, -0.68, -0.76, -0.64)
+        "What are the symptoms of breast cancer?",
+        'What constitutes an "unfair" practice by a debt collector?',
+        "Can a debt collector threaten to arrest me?",
+        "How many times can I enter the wrong PIN before my card is blocked?",
+        'What does "domestic violence" mean in law?',
+    ],
+)
+def test_a_question_about_a_negative_subject_does_not_hand_off(
+    policy: HandoffPolicy, question: str
+) -> None:
+    assert score_sentiment(question).compound <= policy.negative_threshold
+    assert read_signals(question).subject_question
+    assert decide(policy, question) == Handoff(False, None)
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "Terrible, horrible, no good experience. I'm furious.",  # a statement
+        "Worst. Bank. Ever.",
+        "I'm furious. What is the fraud line?",  # a statement, then a question
+        "Why is your app so bad and so horrible?",  # a question about the business
+        "why is ur app so bad and so horrible?",  # the same, written in shorthand
+    ],
+)
+def test_negative_sentiment_about_the_customers_experience_still_hands_off(
+    policy: HandoffPolicy, message: str
+) -> None:
+    assert score_sentiment(message).compound <= policy.negative_threshold
+    assert not read_signals(message).subject_question
+    assert decide(policy, message) == Handoff(True, "negative_sentiment")
+
+
 def test_without_a_message_the_rules_are_the_intent_and_sentiment_ones(
     policy: HandoffPolicy,
 ) -> None:
