@@ -128,6 +128,12 @@ def test_health_ready_and_metrics(client) -> None:
     assert "packdesk_requests_total" in metrics.text
 
 
+def test_every_response_carries_its_own_request_id(client) -> None:
+    ids = [client.get("/healthz").headers["x-request-id"] for _ in range(50)]
+    assert all(re.fullmatch(r"[0-9a-f]{16}", request_id) for request_id in ids)
+    assert len(set(ids)) == len(ids)
+
+
 @pytest.fixture
 def limited_client(api_settings, built_packs, shared_embedder, small_classifier):  # type: ignore[no-untyped-def]
     from litestar.testing import TestClient
