@@ -124,6 +124,11 @@ def prepare_packs(
 
 
 def _install(store, archive: Path, *, replace: bool, progress: Callable[[str], None]):  # type: ignore[no-untyped-def]
+    if not replace:
+        # Installed before from this very archive (a later start): nothing to extract.
+        existing = store.installed_from(archive)
+        if existing is not None:
+            return existing
     try:
         return store.install(archive)
     except Conflict:

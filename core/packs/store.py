@@ -20,7 +20,12 @@ from core.packs.documents import Document
 from core.packs.documents_io import read_documents
 from core.packs.manifest import DOCUMENTS_FILE, INDEX_DIR, Manifest
 from core.packs.signing import TrustStore
-from core.packs.verify import VerifiedPack, extract_verified, verify_directory
+from core.packs.verify import (
+    VerifiedPack,
+    extract_verified,
+    read_signed_manifest,
+    verify_directory,
+)
 from core.packs.versions import sort_versions, version_key
 from core.settings import ArchiveLimits, Settings
 
@@ -121,6 +126,31 @@ class PackStore:
             return InstalledPack(manifest=verified.manifest, root=target, key_id=verified.key_id)
         finally:
             shutil.rmtree(work, ignore_errors=True)
+
+    def installed_from(self, archive: Path) -> InstalledPack | None:
+        """The installed pack that installing ``archive`` would leave unchanged, else None.
+
+        That is: the archive's id and version are installed with the same signed control files
+        (the manifest, which names every other file by its SHA-256, and its signature). Only the
+        archive's control files are read and checked, and the installed files are not hashed
+        again: they are verified whenever the pack is loaded (:meth:`get`, :meth:`installed`).
+        ``packdesk prepare`` asks this first, so a later start does not extract and re-hash
+        every pack it installed before (2.1 s of a 3.3 s ``prepare`` for the built-in packs).
+
+        Raises:
+            Every error of :func:`~core.packs.verify.read_signed_manifest`.
+        """
+        manifest, key_id, control = read_signed_manifest(archive, self.trust(), self.limits)
+        if manifest.version not in self.versions(manifest.id):
+            return None
+        target = self._version_dir(manifest.id, manifest.version)
+        for name, data in control.items():
+            installed = target / name
+            if not installed.is_file() or installed.stat().st_size != len(data):
+                return None
+            if installed.read_bytes() != data:
+                return None
+        return InstalledPack(manifest=manifest, root=target, key_id=key_id)
 
     def installed(self) -> list[InstalledPack]:
         """The latest installed version of each pack, each verified again.

@@ -95,20 +95,37 @@ def extract_verified(
     return _verified(manifest, key_id, entries)
 
 
+def read_signed_manifest(
+    path: Path, trust: TrustStore, limits: ArchiveLimits
+) -> tuple[Manifest, str, dict[str, bytes]]:
+    """Only the control files of a ``.kpack``, checked (:func:`check_signed_manifest`).
+
+    In an archive the builder wrote they are its first two entries, so nothing else is
+    decompressed. Nothing of the other files is checked: a caller that needs them verified
+    reads them with :func:`verify_pack` or :func:`extract_verified`.
+
+    Returns:
+        The manifest, the signing key id and the exact bytes of ``manifest.json`` and
+        ``signature.json``.
+    """
+    path = Path(path)
+    control = read_control_files(path, limits)
+    manifest, key_id = check_signed_manifest(
+        manifest_bytes=control.get(MANIFEST_FILE),
+        signature_bytes=control.get(SIGNATURE_FILE),
+        trust=trust,
+        source=path.name,
+    )
+    return manifest, key_id, control
+
+
 def _signed_manifest(
     path: Path, trust: TrustStore, limits: ArchiveLimits
 ) -> tuple[Manifest, str, dict[str, str]]:
     """Read and check the control files; return the manifest, the key id and the SHA-256 every
     entry of the archive must have (the control files' own included, so that what the second
     pass reads is what was verified)."""
-    control = read_control_files(path, limits)
-    manifest_bytes, signature_bytes = control.get(MANIFEST_FILE), control.get(SIGNATURE_FILE)
-    manifest, key_id = check_signed_manifest(
-        manifest_bytes=manifest_bytes,
-        signature_bytes=signature_bytes,
-        trust=trust,
-        source=path.name,
-    )
+    manifest, key_id, control = read_signed_manifest(path, trust, limits)
     expected = dict(manifest.files)
     for name, data in control.items():
         expected[name] = hashlib.sha256(data).hexdigest()

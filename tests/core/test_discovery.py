@@ -96,6 +96,26 @@ def test_discovered_third_party_pack_is_built_signed_and_installed(
     assert installed["support-basics"].pricing.is_free
 
 
+def test_a_later_prepare_does_not_install_its_packs_again(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from core.packs.bootstrap import prepare_packs
+    from core.packs.store import PackStore
+
+    source_dir = write_pack_source(tmp_path / "third" / "cooking")
+    first = prepare_packs(settings, [source_dir], index_builder=None)
+
+    def no_extraction(self: PackStore, archive: Path) -> None:
+        raise AssertionError(f"{archive.name} was extracted again")
+
+    monkeypatch.setattr(PackStore, "install", no_extraction)
+    again = prepare_packs(settings, [source_dir], index_builder=None)
+    assert [(p.pack_id, p.version, p.archive, p.built) for p in again] == [
+        ("cooking", "0.3.0", first[0].archive, False)
+    ]
+    assert [pack.manifest.id for pack in PackStore(settings).installed()] == ["cooking"]
+
+
 @pytest.fixture
 def entry_point_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A real installed distribution: a module plus a dist-info with a ``packdesk`` entry point."""

@@ -13,6 +13,7 @@ from core.errors import (
     Conflict,
     FileSetMismatch,
     PackNotFound,
+    SignatureInvalid,
     UnknownSigningKey,
     ValidationError,
 )
@@ -187,3 +188,43 @@ def test_sweep_work_dirs_removes_only_old_ones(store: PackStore, kpack: Path) ->
     assert store.sweep_work_dirs(older_than_s=600) == [old]
     assert not old.exists() and fresh.exists()
     assert [p.manifest.id for p in store.installed()] == ["demo-pack"]
+
+
+def test_installed_from_names_the_pack_an_archive_installed(
+    store: PackStore, kpack: Path, keys: Keys
+) -> None:
+    assert store.installed_from(kpack) is None
+    installed = store.install(kpack)
+    assert store.installed_from(kpack) == installed
+
+
+def test_installed_from_is_none_for_another_build_of_the_same_version(
+    store: PackStore, tmp_path: Path, keys: Keys
+) -> None:
+    store.install(build_version(tmp_path / "a", keys, "1.0.0"))
+    other = build_version(tmp_path / "b", keys, "1.0.0", description="rebuilt from a new source")
+    assert store.installed_from(other) is None
+    with pytest.raises(Conflict):
+        store.install(other)
+
+
+def test_installed_from_is_none_when_the_installed_manifest_was_altered(
+    store: PackStore, kpack: Path
+) -> None:
+    installed = store.install(kpack)
+    manifest = installed.root / "manifest.json"
+    manifest.write_bytes(flip_byte(manifest.read_bytes()))
+    assert store.installed_from(kpack) is None
+
+
+def test_installed_from_checks_the_archives_signature(
+    store: PackStore, kpack: Path, tmp_path: Path
+) -> None:
+    store.install(kpack)
+
+    def alter_manifest(files: dict[str, bytes]) -> None:
+        files["manifest.json"] = flip_byte(files["manifest.json"])
+
+    forged = rewrite_archive(kpack, tmp_path / "forged.kpack", alter_manifest)
+    with pytest.raises(SignatureInvalid):
+        store.installed_from(forged)
