@@ -42,14 +42,25 @@ def best_thread_time(work: Callable[[str], object], text: str, runs: int = 5) ->
 
 
 def assert_linear(work: Callable[[str], object], unit: str, budget_s: float) -> None:
+    """``unit`` repeated to :data:`SMALL` and :data:`LARGE` characters costs linear time."""
+    assert_linear_in(work, lambda length: repeated(unit, length), budget_s)
+
+
+def assert_linear_in(
+    work: Callable[[str], object], shape: Callable[[int], str], budget_s: float
+) -> None:
+    """``shape(n)`` (a text of ``n`` characters) costs linear time at :data:`SMALL` and
+    :data:`LARGE` characters, each under ``budget_s``."""
+    small_text, large_text = shape(SMALL), shape(LARGE)
+    name = repr(large_text[:12]) + "..."
     # The small input first, with one run: super-linear code fails here in seconds rather
     # than spending minutes on the large one.
-    small = best_thread_time(work, repeated(unit, SMALL), runs=1)
-    assert small < budget_s, f"{SMALL} chars of {unit!r} took {small:.3f} s"
-    small = min(small, best_thread_time(work, repeated(unit, SMALL)))
-    large = best_thread_time(work, repeated(unit, LARGE))
-    assert large < budget_s, f"{LARGE} chars of {unit!r} took {large:.3f} s"
+    small = best_thread_time(work, small_text, runs=1)
+    assert small < budget_s, f"{SMALL} chars of {name} took {small:.3f} s"
+    small = min(small, best_thread_time(work, small_text))
+    large = best_thread_time(work, large_text)
+    assert large < budget_s, f"{LARGE} chars of {name} took {large:.3f} s"
     assert large <= MAX_RATIO * max(small, NOISE_FLOOR_S), (
-        f"{unit!r}: {SMALL} chars {small:.4f} s, {LARGE} chars {large:.4f} s "
+        f"{name}: {SMALL} chars {small:.4f} s, {LARGE} chars {large:.4f} s "
         f"(more than {MAX_RATIO}x for 4x the input)"
     )

@@ -181,8 +181,10 @@ def _intensity(raw: str, lowered: str) -> int:
 
 # A statement ends at "." or "!" before a space or the end ("Worst. Bank. Ever.", "I'm
 # furious. What is the fraud line?"); an abbreviation ("e.g. ") counts too, which only means
-# the message's sentiment is read as today's.
-_STATEMENT_END = re.compile(r"[.!]+(?:\s|$)")
+# the message's sentiment is read as today's. A match starts only where a run of marks does
+# and never gives a mark back: a run followed by a letter is scanned once, not once per mark
+# ("!" * 3998 + "a?" took 0.23 s with a plain "[.!]+").
+_STATEMENT_END = re.compile(r"(?<![.!])[.!]++(?:\s|$)")
 _ABOUT_THE_BUSINESS = re.compile(r"\byour\b|\byou (?:guys|people|lot)\b")
 
 

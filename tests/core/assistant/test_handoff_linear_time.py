@@ -13,7 +13,7 @@ import pytest
 
 from core.assistant.handoff import HandoffPolicy
 from core.assistant.signals import read_signals
-from tests.linear_time import LARGE, assert_linear, repeated
+from tests.linear_time import LARGE, assert_linear, assert_linear_in, repeated
 
 BUDGET_S = 0.25
 
@@ -43,6 +43,22 @@ SHAPES = {
 @pytest.mark.parametrize("unit", SHAPES.values(), ids=SHAPES.keys())
 def test_signals_take_linear_time(unit: str) -> None:
     assert_linear(read_signals, unit, BUDGET_S)
+
+
+# One long run of a repeated character, then a letter and a question mark (a message ending
+# in "?" is read for statements): a pattern that can start at every character of the run and
+# fail at its end scans the run once per character.
+RUNS = {
+    "exclamations-then-a-question": "!",
+    "full-stops-then-a-question": ".",
+    "question-marks-then-a-question": "?",
+    "letters-then-a-question": "a",
+}
+
+
+@pytest.mark.parametrize("mark", RUNS.values(), ids=RUNS.keys())
+def test_one_long_run_takes_linear_time(mark: str) -> None:
+    assert_linear_in(read_signals, lambda length: mark * (length - 2) + "a?", BUDGET_S)
 
 
 def test_a_hostile_message_still_gets_a_decision() -> None:
