@@ -360,12 +360,22 @@ EXASPERATION = _any(
     r"\bnothing\s+(?:is\s+)?(?:works|working|ever\s+works)\b",
 )
 
+# Words that judge rather than name a subject: in a question they are the customer's mood
+# ("Why does this stupid bank keep ...?"), where "cancer", "unfair" or "violence" are what the
+# question is about. Only used to tell a subject question from an angry one.
+MOOD_WORDS = _any(
+    r"\b(?:terrible|horrible|horrendous|awful|dreadful|atrocious|appalling|abysmal|lousy|"
+    r"stupid|idiotic|dumb|useless|worthless|hopeless|pathetic|ridiculous|incompetent|"
+    r"worst|garbage|trash|rubbish|crap|crappy|sucks?|damn|damned|hell|bloody|joke)\b",
+)
+
 
 __all__ = [
     "COMPLAINT",
     "ESCALATION",
     "EXASPERATION",
     "FRUSTRATION",
+    "MOOD_WORDS",
     "PERSON_REQUEST",
     "REPEATED_CONTACT",
 ]

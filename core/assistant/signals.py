@@ -19,10 +19,11 @@
   capitals), a run of "!!" / "?!" / "???", one word three times in a row, a letter held
   ("sooooo");
 - ``subject_question``: the message only asks about a subject: it ends with "?", has no
-  statement before it (no sentence ending in "." or "!") and does not speak of the business
-  ("your app", "you people"). Its words are the subject's, so their sentiment is not the
-  customer's mood: "What are the symptoms of breast cancer?" scores -0.66 with VADER, "What
-  constitutes an unfair practice by a debt collector?" -0.68.
+  statement before it (no sentence ending in "." or "!"), does not speak of the business
+  ("your app", "you people") and judges nothing ("terrible", "stupid", "the hell": an angry
+  question). Its words are the subject's, so their sentiment is not the customer's mood:
+  "What are the symptoms of breast cancer?" scores -0.66 with VADER, "What constitutes an
+  unfair practice by a debt collector?" -0.68.
 
 Mild words in a plain question ("it's a bit frustrating that...", "agent" in "real estate
 agent", "my manager asked me...") are not signals. The text is NFKC-normalised and lowercased,
@@ -194,6 +195,7 @@ def _asks_about_a_subject(lowered: str) -> bool:
         text.endswith("?")
         and _STATEMENT_END.search(text) is None
         and _ABOUT_THE_BUSINESS.search(text) is None
+        and patterns.MOOD_WORDS.search(text) is None
     )
 
 

@@ -129,6 +129,7 @@ def test_hard_negatives_do_not_hand_off(policy: HandoffPolicy, message: str) -> 
         "Can a debt collector threaten to arrest me?",
         "How many times can I enter the wrong PIN before my card is blocked?",
         'What does "domestic violence" mean in law?',
+        'What does "hate crime" mean in law?',
     ],
 )
 def test_a_question_about_a_negative_subject_does_not_hand_off(
@@ -147,6 +148,10 @@ def test_a_question_about_a_negative_subject_does_not_hand_off(
         "I'm furious. What is the fraud line?",  # a statement, then a question
         "Why is your app so bad and so horrible?",  # a question about the business
         "why is ur app so bad and so horrible?",  # the same, written in shorthand
+        # questions that judge: the customer's mood, not a subject's words
+        "Why the hell is this so terrible?",
+        "Why does this stupid bank keep stealing my money?",
+        "Why do I keep getting these awful scam calls?",
     ],
 )
 def test_negative_sentiment_about_the_customers_experience_still_hands_off(
