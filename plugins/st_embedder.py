@@ -166,8 +166,7 @@ class SentenceTransformerEmbedder:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
         if self._runner is not None:
-            step = 1 if self.backend == "onnx-int8" else batch_size
-            return self._embed_onnx(self._runner, list(texts), step)
+            return self._embed_onnx(self._runner, list(texts), batch_size)
         vectors = self._model.encode(
             list(texts),
             batch_size=batch_size,
@@ -195,17 +194,15 @@ class SentenceTransformerEmbedder:
         return self._embed_onnx(self._document_runner, list(texts), batch_size)
 
     def _embed_onnx(self, runner: Any, texts: list[str], step: int) -> np.ndarray:
-        """Embed with ``runner`` in passes of ``step`` texts of similar token length (fp32), or
-        one text per pass (int8: ``step`` 1); returned in input order.
+        """Embed with ``runner`` in passes of ``step`` texts of similar token length; returned
+        in input order.
 
-        int8: dynamic quantisation scales activations per pass, so in a batch a text's vector
-        depended on its companions (questions: cosine to the vector of the same text alone as
-        low as 0.976; routing decisions near a threshold changed with the server's load). One
-        text per pass is the same vector whoever else asks, and no slower: 1.70 ms against 1.68
-        per question, 20 ms against 30 per 200-token chunk, with no padding to compute.
-
-        fp32: each batch is padded to its longest text, and on a CPU the padding costs as much
-        as real tokens; sentence-transformers sorts by length for the same reason.
+        Each batch is padded to its longest text, and on a CPU the padding costs as much as
+        real tokens; sentence-transformers sorts by length for the same reason. A text's
+        vector does not depend on its batch-mates: fp32 has nothing shared between rows, and
+        the int8 graph quantises activations per token (core/onnx_backend/row_quantization.py;
+        with one range per batch a question's cosine to itself alone fell to 0.972, so int8
+        ran one text per pass until then).
         """
         rows = (
             self._length_order(runner, texts) if len(texts) > step > 1 else list(range(len(texts)))

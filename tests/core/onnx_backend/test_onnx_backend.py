@@ -48,9 +48,10 @@ def test_onnx_embeddings_equal_torch(onnx_cache: Path, torch_vectors: np.ndarray
 
 
 def test_int8_embeddings_stay_close(onnx_cache: Path, torch_vectors: np.ndarray) -> None:
+    """Activations quantised per token: one range per pass gave "hi" a cosine of 0.98."""
     vectors = SentenceTransformerEmbedder(backend="onnx-int8", onnx_cache=onnx_cache).embed(TEXTS)
     cosine = (vectors * torch_vectors).sum(axis=1)
-    assert cosine.min() > 0.97
+    assert cosine.min() > 0.99
 
 
 def test_exports_are_cached_by_weights(onnx_cache: Path) -> None:
@@ -89,14 +90,17 @@ def test_missing_onnxruntime_says_how_to_install(
 
 
 def test_an_int8_vector_does_not_depend_on_what_it_is_embedded_with(onnx_cache: Path) -> None:
-    """Dynamic quantisation scales activations per pass: in a shared batch a question's vector
-    moved with its companions, so routing near a threshold changed with the server's load."""
+    """With one quantisation range per pass a question's vector moved with its companions in
+    a shared batch (and their padding), so routing near a threshold changed with the server's
+    load; the graph quantises each token on its own (core/onnx_backend/row_quantization.py)."""
     embedder = SentenceTransformerEmbedder(backend="onnx-int8", onnx_cache=onnx_cache)
-    together = embedder.embed(TEXTS, batch_size=len(TEXTS))
+    together = embedder.embed(TEXTS, batch_size=len(TEXTS))  # one pass, padded to the longest
     alone = np.concatenate([embedder.embed([text]) for text in TEXTS])
-    assert np.array_equal(together, alone)
+    # Integer products are exact; the float parts (attention, layer norm) may round in
+    # another order for another batch shape on some CPUs (bit-identical on those measured).
+    assert np.abs(together - alone).max() < 1e-6
     crowd = TEXTS + ["a much longer message about mortgages, escrow accounts and late fees"] * 70
-    assert np.array_equal(embedder.embed(crowd)[: len(TEXTS)], alone)  # bulk, on every core
+    assert np.abs(embedder.embed(crowd)[: len(TEXTS)] - alone).max() < 1e-6  # bulk, every core
 
 
 def test_int8_document_vectors_are_fp32(onnx_cache: Path, torch_vectors: np.ndarray) -> None:
