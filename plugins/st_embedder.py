@@ -49,6 +49,12 @@ def bundled_model_path() -> Path:
 # More texts than this in one embed() call are bulk work (a pack build): passes then run on
 # every core at once. Fewer (a server's batch of questions) stay in the calling thread.
 BULK_TEXTS = 64
+# Most padded tokens (texts x the longest of them) in one ONNX pass. Activations, and the
+# runtime's arena that keeps the largest pass's, grow with it: embedding the 23,092 domain
+# head rows in passes of 64 texts took the process from 167 MB to 789 MB (two passes at once,
+# long texts first) and `packdesk prepare` to 1.63 GB; within this budget 452 MB, as fast.
+# A server's micro-batch of 32 questions of up to 64 tokens is still one pass.
+TOKENS_PER_PASS = 2048
 
 class SentenceTransformerEmbedder:
     """An :class:`core.Embedder` backed by ``sentence_transformers.SentenceTransformer``.
@@ -194,8 +200,8 @@ class SentenceTransformerEmbedder:
         return self._embed_onnx(self._document_runner, list(texts), batch_size)
 
     def _embed_onnx(self, runner: Any, texts: list[str], step: int) -> np.ndarray:
-        """Embed with ``runner`` in passes of ``step`` texts of similar token length; returned
-        in input order.
+        """Embed with ``runner`` in passes of up to ``step`` texts of similar token length
+        (and :data:`TOKENS_PER_PASS` padded tokens); returned in input order.
 
         Each batch is padded to its longest text, and on a CPU the padding costs as much as
         real tokens; sentence-transformers sorts by length for the same reason. A text's
@@ -204,11 +210,8 @@ class SentenceTransformerEmbedder:
         with one range per batch a question's cosine to itself alone fell to 0.972, so int8
         ran one text per pass until then).
         """
-        rows = (
-            self._length_order(runner, texts) if len(texts) > step > 1 else list(range(len(texts)))
-        )
         vectors = np.empty((len(texts), self.dimension), dtype=np.float32)
-        passes = [rows[start : start + step] for start in range(0, len(rows), step)]
+        passes = self._passes(runner, texts, step)
 
         def embed_pass(batch: list[int]) -> None:
             vectors[batch] = self._pooled(runner, [texts[i] for i in batch])
@@ -239,11 +242,28 @@ class SentenceTransformerEmbedder:
         return np.asarray(pooled / np.clip(norms, 1e-12, None), dtype=np.float32)
 
     @staticmethod
-    def _length_order(runner: Any, texts: list[str]) -> list[int]:
-        """Indices of ``texts``, longest in model tokens (after truncation) first."""
+    def _passes(runner: Any, texts: list[str], step: int) -> list[list[int]]:
+        """Indices of ``texts`` grouped into passes, longest in model tokens (after truncation)
+        first: at most ``step`` texts and :data:`TOKENS_PER_PASS` padded tokens each (a text
+        longer than that alone)."""
+        if step <= 1 or len(texts) == 1:
+            return [[i] for i in range(len(texts))]
         lengths = runner.token_lengths(texts)
         # Stable: texts of equal length keep their order, so results are reproducible.
-        return sorted(range(len(texts)), key=lambda i: -lengths[i])
+        order = sorted(range(len(texts)), key=lambda i: -lengths[i])
+        passes: list[list[int]] = []
+        for index in order:
+            current = passes[-1] if passes else None
+            # Longest first, so a pass is padded to the length of its first text.
+            if (
+                current is not None
+                and len(current) < step
+                and (len(current) + 1) * lengths[current[0]] <= TOKENS_PER_PASS
+            ):
+                current.append(index)
+            else:
+                passes.append([index])
+        return passes
 
     def count_tokens(self, text: str) -> int:
         """Number of model tokens in ``text`` (no special tokens)."""

@@ -1,4 +1,5 @@
-"""The ONNX path embeds long lists in batches of similar token length, in input order."""
+"""The ONNX path embeds long lists in passes of similar token length, each bounded in texts
+and padded tokens, and returns the vectors in input order."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 
 pytest.importorskip("onnxruntime", reason="the onnx extra is not installed")
 
+from plugins import st_embedder  # noqa: E402
 from plugins.st_embedder import SentenceTransformerEmbedder  # noqa: E402
 from tests.conftest import copy_onnx_cache  # noqa: E402
 
@@ -35,11 +37,29 @@ def embedder(
     return model
 
 
-def test_length_order_is_longest_first_and_not_the_input_order(embedder) -> None:
-    order = embedder._length_order(embedder._runner, TEXTS)
+def test_passes_are_longest_first_and_not_the_input_order(embedder) -> None:
+    passes = embedder._passes(embedder._runner, TEXTS, 2)
+    order = [i for batch in passes for i in batch]
     lengths = [embedder.count_tokens(TEXTS[i]) for i in order]
     assert lengths == sorted(lengths, reverse=True)
-    assert order != list(range(len(TEXTS)))
+    assert order != list(range(len(TEXTS))) and sorted(order) == list(range(len(TEXTS)))
+    assert all(len(batch) <= 2 for batch in passes)
+
+
+def test_a_pass_holds_at_most_the_token_budget(embedder, monkeypatch) -> None:
+    """Activations grow with texts x longest text: a pass is bounded by padded tokens too, so
+    bulk embedding of long texts stays small (a text over the budget goes alone)."""
+    lengths = embedder._runner.token_lengths(TEXTS)
+    budget = 2 * max(lengths)  # room for two of the longest, more of the short ones
+    monkeypatch.setattr(st_embedder, "TOKENS_PER_PASS", budget)
+    passes = embedder._passes(embedder._runner, TEXTS, 64)
+    assert len(passes) > 1
+    for batch in passes:
+        assert len(batch) * max(lengths[i] for i in batch) <= budget
+    monkeypatch.setattr(st_embedder, "TOKENS_PER_PASS", 1)
+    assert embedder._passes(embedder._runner, TEXTS, 64) == [
+        [i] for i in sorted(range(len(TEXTS)), key=lambda i: -lengths[i])
+    ]
 
 
 def test_sorted_batches_return_each_text_its_own_vector(embedder) -> None:
