@@ -21,9 +21,8 @@ the shape ``batch_fn(items: list[T]) -> Sequence[R]`` (one result per item, same
 * when a batch raises, it is retried item by item, so a bad input fails only its own caller and
   an error of the function itself fails only the callers of that batch; the worker goes on;
 * ``workers=N`` runs N such worker threads on the one queue: each takes what is waiting when
-  it is free. For a model that runs one item per pass anyway (int8 ONNX embeds one question per
-  pass, see plugins/st_embedder.py) a second worker is a second core's worth of passes, since
-  ONNX Runtime releases the GIL while it computes;
+  it is free. With a model that releases the GIL while it computes (ONNX Runtime) a second
+  worker runs a second pass on another core while the first computes;
 * ``enabled=False`` makes :meth:`submit` a direct ``batch_fn([item])`` in a worker thread, the
   behaviour without batching, kept for comparison (``PACKDESK_BATCHING_ENABLED=false``);
 * :meth:`close` finishes every item already submitted, then stops the worker; later submits

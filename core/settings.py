@@ -122,8 +122,8 @@ class Settings(BaseSettings):
     batching_enabled: bool = True  # false: one forward per request (for comparison)
     batch_max_size: int = Field(default=32, ge=1, le=1024)  # texts in one forward pass
     batch_max_wait_ms: float = Field(default=2.0, ge=0, le=1000)  # wait for more after the first
-    # Threads running the query embedder's passes at once. int8 ONNX embeds one text per pass
-    # and releases the GIL while it computes, so a second thread uses a second core.
+    # Threads running the query embedder's passes at once. ONNX Runtime releases the GIL while
+    # it computes, so a second thread uses a second core.
     embed_workers: int = Field(default=2, ge=1, le=16)
     # How long an API key's principal and an account's readable packs are reused. Any ledger
     # write in this process invalidates them at once; another process's after at most this.

@@ -36,11 +36,11 @@ INDEX_FORMAT = 1
 INDEX_META_FILE = "index.json"
 CHUNKS_FILE = "chunks.jsonl"
 VECTORS_FILE = "vectors.faiss"
-# Texts per model call (int8 runs one text per pass whatever this says). Measured with the fp32
-# graph that embeds documents under onnx-int8, the 512 longest finance chunks on the 2-core
-# machine: batches of 16 / 8 / 4 / 2 / 1 took 19.5 / 18.4 / 18.0 / 17.2 / 17.3 s and raised the
-# process's peak memory by 820 / 480 / 290 / 200 / 150 MB (activations of two concurrent
-# passes; ONNX Runtime's arena keeps its peak). Small batches cost nothing on a CPU.
+# Texts per model call. Measured with the fp32 graph that embeds documents under onnx-int8,
+# the 512 longest finance chunks on the 2-core machine: batches of 16 / 8 / 4 / 2 / 1 took
+# 19.5 / 18.4 / 18.0 / 17.2 / 17.3 s and raised the process's peak memory by 820 / 480 / 290 /
+# 200 / 150 MB (activations of two concurrent passes; ONNX Runtime's arena keeps its peak).
+# Small batches cost nothing on a CPU.
 EMBED_BATCH = 2
 # Texts per embed() call: large enough that the embedder's own length sort has similar texts to
 # group, small enough for a progress bar that moves.
