@@ -131,3 +131,13 @@ def test_a_quantised_activation_read_by_another_operator_is_refused(
     model.graph.node.append(helper.make_node("Identity", [quantise.output[2]], ["stray"]))
     with pytest.raises(RowQuantizationError, match="only MatMulInteger"):
         quantize_activations_per_row(model)
+
+
+def test_quantised_weights_that_are_not_a_constant_are_refused(graphs: dict[str, Path]) -> None:
+    model = onnx.load(str(graphs["per_batch"]))
+    matmul = next(n for n in model.graph.node if n.op_type == "MatMulInteger")
+    kept = [t for t in model.graph.initializer if t.name != matmul.input[1]]
+    del model.graph.initializer[:]
+    model.graph.initializer.extend(kept)
+    with pytest.raises(RowQuantizationError, match="not a constant"):
+        quantize_activations_per_row(model)
