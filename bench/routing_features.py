@@ -152,7 +152,13 @@ def add_domain(features: list[dict], manifests: list, search: object,
     """Set ``features[i]["domain"]``: out-of-fold for training rows, else the full model's."""
     import numpy as np
 
-    from core.intents.domain import NONE, domain_rows, fit_domain_model, out_of_fold_proba
+    from core.intents.domain import (
+        NONE,
+        domain_rows,
+        exemplar_mask,
+        fit_domain_model,
+        out_of_fold_proba,
+    )
 
     embed = search.embed_queries  # type: ignore[attr-defined]
 
@@ -176,18 +182,47 @@ def add_domain(features: list[dict], manifests: list, search: object,
     queries = embed_all([f["text"][:2000] for f in features])
     proba = full.predict_proba(queries)
     packs = [c for c in classes if c != NONE]
+    trained = np.array([
+        f["source"].startswith("clinc-train") and f["text"] in index for f in features
+    ])
+    own_folds = np.array([
+        fold[index[f["text"]]] if t else -1 for f, t in zip(features, trained, strict=True)
+    ])
+    # Support from the exemplars a model that never saw the row would have: its own fold's
+    # rows left out (a training row is its own nearest neighbour otherwise). ``none`` too
+    # (the rows the head keeps of it): how close the question is to the questions no pack
+    # should take.
+    kept = exemplar_mask(vectors, labels)
+    support = class_support(queries, vectors[kept], [lb for lb, k in zip(labels, kept, strict=True)
+                                                     if k], fold[kept], own_folds, [*packs, NONE])
     for n, feature in enumerate(features):
-        i = index.get(feature["text"])
-        trained = i is not None and feature["source"].startswith("clinc-train")
-        values = oof[i] if trained else proba[n]
+        values = oof[index[feature["text"]]] if trained[n] else proba[n]
         feature["domain"] = {c: round(float(v), 5) for c, v in zip(classes, values, strict=True)}
-        # Support from the exemplars a model that never saw the row would have: its own
-        # fold's rows left out (a training row is its own nearest neighbour otherwise).
-        support = (
-            fold_support(queries[n], vectors, labels, fold, fold[i], packs)
-            if trained else full.support(queries[n], packs)
-        )
-        feature["domain_support"] = {p: round(v, 5) for p, v in support.items()}
+        feature["domain_support"] = {c: round(float(support[c][n]), 5) for c in support}
+
+
+def class_support(queries, vectors, labels, fold, own_folds, classes):  # type: ignore[no-untyped-def]
+    """``{class: (n,) mean cosine of the nearest SUPPORT_NEIGHBOURS training rows of it}``.
+
+    :meth:`DomainModel.support`, with the rows of ``own_folds[i]`` left out for query ``i``
+    (-1: none left out).
+    """
+    import numpy as np
+
+    from core.intents.domain import SUPPORT_NEIGHBOURS
+
+    labels_array = np.asarray(labels)
+    columns = {c: np.flatnonzero(labels_array == c) for c in classes}
+    result = {c: np.zeros(len(queries), dtype=np.float32) for c in classes if len(columns[c])}
+    for start in range(0, len(queries), 512):
+        similarity = queries[start:start + 512] @ vectors.T
+        own = own_folds[start:start + 512, None]
+        similarity[(own >= 0) & (fold[None, :] == own)] = -np.inf
+        for c in result:
+            block = similarity[:, columns[c]]
+            nearest = np.partition(block, -SUPPORT_NEIGHBOURS, axis=1)[:, -SUPPORT_NEIGHBOURS:]
+            result[c][start:start + 512] = nearest.mean(axis=1)
+    return result
 
 
 def out_of_fold_assignment(vectors, labels):  # type: ignore[no-untyped-def]
@@ -202,22 +237,6 @@ def out_of_fold_assignment(vectors, labels):  # type: ignore[no-untyped-def]
     for number, (_, test) in enumerate(splitter.split(vectors, labels)):
         fold[test] = number
     return fold
-
-
-def fold_support(query, vectors, labels, fold, own_fold, packs):  # type: ignore[no-untyped-def]
-    """:meth:`DomainModel.support` over the exemplars outside ``own_fold``."""
-    import numpy as np
-
-    from core.intents.domain import SUPPORT_NEIGHBOURS
-
-    labels_array = np.asarray(labels)
-    result = {}
-    for pack_id in packs:
-        rows = vectors[(labels_array == pack_id) & (fold != own_fold)]
-        if len(rows):
-            scores = np.sort(rows @ query)[-SUPPORT_NEIGHBOURS:]
-            result[pack_id] = float(scores.mean())
-    return result
 
 
 if __name__ == "__main__":

@@ -106,12 +106,17 @@ def main() -> int:
     parser.add_argument("--no-domain", action="store_true")
     parser.add_argument("--agreeing", action="store_true",
                         help="replay the intent-and-passage agreement grid")
+    parser.add_argument("--none-lead", action="store_true",
+                        help="replay the grid of max_none_support_lead")
     args = parser.parse_args()
     global USE_DOMAIN
     USE_DOMAIN = not args.no_domain
     rows = [json.loads(line) for line in args.features.read_text().splitlines()]
     if args.agreeing:
         agreeing_grid(rows)
+        return 0
+    if args.none_lead:
+        none_lead_grid(rows)
         return 0
     if args.source:
         rows = [r for r in rows if r["source"] in args.source.split(",")]
@@ -169,6 +174,45 @@ def agreeing_grid(rows: list[dict[str, Any]]) -> None:
                   for k in ("trained", "held_out")]
         print(f"{mass:4}  {passage:7}  {leaks[0]:5}/{leaks[1]:<5}  {generic:15}  "
               f"{routed[0]:16}  {routed[1]:8}")
+
+
+def none_lead_grid(rows: list[dict[str, Any]]) -> None:
+    """Per value of ``max_none_support_lead`` (the other thresholds at their defaults): leaks
+    and finance routing on the tuning rows (CLINC150 train out of fold, the Bitext tune half,
+    the finance eval rows that are intent examples), then the same on rows no step used to
+    choose (CLINC150 validation, the Bitext report half, the held-out finance eval rows)."""
+    def count(subset: list[dict[str, Any]], policy: RoutingPolicy, customer: str,
+              pred: Any) -> int:
+        return sum(1 for r in subset if pred(outcome(r, policy, CUSTOMERS[customer])))
+
+    def leaked(o: str) -> bool:
+        return o.startswith("offer:") or o.split(":")[-1] in PAID
+
+    def part(sources: tuple[str, ...], kind: str) -> list[dict[str, Any]]:
+        return [r for r in rows if r["source"] in sources and r["set"] == kind]
+
+    for title, sources, finance_kind in (
+        ("tuning", ("clinc-train", "support-tune"), "trained"),
+        ("validation", ("clinc-val", "support-report"), "held_out"),
+    ):
+        other, oos, support, finance = (part(sources, k) for k in ("other", "oos", "support",
+                                                                   "finance"))
+        eval_finance = part(("eval-finance",), finance_kind)
+        print(f"{title}: {len(other)} other-domain, {len(oos)} out of scope, {len(support)} "
+              f"support, {len(finance)} CLINC finance, {len(eval_finance)} finance eval rows")
+        print("lead   other leak free/all  oos leak free/all  support generic  "
+              "CLINC finance free/all  eval finance all")
+        for lead in (float("inf"), 0.3, 0.2, 0.15, 0.12, 0.1, 0.09, 0.08, 0.07, 0.06, 0.05,
+                     0.0):
+            policy = RoutingPolicy(max_none_support_lead=lead)
+            o = [count(other, policy, c, leaked) for c in ("free", "all")]
+            s = [count(oos, policy, c, leaked) for c in ("free", "all")]
+            g = count(support, policy, "all", lambda x: x == "generic")
+            f = [count(finance, policy, c, lambda x: x.endswith(":finance"))
+                 for c in ("free", "all")]
+            e = count(eval_finance, policy, "all", lambda x: x.endswith(":finance"))
+            print(f"{lead:<5}  {o[0]:>8}/{o[1]:<8}  {s[0]:>7}/{s[1]:<7}  {g:15}  "
+                  f"{f[0]:>13}/{f[1]:<8}  {e:16}")
 
 
 if __name__ == "__main__":

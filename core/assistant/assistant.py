@@ -269,12 +269,13 @@ class Assistant:
         self, vector: Any, domain: dict[str, float] | None
     ) -> dict[str, float] | None:
         """The head's support for the packs whose probability could claim the question (the
-        others cannot claim it whatever their support)."""
+        others cannot claim it whatever their support), and then for ``none`` (routing compares
+        the two)."""
         if self._domain_model is None or domain is None:
             return None
         floor = self._config.routing.min_domain_probability
         candidates = [c for c, p in domain.items() if c != NO_DOMAIN and p >= floor]
-        return self._domain_model.support(vector, candidates) if candidates else {}
+        return self._domain_model.support(vector, [*candidates, NO_DOMAIN]) if candidates else {}
 
     def _generic_template(self, prediction: Any | None, generic_active: set[str]) -> str | None:
         """The reply template of the best-ranked intent of a generic pack the caller reads."""

@@ -162,6 +162,25 @@ def test_a_domain_claim_needs_support_near_the_packs_own_questions() -> None:
     assert route_d(WEAK, domain, scores=scores, support=None).pack_id == "finance"
 
 
+def test_a_domain_claim_yields_to_much_closer_questions_no_pack_takes() -> None:
+    # "how do i set up direct deposit for my chase account": 0.9 finance for the head, near
+    # finance's questions (0.67), but CLINC150's direct-deposit questions (a work intent,
+    # "none") are far closer (0.85).
+    domain = {"finance": 0.9, "support-basics": 0.05, "none": 0.05}
+    scores = {"finance": 0.55, "support-basics": 0.1}
+    closer_none = route_d(WEAK, domain, scores=scores, support={"finance": 0.67, "none": 0.85})
+    assert (closer_none.pack_id, closer_none.by) == (None, "none")
+    assert route_d(WEAK, domain, active=FREE, scores=scores,
+                   support={"finance": 0.67, "none": 0.85}).pack_id is None  # no offer either
+    # Within the lead (0.09 by default), or without "none" exemplars, the claim stands.
+    for support in ({"finance": 0.67, "none": 0.75}, {"finance": 0.67}):
+        kept = route_d(WEAK, domain, scores=scores, support=support)
+        assert (kept.pack_id, kept.by) == ("finance", "domain")
+    off = RoutingPolicy(max_none_support_lead=float("inf"))
+    assert route_d(WEAK, domain, scores=scores, support={"finance": 0.67, "none": 0.85},
+                   policy=off).pack_id == "finance"
+
+
 def test_none_winning_is_out_of_scope_even_with_high_retrieval_scores() -> None:
     domain = {"finance": 0.2, "support-basics": 0.05, "none": 0.75}
     for active in (FREE, ALL):
@@ -267,8 +286,15 @@ def test_assistant_offers_the_pack_its_domain_head_names() -> None:
     answer = _ask(head, {"support-basics"})
     assert answer.offer is not None and answer.offer.pack_id == "finance"
     assert len(head.vectors) == 1  # the query vector routing already computed
-    # Support is computed only for the packs whose probability could claim the question.
-    assert head.support_asked == [["finance"]]
+    # Support is computed only for the packs whose probability could claim the question,
+    # and for "none" to compare with.
+    assert head.support_asked == [["finance", "none"]]
+
+
+def test_assistant_asks_no_support_when_no_pack_could_claim() -> None:
+    head = _StubHead({"finance": 0.1, "support-basics": 0.1, "none": 0.8})
+    _ask(head, {"support-basics"})
+    assert head.support_asked == []
 
 
 def test_assistant_declines_what_its_head_claims_without_support() -> None:

@@ -12,11 +12,13 @@ import pytest
 from core.errors import IntentModelError
 from core.intents.domain import (
     NONE,
+    NONE_EXEMPLAR_MIN_SIMILARITY,
     SUPPORT_NEIGHBOURS,
     DomainModel,
     default_domain_dir,
     domain_rows,
     ensure_domain_model,
+    exemplar_mask,
     fit_domain_model,
     load_domain_model,
     read_clinc_rows,
@@ -110,15 +112,36 @@ def test_support_is_the_mean_cosine_of_a_packs_nearest_exemplars(tmp_path: Path)
     query = vectors[0] + 0.1 * vectors[1]
     query /= np.linalg.norm(query)
     expected = np.sort(vectors[:5] @ query)[-SUPPORT_NEIGHBOURS:].mean()
-    support = loaded.support(query, ["finance", "support-basics", NONE, "unknown"])
-    # float16 on disk: cosines within 1e-3; "none" and unknown packs have no exemplars.
+    support = loaded.support(query, ["finance", "support-basics", "unknown"])
+    # float16 on disk: cosines within 1e-3; unknown packs have no exemplars.
     assert set(support) == {"finance", "support-basics"}
     assert support["finance"] == pytest.approx(expected, abs=2e-3)
     assert support["support-basics"] == pytest.approx(
         np.sort(vectors[5:9] @ query)[-SUPPORT_NEIGHBOURS:].mean(), abs=2e-3)
     # A question far from every finance row has low support whatever its probability.
     assert loaded.support(-vectors[0], ["finance"])["finance"] < support["finance"]
-    assert len(loaded.exemplar_classes) == 9  # the "none" rows are no exemplars
+    # Every pack row is an exemplar; a "none" row only near one (the next test).
+    near_a_pack = (vectors[9:] @ vectors[:9].T).max(axis=1) >= NONE_EXEMPLAR_MIN_SIMILARITY
+    assert len(loaded.exemplar_classes) == 9 + int(near_a_pack.sum())
+
+
+def test_none_rows_near_a_packs_rows_are_kept_as_exemplars(tmp_path: Path) -> None:
+    # "when is payday" (none) near "when does my salary arrive" (finance): kept, and its
+    # support reported; "play some jazz" far from every pack row: dropped.
+    basis = np.eye(4, dtype=np.float32)
+    salary, refund = basis[0], basis[1]
+    payday = 0.8 * basis[0] + 0.6 * basis[2]  # cosine 0.8 to the finance row
+    jazz = basis[3]  # cosine 0 to every pack row
+    vectors = np.stack([salary, salary, refund, refund, payday, payday, jazz, jazz])
+    labels = ["finance", "finance", "support-basics", "support-basics", NONE, NONE, NONE, NONE]
+    kept = exemplar_mask(vectors, labels)
+    assert kept.tolist() == [True] * 6 + [False] * 2
+    fit_domain_model(vectors, labels).save(tmp_path / "domain")
+    loaded = DomainModel.load(tmp_path / "domain")
+    assert len(loaded.exemplar_classes) == 6
+    support = loaded.support(payday, ["finance", NONE])
+    assert support[NONE] == pytest.approx(1.0, abs=2e-3)
+    assert support["finance"] == pytest.approx(0.8, abs=2e-3)
 
 
 def test_a_broken_model_directory_is_refused_and_serving_falls_back(tmp_path: Path) -> None:
