@@ -172,7 +172,7 @@ def test_a_domain_claim_yields_to_much_closer_questions_no_pack_takes() -> None:
     assert (closer_none.pack_id, closer_none.by) == (None, "none")
     assert route_d(WEAK, domain, active=FREE, scores=scores,
                    support={"finance": 0.67, "none": 0.85}).pack_id is None  # no offer either
-    # Within the lead (0.09 by default), or without "none" exemplars, the claim stands.
+    # Within the lead (0.1 by default), or without "none" exemplars, the claim stands.
     for support in ({"finance": 0.67, "none": 0.75}, {"finance": 0.67}):
         kept = route_d(WEAK, domain, scores=scores, support=support)
         assert (kept.pack_id, kept.by) == ("finance", "domain")

@@ -73,7 +73,7 @@ def test_an_onnx_embedder_never_imports_torch_even_to_export(tmp_path: Path) -> 
         embedder = SentenceTransformerEmbedder(backend="onnx-int8", onnx_cache=cache)
         vectors = embedder.embed(["How do I reset my password?"])
         assert vectors.shape == (1, 384), vectors.shape
-        assert len(list(cache.glob("*/model.int8.onnx"))) == 1  # exported just now
+        assert len(list(cache.glob("*/model.int8*.onnx"))) == 1  # exported just now
         loaded = sorted(m for m in ("torch", "transformers", "sentence_transformers")
                         if m in sys.modules)
         print(",".join(loaded) or "none")
