@@ -131,7 +131,8 @@ def intent_mass(prediction: PredictionLike | None) -> dict[str, float]:
 
 def nearer_none(support: Mapping[str, float] | None, pack_id: str, lead: float) -> bool:
     """Whether the question lies more than ``lead`` nearer the head's ``none`` rows than the
-    pack's (False without exemplars of ``none``: a head of format 2)."""
+    pack's (False when the support map has no ``none``: no pack could claim the question, or
+    a caller such as a test passes packs' support only)."""
     if support is None or NO_DOMAIN not in support:
         return False
     return support[NO_DOMAIN] - support.get(pack_id, 0.0) > lead
