@@ -447,7 +447,7 @@ def markdown(runs: dict[str, Any]) -> str:
         where = (machine_summary(m) if "cpu_model" in m  # runs before 2026-12-01 lack it
                  else f"{m['cpus']} CPUs ({m['platform']})")
         lines.append(f"- `{label}`: {run['date']}, `{run['command']}`, {where}, "
-                     f"shared with other work, {run['seconds']:.0f} s; {run.get('note', '')}")
+                     f"{run['seconds']:.0f} s; {run.get('note', '')}")
     return "\n".join(lines) + "\n"
 
 

@@ -61,6 +61,8 @@ def describe() -> dict[str, object]:
         "cpu_model": model,
         "cpu_flags": flags,
         "calibration_ms": calibration_ms(),
+        # Whether other work shared the cores: the 1-minute load average before the run.
+        "load_average_at_start": round(os.getloadavg()[0], 2),
         "platform": platform.platform(),
         "python": platform.python_version(),
     }
@@ -71,4 +73,8 @@ def summary(machine: dict[str, object]) -> str:
     flags = ", ".join(machine.get("cpu_flags") or []) or "no AVX2"  # type: ignore[arg-type]
     model = machine.get("cpu_model") or "unknown CPU"
     loop = machine.get("calibration_ms")
-    return f"{machine.get('cpus')} x {model} ({flags}), calibration loop {loop} ms"
+    line = f"{machine.get('cpus')} x {model} ({flags}), calibration loop {loop} ms"
+    load = machine.get("load_average_at_start")
+    if load is None:  # recorded since 2026-12-03
+        return line
+    return f"{line}, load average {load} at the start"

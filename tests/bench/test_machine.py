@@ -33,5 +33,14 @@ def test_describe_measures_the_calibration_loop_and_summary_names_it() -> None:
     machine = describe()
 
     assert machine["cpus"] and float(machine["calibration_ms"]) > 0  # type: ignore[arg-type]
+    assert float(machine["load_average_at_start"]) >= 0  # type: ignore[arg-type]
     line = summary(machine)
     assert str(machine["calibration_ms"]) in line and f"{machine['cpus']} x " in line
+
+
+def test_summary_says_how_busy_the_machine_was_where_it_was_recorded() -> None:
+    machine = {"cpus": 2, "cpu_model": "AMD EPYC", "cpu_flags": ["avx2"], "calibration_ms": 70.0}
+
+    assert "load average" not in summary(machine)
+    assert summary({**machine, "load_average_at_start": 1.5}).endswith(
+        "calibration loop 70.0 ms, load average 1.5 at the start")
