@@ -19,6 +19,11 @@ from pathlib import Path
 NOTABLE_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8")
 CALIBRATION_LOOPS = 2_000_000
 
+# Whether other work shared the cores: the 1-minute load average when the benchmark started
+# (it imports this module first), before its own work raises it. Results call describe() at
+# the end.
+LOAD_AVERAGE_AT_START = round(os.getloadavg()[0], 2)
+
 
 def cpu_model_and_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> tuple[str, list[str]]:
     """The first CPU's model name and which of :data:`NOTABLE_FLAGS` it has ("" and [] where
@@ -61,8 +66,7 @@ def describe() -> dict[str, object]:
         "cpu_model": model,
         "cpu_flags": flags,
         "calibration_ms": calibration_ms(),
-        # Whether other work shared the cores: the 1-minute load average before the run.
-        "load_average_at_start": round(os.getloadavg()[0], 2),
+        "load_average_at_start": LOAD_AVERAGE_AT_START,
         "platform": platform.platform(),
         "python": platform.python_version(),
     }
